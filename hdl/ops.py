@@ -1,0 +1,342 @@
+"""Pipelined floating-point operators.
+
+Every operator is a ``wiring.Component`` with an input ``i`` and an output ``o``, each a
+:class:`~flashd.hdl.pipeline.ValidSignature` (payload + valid, no back-pressure). A
+``stages`` parameter (>= 0) sets the number of register ranks; ``latency`` (cycles from
+``i`` to ``o``) equals ``stages``, one result per cycle. Ranks go to the operator's cut
+points (``CUTS``, listed in each docstring) as spread by :class:`~flashd.hdl.pipeline.Pipeline`.
+Formats, rounding and special values are described in :mod:`flashd.verif.model`.
+"""
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Value
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .float import (align_add, float_layout, multiply, normalize, round_pack,
+                    shift_right_sticky, unpack, wire)
+from .format import as_format, check_int
+from .pipeline import Pipeline, ValidSignature, check_stages
+
+__all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot", "OPERATORS"]
+
+
+class _Operator(wiring.Component):
+    CUTS = 1
+
+    def __init__(self, in_shape, out_shape, stages):
+        self.stages = check_stages(stages)
+        super().__init__({"i": In(ValidSignature(in_shape)), "o": Out(ValidSignature(out_shape))})
+
+    @property
+    def latency(self):
+        """Cycles from ``i.valid`` to the matching ``o.valid``."""
+        return self.stages
+
+    def _pipeline(self, m):
+        p = Pipeline(m, self.stages, self.CUTS, self.i.valid)
+        orig_cut = p.cut
+        p.cut = lambda **values: SimpleNamespace(**orig_cut(values))
+        return p
+
+    def _drive(self, m, p, payload):
+        m.d.comb += [self.o.payload.eq(payload), self.o.valid.eq(p.valid)]
+
+
+class FPAdd(_Operator):
+    """Floating-point add/subtract, ``a + b`` or ``a - b`` (``sub`` = 1), one rounding.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    stages : int
+        Register ranks; cut points: after alignment and addition, after normalization,
+        after rounding (``CUTS = 3``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt, "b": fmt, "sub": 1})))
+    o : Out(ValidSignature(fmt))
+    """
+    CUTS = 3
+
+    def __init__(self, fmt, *, stages=0):
+        self.fmt = as_format(fmt)
+        f = float_layout(self.fmt)
+        super().__init__(data.StructLayout({"a": f, "b": f, "sub": 1}), f, stages)
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        p = self._pipeline(m)
+        a, b = unpack(m, fmt, self.i.payload.a, "a"), unpack(m, fmt, self.i.payload.b, "b")
+        b_sign = b.sign ^ self.i.payload.sub
+        sign, top, mag = align_add(m, a.sign, a.exp, a.sig, a.zero, b_sign, b.exp, b.sig, b.zero,
+                                   min_width=fmt.precision)
+        v = p.cut(sign=Mux(a.inf, a.sign, Mux(b.inf, b_sign, sign)), top=top, mag=mag,
+                  inf=a.inf | b.inf, nan=a.nan | b.nan | (a.inf & b.inf & (a.sign ^ b_sign)))
+        top, mag = normalize(m, v.top, v.mag)
+        v = p.cut(sign=v.sign, top=top, mag=mag, inf=v.inf, nan=v.nan)
+        v = p.cut(out=round_pack(m, fmt, v.sign, v.top, v.mag, inf=v.inf, nan=v.nan, normalized=True))
+        self._drive(m, p, v.out)
+        return m
+
+
+class FPMul(_Operator):
+    """Floating-point multiply, ``a * b``, one rounding.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    stages : int
+        Cut points: after the significand product, after rounding (``CUTS = 2``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt, "b": fmt})))
+    o : Out(ValidSignature(fmt))
+    """
+    CUTS = 2
+
+    def __init__(self, fmt, *, stages=0):
+        self.fmt = as_format(fmt)
+        f = float_layout(self.fmt)
+        super().__init__(data.StructLayout({"a": f, "b": f}), f, stages)
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        p = self._pipeline(m)
+        prod = multiply(m, unpack(m, fmt, self.i.payload.a, "a"), unpack(m, fmt, self.i.payload.b, "b"))
+        v = p.cut(sign=prod.sign, top=prod.exp, sig=prod.sig, inf=prod.inf, nan=prod.nan)
+        msb = v.sig[-1]             # product of [1,2) significands is in [1,4): one-bit normalize
+        sig = Mux(msb, v.sig, (v.sig << 1)[:len(v.sig)])
+        top = (v.top - ~msb).as_signed()
+        v = p.cut(out=round_pack(m, fmt, v.sign, top, sig, inf=v.inf, nan=v.nan, normalized=True))
+        self._drive(m, p, v.out)
+        return m
+
+
+class FPFMA(_Operator):
+    """Fused multiply-add ``a * b + c`` with one rounding.
+
+    Parameters
+    ----------
+    fmt_in : FPFormat or str
+        Format of ``a`` and ``b``.
+    fmt_out : FPFormat or str, optional
+        Format of ``c`` and the result; defaults to ``fmt_in`` (e.g. bf16 in, fp32 out).
+    stages : int
+        Cut points: after the product, after the aligned addition, after normalization,
+        after rounding (``CUTS = 4``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt_in, "b": fmt_in, "c": fmt_out})))
+    o : Out(ValidSignature(fmt_out))
+    """
+    CUTS = 4
+
+    def __init__(self, fmt_in, fmt_out=None, *, stages=0):
+        self.fmt_in = as_format(fmt_in, "fmt_in")
+        self.fmt_out = as_format(fmt_out if fmt_out is not None else fmt_in, "fmt_out")
+        fi, fo = float_layout(self.fmt_in), float_layout(self.fmt_out)
+        super().__init__(data.StructLayout({"a": fi, "b": fi, "c": fo}), fo, stages)
+
+    def elaborate(self, platform):
+        m, fo = Module(), self.fmt_out
+        p = self._pipeline(m)
+        prod = multiply(m, unpack(m, self.fmt_in, self.i.payload.a, "a"),
+                        unpack(m, self.fmt_in, self.i.payload.b, "b"))
+        c = unpack(m, fo, self.i.payload.c, "c")
+        v = p.cut(ps=prod.sign, pt=prod.exp, pm=prod.sig, pz=prod.zero,
+                  cs=c.sign, ct=c.exp, cm=c.sig, cz=c.zero,
+                  inf_sign=Mux(prod.inf, prod.sign, c.sign), inf=prod.inf | c.inf,
+                  nan=prod.nan | c.nan | (prod.inf & c.inf & (prod.sign ^ c.sign)))
+        sign, top, mag = align_add(m, v.ps, v.pt, v.pm, v.pz, v.cs, v.ct, v.cm, v.cz,
+                                   min_width=fo.precision + 1)
+        v = p.cut(sign=Mux(v.inf, v.inf_sign, sign), top=top, mag=mag, inf=v.inf, nan=v.nan)
+        top, mag = normalize(m, v.top, v.mag)
+        v = p.cut(sign=v.sign, top=top, mag=mag, inf=v.inf, nan=v.nan)
+        v = p.cut(out=round_pack(m, fo, v.sign, v.top, v.mag, inf=v.inf, nan=v.nan, normalized=True))
+        self._drive(m, p, v.out)
+        return m
+
+
+class FPCompare(_Operator):
+    """IEEE comparison with IEEE 754-2019 ``minimum`` and ``maximum``.
+
+    ``less``/``equal``/``greater`` are 0 and ``unordered`` is 1 when either operand is NaN, and then
+    ``min``/``max`` are the canonical NaN. -0 and +0 compare equal, but ``min`` returns
+    -0 and ``max`` +0. Subnormal operands read, and are returned, as signed zero.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    stages : int
+        Cut point: the output (``CUTS = 1``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt, "b": fmt})))
+    o : Out(ValidSignature(StructLayout({"less", "equal", "greater", "unordered": 1, "min", "max": fmt})))
+    """
+    CUTS = 1
+
+    def __init__(self, fmt, *, stages=0):
+        self.fmt = as_format(fmt)
+        f = float_layout(self.fmt)
+        out = data.StructLayout({"less": 1, "equal": 1, "greater": 1, "unordered": 1, "min": f, "max": f})
+        super().__init__(data.StructLayout({"a": f, "b": f}), out, stages)
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        p = self._pipeline(m)
+        a_bits, b_bits = Value.cast(self.i.payload.a), Value.cast(self.i.payload.b)
+        a, b = unpack(m, fmt, a_bits, "a"), unpack(m, fmt, b_bits, "b")
+        body = fmt.width - 1
+
+        def key(x, bits):          # signed order key; both zeros map to 0
+            mag = Mux(x.zero, 0, bits[:body])
+            return Mux(x.sign, -mag, mag)
+
+        def flushed(x, bits):
+            return Mux(x.zero, Cat(Const(0, body), x.sign), bits)
+
+        ka, kb = key(a, a_bits), key(b, b_bits)
+        fa, fb = flushed(a, a_bits), flushed(b, b_bits)
+        un = a.nan | b.nan
+        lt, eq, gt = ~un & (ka < kb), ~un & (ka == kb), ~un & (ka > kb)
+        both_zero = a.zero & b.zero
+        mx = Mux(un, fmt.qnan, Mux(both_zero, Cat(Const(0, body), a.sign & b.sign), Mux(lt, fb, fa)))
+        mn = Mux(un, fmt.qnan, Mux(both_zero, Cat(Const(0, body), a.sign | b.sign), Mux(gt, fb, fa)))
+        v = p.cut(out=Cat(lt, eq, gt, un, mn, mx))
+        self._drive(m, p, v.out)
+        return m
+
+
+class FPConvert(_Operator):
+    """Format conversion: exact when ``fmt_out`` covers ``fmt_in``, else round to nearest
+    even with overflow to Inf and flush below the smallest normal.
+
+    Parameters
+    ----------
+    fmt_in, fmt_out : FPFormat or str
+    stages : int
+        Cut point: the output (``CUTS = 1``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt_in})))
+    o : Out(ValidSignature(fmt_out))
+    """
+    CUTS = 1
+
+    def __init__(self, fmt_in, fmt_out, *, stages=0):
+        self.fmt_in = as_format(fmt_in, "fmt_in")
+        self.fmt_out = as_format(fmt_out, "fmt_out")
+        super().__init__(data.StructLayout({"a": float_layout(self.fmt_in)}),
+                         float_layout(self.fmt_out), stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._pipeline(m)
+        a = unpack(m, self.fmt_in, self.i.payload.a, "a")
+        v = p.cut(out=round_pack(m, self.fmt_out, a.sign, a.exp, a.sig, inf=a.inf, nan=a.nan,
+                                 normalized=True))
+        self._drive(m, p, v.out)
+        return m
+
+
+def _tree(values, op):
+    while len(values) > 1:
+        values = [op(values[k], values[k + 1]) if k + 1 < len(values) else values[k]
+                  for k in range(0, len(values), 2)]
+    return values[0]
+
+
+class FPDot(_Operator):
+    """Fused dot product ``sum_j a[j] * b[j]`` over ``n`` terms, one rounding.
+
+    Products are exact. Each is aligned to the largest product exponent ``E`` in a window
+    that keeps ``guard_bits`` bits below the LSB of a product of exponent ``E``; bits
+    shifted out of the window are dropped (each term's magnitude is truncated, no sticky).
+    The accumulator is ``2*precision + guard_bits + ceil(log2 n)`` bits plus sign, and its
+    sum is exact. ``exact=True`` sets ``guard_bits`` so that nothing is ever dropped
+    (Kulisch-style; ``2*(emax-emin)`` bits, affordable for fp8, hundreds of bits for bf16).
+
+    Parameters
+    ----------
+    fmt_in : FPFormat or str
+    fmt_out : FPFormat or str, optional
+        Result format (defaults to ``fmt_in``).
+    n : int
+        Number of terms, >= 1.
+    guard_bits : int
+        >= 0, default 3.
+    exact : bool
+    stages : int
+        Cut points: after the products, after alignment, after the sum, after
+        normalization, after rounding (``CUTS = 5``).
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": ArrayLayout(fmt_in, n), "b": ArrayLayout(fmt_in, n)})))
+    o : Out(ValidSignature(fmt_out))
+    """
+    CUTS = 5
+
+    def __init__(self, fmt_in, fmt_out=None, *, n, guard_bits=3, exact=False, stages=0):
+        self.fmt_in = as_format(fmt_in, "fmt_in")
+        self.fmt_out = as_format(fmt_out if fmt_out is not None else fmt_in, "fmt_out")
+        self.n = check_int("n", n, 1)
+        check_int("guard_bits", guard_bits, 0, 4096)
+        if not isinstance(exact, bool):
+            raise ValueError(f"exact must be True or False, not {exact!r}")
+        self.exact = exact
+        self.guard_bits = 2 * (self.fmt_in.emax - self.fmt_in.emin) if exact else guard_bits
+        fi = float_layout(self.fmt_in)
+        vec = data.ArrayLayout(fi, self.n)
+        super().__init__(data.StructLayout({"a": vec, "b": vec}), float_layout(self.fmt_out), stages)
+
+    def elaborate(self, platform):
+        m, fi, g, n = Module(), self.fmt_in, self.guard_bits, self.n
+        p = self._pipeline(m)
+        prods = [multiply(m, unpack(m, fi, self.i.payload.a[j], f"a{j}"),
+                          unpack(m, fi, self.i.payload.b[j], f"b{j}"), f"p{j}") for j in range(n)]
+        pos_inf = _tree([q.inf & ~q.sign for q in prods], lambda x, y: x | y)
+        neg_inf = _tree([q.inf & q.sign for q in prods], lambda x, y: x | y)
+        nan = _tree([q.nan for q in prods], lambda x, y: x | y) | (pos_inf & neg_inf)
+        all_neg_zero = _tree([q.zero & q.sign for q in prods], lambda x, y: x & y)
+        v = p.cut(nan=nan, inf=pos_inf | neg_inf, inf_sign=neg_inf, all_neg_zero=all_neg_zero,
+                  **{f"s{j}": q.sign for j, q in enumerate(prods)},
+                  **{f"t{j}": q.exp for j, q in enumerate(prods)},
+                  **{f"m{j}": Mux(q.zero, 0, q.sig) for j, q in enumerate(prods)},
+                  **{f"z{j}": q.zero for j, q in enumerate(prods)})
+        lowest = 2 * (fi.emin - 1)      # below any nonzero product's top
+        keys = [Mux(getattr(v, f"z{j}"), lowest, getattr(v, f"t{j}")) for j in range(n)]
+        emax = wire(m, _tree([wire(m, k, f"key{j}") for j, k in enumerate(keys)],
+                             lambda x, y: wire(m, Mux(x >= y, x, y), "emax")), "emax")
+        terms = {}
+        for j in range(n):
+            sig = Cat(Const(0, g), getattr(v, f"m{j}"))
+            aligned, _ = shift_right_sticky(m, sig, (emax - getattr(v, f"t{j}")).as_unsigned(), f"align{j}")
+            terms[f"a{j}"] = Mux(getattr(v, f"s{j}"), -aligned, aligned)
+        keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=emax)
+        v = p.cut(**keep, **terms)
+        total = _tree([getattr(v, f"a{j}") for j in range(n)], lambda x, y: wire(m, x + y, "sum"))
+        keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=v.emax)
+        v = p.cut(**keep, total=total)
+        neg = v.total < 0
+        width = 2 * fi.precision + g + (n - 1).bit_length()
+        mag = Mux(neg, -v.total, v.total)[:width]
+        sign = Mux(v.inf, v.inf_sign, Mux(mag.any(), neg, v.all_neg_zero))
+        top, mag = normalize(m, (v.emax + (n - 1).bit_length()).as_signed(), mag)
+        v = p.cut(sign=sign, top=top, mag=mag, inf=v.inf, nan=v.nan)
+        v = p.cut(out=round_pack(m, self.fmt_out, v.sign, v.top, v.mag, inf=v.inf, nan=v.nan,
+                                 normalized=True))
+        self._drive(m, p, v.out)
+        return m
+
+
+OPERATORS = {"add": FPAdd, "mul": FPMul, "fma": FPFMA, "compare": FPCompare,
+             "convert": FPConvert, "dot": FPDot}

@@ -1,0 +1,59 @@
+"""Pipeline registers and the valid-only stream signature shared by all operators."""
+
+from amaranth.hdl import Signal, Value
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import Out
+
+from .format import check_int
+
+__all__ = ["ValidSignature", "Pipeline"]
+
+
+class ValidSignature(wiring.Signature):
+    """A stream without back-pressure: ``payload`` and ``valid``, both driven by the source.
+
+    The operators are fixed-latency pipelines that never stall, so a ``ready`` would be a
+    constant (and ``lib.stream``'s always-ready form cannot be a top-level port).
+    """
+
+    def __init__(self, payload_shape):
+        super().__init__({"payload": Out(payload_shape), "valid": Out(1)})
+
+
+class Pipeline:
+    """Places ``stages`` register ranks over ``cuts`` cut points of a datapath.
+
+    The operator calls :meth:`cut` after each of its ``cuts`` steps (the last one at its
+    output). Ranks are spread evenly: cut ``i`` receives
+    ``floor((i+1)*stages/cuts) - floor(i*stages/cuts)`` ranks, so ``stages <= cuts`` puts
+    at most one rank per cut, and more stages than cuts stack the extras evenly.
+    Latency is always ``stages`` cycles. Data registers have no reset; ``valid`` does.
+    """
+
+    def __init__(self, m, stages, cuts, valid, domain="sync"):
+        self.m, self.stages, self.cuts, self.domain = m, stages, cuts, domain
+        self.valid = valid
+        self._next = 0
+
+    def ranks_at(self, i):
+        return (i + 1) * self.stages // self.cuts - i * self.stages // self.cuts
+
+    def cut(self, values):
+        """Register the dict ``values`` as many times as this cut point wants; return it."""
+        assert self._next < self.cuts, "more cut() calls than declared cuts"
+        for _ in range(self.ranks_at(self._next)):
+            regs = {}
+            for name, v in values.items():
+                shape = v.shape() if isinstance(v, (Value, data.View)) else Value.cast(v).shape()
+                r = Signal(shape, name=f"p{self._next}_{name}", reset_less=True)
+                self.m.d[self.domain] += r.eq(v)
+                regs[name] = r
+            valid = Signal(name=f"p{self._next}_valid")
+            self.m.d[self.domain] += valid.eq(self.valid)
+            values, self.valid = regs, valid
+        self._next += 1
+        return values
+
+
+def check_stages(stages):
+    return check_int("stages", stages, 0)

@@ -1,0 +1,1 @@
+"""flashd.synth."""

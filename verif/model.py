@@ -1,0 +1,233 @@
+"""Bit-exact NumPy golden model of the floating-point operators.
+
+One function per hardware operator, same parameters, bit patterns in and out (any integer
+array-like; results are ``uint64`` arrays). Written from the definitions, not from the RTL:
+every result is formed exactly with Python integers (object arrays) and rounded once by
+:func:`round_pack`, so the RTL's guard/round/sticky datapath is checked against exact math.
+
+Semantics (shared with the RTL by specification only):
+
+- subnormal inputs are read as signed zero; results are rounded to nearest, ties to even,
+  with an unbounded exponent, then flushed to signed zero if below the smallest normal;
+- results beyond the largest finite value become Inf; every NaN result is ``fmt.qnan``;
+- an exact zero sum is -0 only when every addend is -0 (round-to-nearest rule).
+"""
+
+import numpy as np
+
+from flashd.hdl.format import as_format
+
+__all__ = ["unpack", "round_pack", "add", "mul", "fma", "compare", "convert", "dot",
+           "dot_guard_bits", "decode", "to_float"]
+
+ZERO, NORMAL, INF, NAN = 0, 1, 2, 3
+_bit_length = np.frompyfunc(int.bit_length, 1, 1)
+
+
+def _ints(x):
+    """Object array of Python ints (arbitrary width arithmetic)."""
+    a = np.asarray(x)
+    if a.dtype == object:
+        return a
+    return np.array(a.astype(np.uint64).tolist(), dtype=object).reshape(a.shape)
+
+
+def _b(x):
+    return np.asarray(x, dtype=bool)
+
+
+def unpack(fmt, bits):
+    """Split bit patterns into ``(sign, cls, exp, sig)``; value = sig * 2**(exp - man_bits)."""
+    bits = _ints(bits)
+    man = bits & fmt.man_mask
+    efield = (bits >> fmt.man_bits) & fmt.exp_mask
+    sign = (bits >> (fmt.width - 1)) & 1
+    cls = np.where(_b(efield == fmt.exp_mask), np.where(_b(man == 0), INF, NAN),
+                   np.where(_b(efield == 0), ZERO, NORMAL))
+    sig = np.where(cls == NORMAL, man | (1 << fmt.man_bits), 0).astype(object)
+    return sign, cls, (efield - fmt.bias).astype(object), sig
+
+
+def round_pack(fmt, sign, mag, exp2, nan=False, inf=False):
+    """Round ``(-1)**sign * mag * 2**exp2`` (``mag`` an exact non-negative integer) into ``fmt``."""
+    sign, mag, exp2 = np.broadcast_arrays(_ints(sign), _ints(mag), _ints(exp2))
+    p = fmt.precision
+    length = _bit_length(mag).astype(object)
+    shift = length - p                      # > 0: bits to drop
+    drop = np.maximum(shift, 0)
+    q = mag >> drop
+    rem = mag - (q << drop)
+    half = np.where(_b(drop > 0), 1 << np.maximum(drop - 1, 0), 0).astype(object)
+    up = _b(drop > 0) & (_b(rem > half) | (_b(rem == half) & _b((q & 1) == 1)))
+    q = q + up.astype(object)
+    carry = _b(q == (1 << p)) & _b(drop > 0)
+    q = np.where(carry, q >> 1, q)
+    q = np.where(_b(shift < 0), q << np.maximum(-shift, 0), q)
+    # q now has exactly p bits; its MSB weighs 2**e
+    e = exp2 + np.maximum(shift, 0) + carry.astype(object) + np.where(_b(shift < 0), shift, 0) + (p - 1)
+    biased = e + fmt.bias
+    zero = _b(mag == 0) | _b(biased <= 0)
+    overflow = _b(biased >= fmt.exp_mask)
+    body = np.where(zero, 0, (np.clip(biased, 0, fmt.exp_mask).astype(object) << fmt.man_bits)
+                    | (q & fmt.man_mask))
+    body = np.where(overflow & ~zero, fmt.inf, body)
+    body = np.where(_b(inf), fmt.inf, body)
+    out = (sign << (fmt.width - 1)) | body
+    out = np.where(_b(nan), fmt.qnan, out)
+    return np.array(out.tolist(), dtype=np.uint64).reshape(out.shape)
+
+
+def _signed_sum(terms):
+    """Exact sum of ``(sign, sig, exp2)`` terms: returns ``(sign, mag, exp2)``."""
+    base = terms[0][2]
+    for _, _, e in terms[1:]:
+        base = np.minimum(base, e)
+    total = 0
+    for s, sig, e in terms:
+        v = sig << (e - base).astype(object)
+        total = total + np.where(_b(s == 1), -v, v)
+    total = _ints(total)
+    return _b(total < 0).astype(object), np.abs(total), base
+
+
+def _add_terms(fmt, t1, t2):
+    """Round the exact sum of two signed terms ``(sign, cls, exp2, sig)`` into ``fmt``."""
+    (s1, c1, e1, m1), (s2, c2, e2, m2) = t1, t2
+    neg, mag, base = _signed_sum([(s1, m1, e1), (s2, m2, e2)])
+    sign = np.where(_b(mag == 0), s1 & s2, neg)
+    nan = (c1 == NAN) | (c2 == NAN) | ((c1 == INF) & (c2 == INF) & _b(s1 != s2))
+    inf = (c1 == INF) | (c2 == INF)
+    sign = np.where(c1 == INF, s1, np.where(c2 == INF, s2, sign))
+    return round_pack(fmt, sign, mag, base, nan=nan, inf=inf)
+
+
+def add(fmt, a, b, sub=0):
+    """``a + b`` (``a - b`` where ``sub`` is 1), one rounding."""
+    fmt = as_format(fmt)
+    sa, ca, ea, ma = unpack(fmt, a)
+    sb, cb, eb, mb = unpack(fmt, b)
+    sb = sb ^ _ints(sub)
+    return _add_terms(fmt, (sa, ca, ea - fmt.man_bits, ma), (sb, cb, eb - fmt.man_bits, mb))
+
+
+def _product(fmt, a, b):
+    """Exact product term ``(sign, cls, exp2, sig)``; Inf*0 is NaN."""
+    sa, ca, ea, ma = unpack(fmt, a)
+    sb, cb, eb, mb = unpack(fmt, b)
+    nan = (ca == NAN) | (cb == NAN) | ((ca == INF) & (cb == ZERO)) | ((ca == ZERO) & (cb == INF))
+    inf = (ca == INF) | (cb == INF)
+    zero = (ca == ZERO) | (cb == ZERO)
+    cls = np.where(nan, NAN, np.where(inf, INF, np.where(zero, ZERO, NORMAL)))
+    return sa ^ sb, cls, ea + eb - 2 * fmt.man_bits, ma * mb
+
+
+def mul(fmt, a, b):
+    """``a * b``, one rounding."""
+    fmt = as_format(fmt)
+    s, cls, e2, sig = _product(fmt, a, b)
+    return round_pack(fmt, s, sig, e2, nan=cls == NAN, inf=cls == INF)
+
+
+def fma(fmt_in, fmt_out, a, b, c):
+    """``a * b + c`` with a, b in ``fmt_in``, c and the result in ``fmt_out``, one rounding."""
+    fmt_in, fmt_out = as_format(fmt_in, "fmt_in"), as_format(fmt_out, "fmt_out")
+    sc, cc, ec, mc = unpack(fmt_out, c)
+    return _add_terms(fmt_out, _product(fmt_in, a, b), (sc, cc, ec - fmt_out.man_bits, mc))
+
+
+def _order_key(fmt, bits):
+    """Signed integer that orders finite and infinite values (both zeros -> 0)."""
+    s, cls, _, _ = unpack(fmt, bits)
+    mag = np.where(cls == ZERO, 0, _ints(bits) & (fmt.sign_bit - 1))
+    return np.where(_b(s == 1), -mag, mag), s, cls
+
+
+def compare(fmt, a, b):
+    """IEEE comparison plus IEEE 754-2019 ``minimum``/``maximum``.
+
+    Returns a dict of arrays: ``less``, ``equal``, ``greater``, ``unordered`` (0/1) and ``min``,
+    ``max`` (bit patterns). Any NaN operand: unordered=1, min=max=qnan. -0 < +0 for
+    min/max only (they compare equal). Subnormal operands read, and are returned, as zero.
+    """
+    fmt = as_format(fmt)
+    ka, sa, ca = _order_key(fmt, a)
+    kb, sb, cb = _order_key(fmt, b)
+    un = (ca == NAN) | (cb == NAN)
+    lt, eq, gt = ~un & _b(ka < kb), ~un & _b(ka == kb), ~un & _b(ka > kb)
+
+    def flushed(bits, s, cls):
+        return np.where(cls == ZERO, s << (fmt.width - 1), _ints(bits))
+
+    fa, fb = flushed(a, sa, ca), flushed(b, sb, cb)
+    both_zero = (ca == ZERO) & (cb == ZERO)
+    mx = np.where(lt, fb, fa)
+    mn = np.where(gt, fb, fa)
+    mx = np.where(both_zero, (sa & sb) << (fmt.width - 1), mx)
+    mn = np.where(both_zero, (sa | sb) << (fmt.width - 1), mn)
+    mx = np.where(un, fmt.qnan, mx)
+    mn = np.where(un, fmt.qnan, mn)
+    u64 = lambda v: np.array(_ints(v).tolist(), dtype=np.uint64).reshape(np.shape(v))
+    return {"less": u64(lt.astype(int)), "equal": u64(eq.astype(int)), "greater": u64(gt.astype(int)),
+            "unordered": u64(un.astype(int)), "min": u64(mn), "max": u64(mx)}
+
+
+def convert(fmt_in, fmt_out, a):
+    """Convert from ``fmt_in`` to ``fmt_out`` (exact when widening, RNE when narrowing)."""
+    fmt_in, fmt_out = as_format(fmt_in, "fmt_in"), as_format(fmt_out, "fmt_out")
+    s, cls, e, sig = unpack(fmt_in, a)
+    return round_pack(fmt_out, s, sig, e - fmt_in.man_bits, nan=cls == NAN, inf=cls == INF)
+
+
+def dot_guard_bits(fmt_in, guard_bits=3, exact=False):
+    """Window bits kept below the largest product's LSB; ``exact`` covers every possible shift."""
+    fmt_in = as_format(fmt_in, "fmt_in")
+    return 2 * (fmt_in.emax - fmt_in.emin) if exact else guard_bits
+
+
+def dot(fmt_in, fmt_out, a, b, guard_bits=3, exact=False):
+    """Fused dot product ``sum_j a[..., j] * b[..., j]``, one rounding into ``fmt_out``.
+
+    Products are exact. Each is aligned to the largest product exponent ``E`` inside a
+    window keeping ``guard_bits`` bits below the LSB of a product of exponent ``E``; bits
+    shifted below the window are dropped (each term's magnitude truncated). The windowed
+    sum is exact and rounded once. ``exact=True`` widens the window so nothing is dropped.
+    A zero sum is -0 only when every product is -0.
+    """
+    fmt_in, fmt_out = as_format(fmt_in, "fmt_in"), as_format(fmt_out, "fmt_out")
+    g = dot_guard_bits(fmt_in, guard_bits, exact)
+    s, cls, e2, sig = _product(fmt_in, a, b)          # shapes (..., N)
+    nonzero = cls == NORMAL
+    lowest = 2 * (fmt_in.emin - fmt_in.man_bits) - 1
+    emax2 = np.where(nonzero, e2, lowest).max(axis=-1, keepdims=True)
+    shift = np.where(nonzero, emax2 - e2, 0).astype(object)
+    aligned = np.where(nonzero, (sig << g) >> shift, 0).astype(object)
+    total = np.where(_b(s == 1), -aligned, aligned).sum(axis=-1).astype(object)
+    neg = _b(total < 0)
+    mag = np.abs(total).astype(object)
+    all_neg_zero = ((cls == ZERO) & _b(s == 1)).all(axis=-1)
+    sign = np.where(_b(mag == 0), all_neg_zero, neg).astype(object)
+    inf_p = (cls == INF) & _b(s == 0)
+    inf_n = (cls == INF) & _b(s == 1)
+    nan = (cls == NAN).any(axis=-1) | (inf_p.any(axis=-1) & inf_n.any(axis=-1))
+    inf = inf_p.any(axis=-1) | inf_n.any(axis=-1)
+    sign = np.where(inf, inf_n.any(axis=-1), sign).astype(object)
+    return round_pack(fmt_out, sign, mag, emax2[..., 0] - g, nan=nan, inf=inf)
+
+
+def to_float(fmt, bits):
+    """float64 value of each pattern (subnormals read as zero), for reports and error statistics."""
+    fmt = as_format(fmt)
+    s, cls, e, sig = unpack(fmt, bits)
+    mag = np.array([float(m) * 2.0 ** (int(x) - fmt.man_bits) for m, x in zip(sig.ravel(), e.ravel())])
+    mag = mag.reshape(np.shape(sig))
+    mag = np.where(cls == INF, np.inf, np.where(cls == NAN, np.nan, mag))
+    return np.where(_b(s == 1), -mag, mag)
+
+
+def decode(fmt, bits):
+    """``'0x3f80 (+1.0)'``: a pattern in hex and its value, for mismatch reports."""
+    fmt = as_format(fmt)
+    digits = (fmt.width + 3) // 4
+    v = float(to_float(fmt, np.array([bits]))[0])
+    sub = " subnormal->0" if (int(bits) >> fmt.man_bits) & fmt.exp_mask == 0 and int(bits) & fmt.man_mask else ""
+    return f"0x{int(bits):0{digits}x} ({v:+.9g}{sub})"

