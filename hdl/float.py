@@ -7,12 +7,12 @@ stands for ``sig * 2**(top - (w - 1))``, i.e. ``top`` is the weight of the MSB p
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from amaranth.lib import data
 
 __all__ = ["float_layout", "wire", "Unpacked", "unpack", "lzc", "shift_right_sticky", "normalize",
            "multiply", "round_pack",
-           "align_add", "exp_shape"]
+           "align_add"]
 
 
 def float_layout(fmt):
@@ -27,11 +27,6 @@ def wire(m, value, name):
     sig = Signal(value.shape(), name=name)
     m.d.comb += sig.eq(value)
     return sig
-
-
-def exp_shape(fmt, extra=0):
-    """Signed shape wide enough for unbiased exponents of ``fmt`` plus ``extra`` bits of growth."""
-    return signed(fmt.exp_bits + 2 + extra)
 
 
 @dataclass

@@ -8,8 +8,6 @@ points (``CUTS``, listed in each docstring) as spread by :class:`~flashd.hdl.pip
 Formats, rounding and special values are described in :mod:`flashd.verif.model`.
 """
 
-from types import SimpleNamespace
-
 from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -35,10 +33,7 @@ class _Operator(wiring.Component):
         return self.stages
 
     def _pipeline(self, m):
-        p = Pipeline(m, self.stages, self.CUTS, self.i.valid)
-        orig_cut = p.cut
-        p.cut = lambda **values: SimpleNamespace(**orig_cut(values))
-        return p
+        return Pipeline(m, self.stages, self.CUTS, self.i.valid)
 
     def _drive(self, m, p, payload):
         m.d.comb += [self.o.payload.eq(payload), self.o.valid.eq(p.valid)]

@@ -1,5 +1,7 @@
 """Pipeline registers and the valid-only stream signature shared by all operators."""
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
@@ -38,8 +40,8 @@ class Pipeline:
     def ranks_at(self, i):
         return (i + 1) * self.stages // self.cuts - i * self.stages // self.cuts
 
-    def cut(self, values):
-        """Register the dict ``values`` as many times as this cut point wants; return it."""
+    def cut(self, **values):
+        """Register ``values`` as many times as this cut point wants; return them as attributes."""
         assert self._next < self.cuts, "more cut() calls than declared cuts"
         for _ in range(self.ranks_at(self._next)):
             regs = {}
@@ -52,7 +54,7 @@ class Pipeline:
             self.m.d[self.domain] += valid.eq(self.valid)
             values, self.valid = regs, valid
         self._next += 1
-        return values
+        return SimpleNamespace(**values)
 
 
 def check_stages(stages):
