@@ -5,6 +5,7 @@ independently: once in Amaranth (:mod:`flashd.hdl.float`) and once in NumPy
 (:mod:`flashd.verif.model`).
 """
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["FPFormat", "PRESETS", "as_format", "check_int"]
@@ -117,12 +118,16 @@ PRESETS = {
 
 
 def as_format(fmt, param="fmt"):
-    """Return an :class:`FPFormat` from a format or a preset name; ``param`` names the argument in errors."""
+    """Return an :class:`FPFormat` from a format, a preset name or ``'e<exp>m<man>'``;
+    ``param`` names the argument in errors."""
     if isinstance(fmt, FPFormat):
         return fmt
     if isinstance(fmt, str):
         if fmt in PRESETS:
             return PRESETS[fmt]
+        custom = re.fullmatch(r"e(\d+)m(\d+)", fmt)
+        if custom:
+            return FPFormat(int(custom[1]), int(custom[2]))
         raise ValueError(f"{param}={fmt!r} is not a known format (allowed: {', '.join(PRESETS)}, "
-                         f"or FPFormat(exp_bits, man_bits))")
+                         f"'e<exp_bits>m<man_bits>' such as 'e3m2', or FPFormat(exp_bits, man_bits))")
     raise TypeError(f"{param} must be an FPFormat or a preset name, not {fmt!r}")

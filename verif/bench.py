@@ -60,6 +60,8 @@ def pack(fields, values):
     total = None
     for name, (offset, width, count) in fields.items():
         v = np.asarray(values[name], dtype=np.uint64).reshape(-1, count)
+        if width < 64 and (v >> np.uint64(width)).any():
+            raise ValueError(f"field {name!r}: a value does not fit its {width} bits (stimulus bug)")
         for j in range(count):
             part = v[:, j].astype(object) << (offset + j * width)
             total = part if total is None else total | part

@@ -10,7 +10,7 @@ import os
 import cocotb
 import pytest
 
-from flashd.hdl.format import PRESETS
+from flashd.hdl.format import PRESETS, as_format
 from flashd.verif.bench import drive_and_check, regress
 from flashd.verif.sim import SIMULATORS
 
@@ -34,7 +34,7 @@ def unit_specs(fmt, stages):
     ]
     specs += [{"name": f"cvt_{o}", "op": "convert", "fmt_in": fmt, "fmt_out": o, "stages": s(0)}
               for o in PRESETS if o != fmt]
-    if PRESETS[fmt].width == 8:
+    if as_format(fmt).width <= 8:
         specs.append({"name": "dotx", "op": "dot", "fmt_in": fmt, "n": 4, "exact": True, "stages": s(1)})
     if fmt in ("bf16", "fp16"):
         specs.append({"name": "fma32", "op": "fma", "fmt_in": fmt, "fmt_out": "fp32", "stages": s(1)})
@@ -55,3 +55,28 @@ def test_operators(sim, fmt, stages):
     exhaustive = PRESETS[fmt].width == 8 and (sim == "icarus" or FULL)
     count = 1_000_000 if FULL else QUICK_COUNT
     print(regress(unit_specs(fmt, stages), sim, f"ops_{fmt}_s{stages}", count=count, exhaustive=exhaustive))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("fmt", ["e2m1", "e3m2", "e6m4"])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_other_widths(sim, fmt):
+    """Formats beyond the presets, from the narrowest allowed (2-bit exponent, 1-bit
+    fraction); formats of <= 8 bits get every operand pair."""
+    count = 1_000_000 if FULL else QUICK_COUNT
+    print(regress(unit_specs(fmt, 1), sim, f"ops_{fmt}_s1", count=count,
+                  exhaustive=as_format(fmt).width <= 8))
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_fp64_like(sim):
+    """The widest allowed format (11-bit exponent, 52-bit fraction): 106-bit products."""
+    f = "e11m52"
+    specs = [{"name": "add", "op": "add", "fmt": f, "stages": 2},
+             {"name": "mul", "op": "mul", "fmt": f, "stages": 1},
+             {"name": "fma", "op": "fma", "fmt_in": f, "stages": 3},
+             {"name": "cmp", "op": "compare", "fmt": f},
+             {"name": "narrow", "op": "convert", "fmt_in": f, "fmt_out": "fp32"},
+             {"name": "widen", "op": "convert", "fmt_in": "fp32", "fmt_out": f}]
+    print(regress(specs, sim, "ops_e11m52", count=1_000_000 if FULL else QUICK_COUNT))

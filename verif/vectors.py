@@ -104,8 +104,8 @@ def _dot_inputs(fi, n_terms, count, rng):
     # huge and tiny magnitudes of random sign in one row
     spread = rows == 1
     e = np.where(rng.integers(0, 2, (count, n_terms)) == 0,
-                 rng.integers(fi.exp_mask - 4, fi.exp_mask, (count, n_terms)),
-                 rng.integers(1, 5, (count, n_terms)))
+                 rng.integers(max(1, fi.exp_mask - 4), fi.exp_mask, (count, n_terms)),
+                 rng.integers(1, min(5, fi.exp_mask), (count, n_terms)))
     big = _pack(fi, rng.integers(0, 2, (count, n_terms)), e, _mantissas(fi, count * n_terms, rng).reshape(count, n_terms))
     one = _pack(fi, rng.integers(0, 2, (count, n_terms)), np.full((count, n_terms), fi.bias),
                 _mantissas(fi, count * n_terms, rng).reshape(count, n_terms))
@@ -145,7 +145,8 @@ def unit_inputs(spec, count, rng, exhaustive=False):
         c, _ = operand_pairs(fo, len(a), rng)
         # c close to -a*b: massive cancellation against the exact product
         near = model.fma(fi, fo, a, b, np.zeros_like(a)) ^ np.uint64(fo.sign_bit)
-        near = _u64((near.astype(np.int64) + rng.integers(-1, 2, len(a))) & ((1 << fo.width) - 1))
+        near = near + rng.integers(0, 3, len(a)).astype(np.uint64) - np.uint64(1)   # +-1 ulp, wrapping
+        near = _u64(near & np.uint64((1 << fo.width) - 1))
         c = np.where(rng.integers(0, 3, len(a)) == 0, near, c)
         return {"a": a, "b": b, "c": _u64(c)}
     if op == "dot":
