@@ -123,7 +123,7 @@ def round_pack(m, fmt, sign, top, sig, *, zero=0, inf=0, nan=0, normalized=False
     """
     p = fmt.precision
     w = len(sig)
-    norm, exp = (sig, top) if normalized else normalize(m, top, sig, f"{name}_norm")
+    exp, norm = (top, sig) if normalized else normalize(m, top, sig, f"{name}_norm")
     if w < p + 1:                       # make room for the guard bit
         norm = Cat(Const(0, p + 1 - w), norm)
         w = p + 1

@@ -59,3 +59,9 @@ class Pipeline:
 
 def check_stages(stages):
     return check_int("stages", stages, 0)
+
+
+def delay(m, cycles, **values):
+    """``values`` delayed by ``cycles`` register ranks (side-band data beside a sub-pipeline)."""
+    from amaranth.hdl import Const
+    return Pipeline(m, cycles, 1, Const(0, 1)).cut(**values)

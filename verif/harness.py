@@ -9,7 +9,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
 from flashd.hdl.format import as_format
+from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
+
+UNITS = {**OPERATORS, **NONLINEAR}
 
 __all__ = ["make_unit", "Harness", "describe_fields"]
 
@@ -17,9 +20,9 @@ __all__ = ["make_unit", "Harness", "describe_fields"]
 def make_unit(spec):
     """Build the operator a spec dict names: ``{"op": "add", "fmt": "bf16", "stages": 1, ...}``."""
     params = {k: v for k, v in spec.items() if k not in ("op", "name")}
-    if spec.get("op") not in OPERATORS:
-        raise ValueError(f"op={spec.get('op')!r} is not an operator (allowed: {', '.join(OPERATORS)})")
-    return OPERATORS[spec["op"]](**params)
+    if spec.get("op") not in UNITS:
+        raise ValueError(f"op={spec.get('op')!r} is not an operator (allowed: {', '.join(UNITS)})")
+    return UNITS[spec["op"]](**params)
 
 
 def describe_fields(shape):

@@ -231,3 +231,43 @@ def decode(fmt, bits):
     v = float(to_float(fmt, np.array([bits]))[0])
     sub = " subnormal->0" if (int(bits) >> fmt.man_bits) & fmt.exp_mask == 0 and int(bits) & fmt.man_mask else ""
     return f"0x{int(bits):0{digits}x} ({v:+.9g}{sub})"
+
+
+def _table(fmt, name, segments, bits):
+    """a[i] * m + b[i] with one rounding, m the significand of ``bits`` (shared table data)."""
+    from flashd.hdl.pwl import coefficients
+    a_tab, b_tab = coefficients(name, fmt, segments)
+    k = segments.bit_length() - 1
+    man = _ints(bits) & fmt.man_mask
+    idx = np.array((man >> (fmt.man_bits - k)).tolist(), dtype=np.int64).reshape(np.shape(man))
+    a = np.asarray(a_tab, dtype=np.uint64)[idx]
+    b = np.asarray(b_tab, dtype=np.uint64)[idx]
+    m = np.array(((fmt.bias << fmt.man_bits) | man).tolist(), dtype=np.uint64).reshape(np.shape(man))
+    return fma(fmt, fmt, a, m, b)
+
+
+def reciprocal(fmt, x, segments=8):
+    """Table-based ``1/x`` (see :class:`flashd.hdl.nonlinear.FPReciprocal`)."""
+    fmt = as_format(fmt)
+    s, cls, e, _ = unpack(fmt, x)
+    _, _, pe, psig = unpack(fmt, _table(fmt, "reciprocal", segments, x))
+    mag = np.where(cls == NORMAL, psig, 0).astype(object)
+    return round_pack(fmt, s, mag, pe - e - fmt.man_bits, nan=cls == NAN, inf=cls == ZERO)
+
+
+def ln(fmt, x, segments=8):
+    """Table-based natural logarithm (see :class:`flashd.hdl.nonlinear.FPLn`)."""
+    import math
+    from flashd.hdl.pwl import round_to_format
+    fmt = as_format(fmt)
+    s, cls, e, _ = unpack(fmt, x)
+    top = (_ints(x) >> (fmt.man_bits - 1)) & 1
+    e1 = e + top
+    e_bits = round_pack(fmt, _b(e1 < 0).astype(object), np.abs(e1), 0)
+    t = _table(fmt, "ln", segments, x)
+    ln2 = np.full(np.shape(t), round_to_format(fmt, math.log(2)), dtype=np.uint64)
+    r = fma(fmt, fmt, e_bits, ln2, t)
+    nan = (cls == NAN) | (_b(s == 1) & (cls != ZERO))
+    r = np.where(cls == INF, fmt.inf, r)
+    r = np.where(cls == ZERO, fmt.inf | fmt.sign_bit, r)
+    return np.where(nan, fmt.qnan, r).astype(np.uint64)

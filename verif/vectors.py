@@ -138,6 +138,14 @@ def unit_inputs(spec, count, rng, exhaustive=False):
             return {"a": np.arange(1 << fi.width, dtype=np.uint64)}
         pa, _ = operand_pairs(fi, count, rng)
         return {"a": np.concatenate([special_values(fi), pa])}
+    if op in ("reciprocal", "ln"):
+        f = as_format(spec["fmt"])
+        if exhaustive and f.width <= 16 or f.width <= 8:
+            return {"a": np.arange(1 << f.width, dtype=np.uint64)}
+        pa, _ = operand_pairs(f, count, rng)
+        if op == "ln":                       # mostly positive: negative inputs only give NaN
+            pa = np.where(rng.integers(0, 4, len(pa)) > 0, pa & np.uint64(f.sign_bit - 1), pa)
+        return {"a": np.concatenate([special_values(f), _u64(pa)])}
     if op == "fma":
         fi = as_format(spec["fmt_in"])
         fo = as_format(spec.get("fmt_out") or spec["fmt_in"])

@@ -1,0 +1,145 @@
+"""Nonlinear units built from a fitted piecewise-linear table and the library's FMA.
+
+Both units reduce the input x = (-1)**s * m * 2**e exactly to its significand m in
+[1, 2); the top ``log2(segments)`` fraction bits pick the segment, and ``a*m + b`` is
+evaluated by :class:`~flashd.hdl.ops.FPFMA` in the unit's format (one rounding).
+Register ranks live inside the FMAs, so ``latency`` is theirs; side-band data travels
+beside them through :func:`~flashd.hdl.pipeline.delay`.
+"""
+
+import math
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .float import float_layout, round_pack, unpack, wire
+from .format import as_format
+from .ops import FPFMA
+from .pipeline import ValidSignature, check_stages, delay
+from .pwl import check_segments, coefficients, round_to_format
+
+__all__ = ["FPReciprocal", "FPLn", "NONLINEAR", "ln_exponent_check"]
+
+
+def ln_exponent_check(fmt):
+    """ln adds e*ln2 with e an exact float in the format: every |e| <= emax+1 must be exact."""
+    if fmt.emax + 1 > (1 << fmt.precision):
+        raise ValueError(f"fmt={fmt} is too narrow for ln: exponents up to {fmt.emax + 1} need "
+                         f"{(fmt.emax + 1).bit_length()} significant bits, it has {fmt.precision}")
+
+
+class _TableUnit(wiring.Component):
+    def __init__(self, func, fmt, segments, stages):
+        self.fmt = as_format(fmt)
+        self.segments = check_segments(segments, self.fmt)
+        self.stages = check_stages(stages)
+        self.a_table, self.b_table = coefficients(func, self.fmt, segments)
+        f = float_layout(self.fmt)
+        super().__init__({"i": In(ValidSignature(data.StructLayout({"a": f}))),
+                          "o": Out(ValidSignature(f))})
+
+    def _table_fma(self, m, fma, x_bits, valid):
+        """Drive ``fma`` with a[i] * m + b[i] for the significand of ``x_bits``."""
+        fmt = self.fmt
+        raw = data.View(float_layout(fmt), x_bits)
+        k = self.segments.bit_length() - 1
+        idx = wire(m, raw.man[fmt.man_bits - k:], "segment")
+        a = Array(Const(v, fmt.width) for v in self.a_table)
+        b = Array(Const(v, fmt.width) for v in self.b_table)
+        sig = Cat(raw.man, Const(fmt.bias, fmt.exp_bits), Const(0, 1))       # m in [1, 2)
+        m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(sig),
+                     fma.i.payload.c.eq(b[idx]), fma.i.valid.eq(valid)]
+        return raw
+
+
+class FPReciprocal(_TableUnit):
+    """``1/x``: table of 1/m on [1, 2), then the exponent -e (exact, or Inf/flush).
+
+    1/±0 = ±Inf, 1/±Inf = ±0, NaN -> canonical NaN.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    segments : int
+        2..64, a power of two with log2(segments) <= man_bits.
+    stages : int
+        Register ranks, all inside the FMA (its cut points); ``latency == stages``.
+
+    Members
+    -------
+    i : In(ValidSignature(StructLayout({"a": fmt})))
+    o : Out(ValidSignature(fmt))
+    """
+
+    def __init__(self, fmt, *, segments=8, stages=0):
+        super().__init__("reciprocal", fmt, segments, stages)
+        self.fma = FPFMA(self.fmt, stages=self.stages)
+
+    @property
+    def latency(self):
+        return self.fma.latency
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        m.submodules.fma = fma = self.fma
+        x_bits = self.i.payload.a.as_value()
+        self._table_fma(m, fma, x_bits, self.i.valid)
+        x = unpack(m, fmt, x_bits, "x")
+        side = delay(m, fma.latency, sign=x.sign, exp=x.exp, zero=x.zero, inf=x.inf, nan=x.nan)
+        p = unpack(m, fmt, fma.o.payload, "p")
+        out = round_pack(m, fmt, side.sign, (p.exp - side.exp).as_signed(), p.sig,
+                         zero=side.inf, inf=side.zero, nan=side.nan, normalized=True)
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma.o.valid)]
+        return m
+
+
+class FPLn(_TableUnit):
+    """Natural logarithm: ``ln x = e'*ln2 + t(m)``, with ``t`` the table of ln m on [1, 1.5)
+    and of ln(m/2) on [1.5, 2) (then e' = e+1), so x near 1 from either side is not the
+    difference of two large terms. Two FMAs: ``t = a*m + b``, then ``e'*LN2 + t``.
+
+    ln(±0) = -Inf, ln(+Inf) = +Inf, ln(x < 0) and ln(-Inf) = NaN, ln(1) = +0.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+        Needs ``emax + 1 <= 2**precision`` (e' exact): fp8_e5m2 is too narrow.
+    segments : int
+        As for :class:`FPReciprocal`, and at least 2 (the branch at m = 1.5).
+    stages : int
+        Split between the two FMAs (``stages // 2`` in the first); ``latency == stages``.
+    """
+
+    def __init__(self, fmt, *, segments=8, stages=0):
+        super().__init__("ln", fmt, segments, stages)
+        ln_exponent_check(self.fmt)
+        self.fma_t = FPFMA(self.fmt, stages=self.stages // 2)
+        self.fma_e = FPFMA(self.fmt, stages=self.stages - self.stages // 2)
+        self.ln2 = round_to_format(self.fmt, math.log(2))
+
+    @property
+    def latency(self):
+        return self.fma_t.latency + self.fma_e.latency
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        m.submodules.fma_t = fma_t = self.fma_t
+        m.submodules.fma_e = fma_e = self.fma_e
+        x_bits = self.i.payload.a.as_value()
+        raw = self._table_fma(m, fma_t, x_bits, self.i.valid)
+        x = unpack(m, fmt, x_bits, "x")
+        e1 = wire(m, x.exp + raw.man[-1], "e_reduced")            # e' = e + [m >= 1.5]
+        mag = wire(m, Mux(e1 < 0, -e1, e1)[:len(e1) - 1], "e_mag")
+        e_float = round_pack(m, fmt, e1 < 0, len(mag) - 1, mag, name="e_float")   # exact
+        e_late = delay(m, fma_t.latency, e=e_float).e
+        m.d.comb += [fma_e.i.payload.a.eq(e_late), fma_e.i.payload.b.eq(self.ln2),
+                     fma_e.i.payload.c.eq(fma_t.o.payload), fma_e.i.valid.eq(fma_t.o.valid)]
+        side = delay(m, self.latency, nan=x.nan | (x.sign & ~x.zero), zero=x.zero, inf=x.inf)
+        neg_inf = Const(fmt.inf | fmt.sign_bit, fmt.width)
+        out = Mux(side.nan, fmt.qnan, Mux(side.zero, neg_inf, Mux(side.inf, fmt.inf, fma_e.o.payload)))
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma_e.o.valid)]
+        return m
+
+
+NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn}
