@@ -128,6 +128,10 @@ def coefficients(name, fmt, segments):
     pinned = FUNCTIONS[name].pinned
     a_bits, b_bits = [], []
     for i, (a, b) in enumerate(fit(name, segments)):
+        for v in (a, b):
+            if not 2.0 ** fmt.emin <= abs(v) < 2.0 ** (fmt.emax + 1):
+                raise ValueError(f"fmt={fmt} is too narrow for the {name} table: coefficient {v:.6g} "
+                                 f"is outside its normal range [{2.0 ** fmt.emin:g}, {2.0 ** (fmt.emax + 1):g})")
         ab = round_to_format(fmt, a)
         a_bits.append(ab)
         if i == 0 and 1.0 in pinned:
