@@ -16,10 +16,11 @@ from amaranth.lib.wiring import In, Out
 from .float import float_layout, round_pack, unpack, wire
 from .format import as_format
 from .ops import FPFMA
+from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay
-from .pwl import check_segments, coefficients, round_to_format
+from .pwl import check_segments, coefficients, round_to_format, sigmoid_range
 
-__all__ = ["FPReciprocal", "FPLn", "NONLINEAR", "ln_exponent_check"]
+__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "NONLINEAR", "ln_exponent_check"]
 
 
 def ln_exponent_check(fmt):
@@ -32,7 +33,7 @@ def ln_exponent_check(fmt):
 class _TableUnit(wiring.Component):
     def __init__(self, func, fmt, segments, stages):
         self.fmt = as_format(fmt)
-        self.segments = check_segments(segments, self.fmt)
+        self.segments = check_segments(segments, self.fmt, func)
         self.stages = check_stages(stages)
         self.a_table, self.b_table = coefficients(func, self.fmt, segments)
         f = float_layout(self.fmt)
@@ -142,4 +143,60 @@ class FPLn(_TableUnit):
         return m
 
 
-NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn}
+class FPSigmoid(_TableUnit):
+    """Logistic sigmoid ``1/(1+e^-x)`` from a table over x itself.
+
+    ``segments/2`` equal pieces of [0, 2**e_hi) per sign (``e_hi`` from
+    :func:`~flashd.hdl.pwl.sigmoid_range`: 2 for fp8, 3 for bf16, 4 for fp16, 5 for fp32).
+    The piece index is the top bits of |x|, a k-bit shift of the significand by the
+    exponent. ``a*x + b`` is evaluated on the library FMA. Saturation: x >= 2**e_hi and +Inf
+    give 1, x <= -2**e_hi and -Inf give +0 (the true value is then below 2**-(precision+1)),
+    and the line's value is clamped into [+0, 1] (it can overshoot in the end pieces).
+    NaN -> NaN.
+    sigmoid(0) is the first line's b, within the table's error of 1/2 (not pinned).
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    segments : int
+        2..64, a power of two with log2(segments/2) <= precision.
+    stages : int
+        Register ranks, all inside the FMA; ``latency == stages``.
+    """
+
+    def __init__(self, fmt, *, segments=8, stages=0):
+        super().__init__("sigmoid", fmt, segments, stages)
+        self.e_hi = sigmoid_range(self.fmt)
+        self.fma = FPFMA(self.fmt, stages=self.stages)
+
+    @property
+    def latency(self):
+        return self.fma.latency
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        m.submodules.fma = fma = self.fma
+        x_bits = self.i.payload.a.as_value()
+        x = unpack(m, fmt, x_bits, "x")
+        k = self.segments.bit_length() - 2                    # index bits per sign
+        p = fmt.precision
+        # |x| * 2**(k - e_hi) = sig * 2**(exp - (p-1) + k - e_hi): its integer part is the index
+        amount = wire(m, (p - 1 + self.e_hi - k - x.exp).as_signed(), "idx_shift")
+        shifted, _ = shift_right_sticky(m, x.sig, Mux(amount < 0, 0, amount).as_unsigned(), "idx")
+        idx = wire(m, Cat(shifted[:k], x.sign) if k else x.sign, "segment")
+        a = Array(Const(v, fmt.width) for v in self.a_table)
+        b = Array(Const(v, fmt.width) for v in self.b_table)
+        m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(x_bits),
+                     fma.i.payload.c.eq(b[idx]), fma.i.valid.eq(self.i.valid)]
+        big = ~x.zero & (x.inf | (x.exp >= self.e_hi))
+        side = delay(m, fma.latency, nan=x.nan, one=big & ~x.sign, zero=big & x.sign)
+        r = fma.o.payload.as_value()
+        one = Const(fmt.bias << fmt.man_bits, fmt.width)
+        # clamp the line into [0, 1]: positive floats order like their bit patterns
+        # (saturation first: with a slope flushed to 0, -Inf makes the FMA's 0*Inf a NaN)
+        out = Mux(side.nan, fmt.qnan, Mux(side.one, one, Mux(side.zero | r[-1], 0, Mux(r > one, one, r))))
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma.o.valid)]
+        return m
+
+
+NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid}

@@ -1,12 +1,13 @@
 """Piecewise-linear tables for the nonlinear units, fitted here from the functions.
 
-The reduced argument of every table is a significand ``m`` in [1, 2), split into
-``segments`` equal pieces by its top ``log2(segments)`` fraction bits, so the hardware
-decode is a wire slice. On each piece the line ``a*m + b`` is the minimax (equal-ripple)
+reciprocal and ln tabulate a significand ``m`` in [1, 2), split into ``segments`` equal
+pieces by its top ``log2(segments)`` fraction bits (the decode is a wire slice). sigmoid
+tabulates x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (see
+:func:`sigmoid_range`). On each piece the line ``a*x + b`` is the minimax (equal-ripple)
 line of the function, found from the chord slope and the tangent point where
-``f'(xi) == slope`` (exact for the convex or concave functions used here); a piece that
-must hit a known value at an end (ln m = 0 at m = 1 and at m = 2) uses the chord through
-that end instead. Coefficients are rounded to nearest even into the unit's format.
+``f'(xi) == slope`` (exact for functions whose derivative is monotone on the piece); a piece
+that must hit a known value at an end (ln m = 0 at m = 1 and 2) uses the chord through
+that end instead. Coefficients are rounded to nearest even into the format.
 
 ``python -m flashd.scripts.cli coeffs --func ln --fmt bf16 --segments 8`` prints a table.
 """
@@ -18,7 +19,8 @@ from functools import lru_cache
 
 from .format import as_format, check_int
 
-__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "check_segments", "fit", "coefficients", "round_to_format"]
+__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "check_segments", "fit", "intervals", "sigmoid_range",
+           "coefficients", "round_to_format"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
 
@@ -32,6 +34,7 @@ class TableFunction:
     f: object
     df: object
     pinned: tuple = ()
+    flush_tiny: bool = False     # a coefficient below the smallest normal may flush to 0
 
 
 def _ln_reduced(m, u):
@@ -40,17 +43,50 @@ def _ln_reduced(m, u):
     return math.log(m) if u < 1.5 else math.log(m / 2)
 
 
+def _sigmoid(x, u=0.0):
+    return 1.0 / (1.0 + math.exp(-x))
+
+
 FUNCTIONS = {
     "reciprocal": TableFunction("reciprocal", lambda m, u: 1.0 / m, lambda m: -1.0 / (m * m)),
     "ln": TableFunction("ln", _ln_reduced, lambda m: 1.0 / m, pinned=(1.0, 2.0)),
+    # not pinned at sigmoid(0) = 1/2: an exact midpoint would double the first piece's error
+    # the far negative tail's slopes are below fp16's smallest normal: they flush to 0
+    "sigmoid": TableFunction("sigmoid", _sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x)), flush_tiny=True),
 }
 
 
-def check_segments(segments, fmt):
-    """``segments`` must be a power of two in SEGMENT_CHOICES that the format's fraction can index."""
+def sigmoid_range(fmt):
+    """``e_hi``: the smallest e with 1 - sigmoid(2**e) below half an ulp of 1, so every
+    x >= 2**e_hi rounds to 1 (and sigmoid(-x) < 2**-(precision+1) is returned as 0)."""
+    fmt = as_format(fmt)
+    e = 0
+    while 1.0 - _sigmoid(2.0 ** e) >= 2.0 ** -(fmt.precision + 1):
+        e += 1
+    return e
+
+
+def intervals(name, segments, fmt=None):
+    """The ``[u, v)`` pieces of each table entry, in table order."""
+    if name == "sigmoid":
+        side = segments // 2
+        h = 2.0 ** sigmoid_range(fmt) / side
+        pos = [(j * h, (j + 1) * h) for j in range(side)]
+        return pos + [(-v, -u) for u, v in pos]          # index = sign * side + j
+    return [(1 + i / segments, 1 + (i + 1) / segments) for i in range(segments)]
+
+
+def check_segments(segments, fmt, name="reciprocal"):
+    """``segments`` must be a power of two in SEGMENT_CHOICES that the format can index
+    (fraction bits for the m tables; significand bits per sign for sigmoid)."""
     if segments not in SEGMENT_CHOICES:
         raise ValueError(f"segments={segments!r} is not allowed (allowed: {', '.join(map(str, SEGMENT_CHOICES))})")
     bits = segments.bit_length() - 1
+    if name == "sigmoid":
+        if bits - 1 > fmt.precision:
+            raise ValueError(f"segments={segments} needs {bits - 1} significand bits per sign, but {fmt} "
+                             f"has {fmt.precision} (allowed for {fmt}: up to {2 << fmt.precision})")
+        return segments
     if bits > fmt.man_bits:
         raise ValueError(f"segments={segments} needs {bits} fraction bits to index, but {fmt} has "
                          f"{fmt.man_bits} (allowed for {fmt}: up to {1 << fmt.man_bits})")
@@ -80,17 +116,12 @@ def _minimax_line(tf, u, v):
     return slope, (b_chord + b_tangent) / 2
 
 
-def fit(name, segments):
-    """``[(a, b), ...]`` in float64 for each of ``segments`` equal pieces of [1, 2)."""
+def fit(name, segments, fmt=None):
+    """``[(a, b), ...]`` in float64, one line per piece of :func:`intervals`."""
     if name not in FUNCTIONS:
         raise ValueError(f"func={name!r} is unknown (allowed: {', '.join(FUNCTIONS)})")
     check_int("segments", segments, 1)
-    tf = FUNCTIONS[name]
-    lines = []
-    for i in range(segments):
-        u, v = 1 + i / segments, 1 + (i + 1) / segments
-        lines.append(_minimax_line(tf, u, v))
-    return lines
+    return [_minimax_line(FUNCTIONS[name], u, v) for u, v in intervals(name, segments, fmt)]
 
 
 def round_to_format(fmt, x):
@@ -124,11 +155,15 @@ def coefficients(name, fmt, segments):
     so the FMA returns exactly 0 there and small values near it keep their size.
     """
     fmt = as_format(fmt)
-    check_segments(segments, fmt)
+    check_segments(segments, fmt, name)
     pinned = FUNCTIONS[name].pinned
     a_bits, b_bits = [], []
-    for i, (a, b) in enumerate(fit(name, segments)):
+    for i, (a, b) in enumerate(fit(name, segments, fmt)):
+        if FUNCTIONS[name].flush_tiny:
+            a, b = (0.0 if abs(v) < 2.0 ** fmt.emin else v for v in (a, b))
         for v in (a, b):
+            if v == 0 and FUNCTIONS[name].flush_tiny:
+                continue
             if not 2.0 ** fmt.emin <= abs(v) < 2.0 ** (fmt.emax + 1):
                 raise ValueError(f"fmt={fmt} is too narrow for the {name} table: coefficient {v:.6g} "
                                  f"is outside its normal range [{2.0 ** fmt.emin:g}, {2.0 ** (fmt.emax + 1):g})")

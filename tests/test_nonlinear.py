@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from flashd.hdl.format import PRESETS
-from flashd.hdl.nonlinear import FPLn, FPReciprocal
+from flashd.hdl.nonlinear import FPLn, FPReciprocal, FPSigmoid
 from flashd.hdl.pwl import coefficients, fit
 from flashd.verif import model
 from flashd.verif.characterize import stats
@@ -25,7 +25,20 @@ BOUNDS = {  # (func, fmt, segments): (max ulp error, max relative error)
     ("ln", "fp16", 16): (61, 0.03),
     ("ln", "fp16", 32): (48, 0.044),
     ("ln", "fp8_e4m3", 4): (1.8, 0.13),
+    # sigmoid: relative and ulp error inside the table range (|x| < 2**e_hi) only
+    ("sigmoid", "bf16", 8): (135, 0.73),
+    ("sigmoid", "bf16", 32): (7.5, 0.038),
+    ("sigmoid", "fp16", 64): (43, 0.025),
+    ("sigmoid", "fp8_e4m3", 16): (1.5, 0.152),
 }
+SIGMOID_MAX_ABS = {("bf16", 8): 0.024, ("bf16", 32): 0.0044, ("fp16", 64): 0.0018, ("fp8_e4m3", 16): 0.061}
+
+
+@pytest.mark.parametrize("key", list(SIGMOID_MAX_ABS))
+def test_sigmoid_absolute_error_over_every_input(key):
+    """What the FLASH-D weight update sees: absolute error, saturated tails included."""
+    fmt, seg = key
+    assert stats("sigmoid", fmt, seg)["max_abs"] <= SIGMOID_MAX_ABS[key]
 
 
 @pytest.mark.parametrize("key", list(BOUNDS))
@@ -72,6 +85,20 @@ def test_ln_specials(fmt):
     assert got.tolist() == [f.inf | f.sign_bit, f.inf | f.sign_bit, f.inf, f.qnan, f.qnan, f.qnan, 0]
 
 
+@pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp32", "fp8_e4m3", "fp8_e5m2"])
+def test_sigmoid_specials_and_saturation(fmt):
+    from flashd.hdl.pwl import sigmoid_range
+    f = PRESETS[fmt]
+    big = (sigmoid_range(f) + f.bias) << f.man_bits            # 2**e_hi: the first saturated input
+    one = f.bias << f.man_bits
+    got = model.sigmoid(fmt, bits(fmt, "+inf", "-inf", "nan", "-nan", big, big | f.sign_bit), 2)
+    assert got.tolist() == [one, 0, f.qnan, f.qnan, one, 0]
+    # just inside the range the table is used: never above 1, never negative
+    inside = big - 1
+    for v in model.sigmoid(fmt, bits(fmt, inside, inside | f.sign_bit, "+0", "-0"), 2).tolist():
+        assert v <= one and not v >> (f.width - 1)
+
+
 def test_ln_of_powers_of_two_is_e_ln2():
     """m = 1 gives t = 0 exactly (b = -a), so ln(2**e) is e*LN2 rounded once."""
     f = PRESETS["fp16"]
@@ -89,8 +116,9 @@ def test_ln_of_powers_of_two_is_e_ln2():
     (lambda: FPReciprocal("fp8_e4m3", segments=16), "segments=16 needs 4 fraction bits to index, but fp8_e4m3 has 3 (allowed for fp8_e4m3: up to 8)"),
     (lambda: FPLn("fp8_e5m2", segments=4), "fmt=fp8_e5m2 is too narrow for ln"),
     (lambda: FPLn("bf16", segments=8, stages=-1), "stages=-1 is out of range"),
-    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln)"),
+    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln, sigmoid)"),
     (lambda: FPReciprocal("e2m1", segments=2), "fmt=e2m1 is too narrow for the reciprocal table"),
+    (lambda: FPSigmoid("fp8_e5m2", segments=32), "segments=32 needs 4 significand bits per sign, but fp8_e5m2 has 3"),
 ])
 def test_bad_parameters(make, needle):
     with pytest.raises(ValueError) as e:

@@ -14,12 +14,16 @@ from flashd.hdl.pwl import SEGMENT_CHOICES
 from . import model
 
 FUNCS = {"reciprocal": (model.reciprocal, lambda x: 1.0 / x),
-         "ln": (model.ln, np.log)}
+         "ln": (model.ln, np.log),
+         "sigmoid": (model.sigmoid, lambda x: 0.5 * (1 + np.tanh(x / 2)))}
 
 
 def domain(func, fmt):
     """Bit patterns of every finite input where the function is finite and nonzero."""
     bits = np.arange(1 << fmt.width, dtype=np.uint64)
+    if func == "sigmoid":             # every finite input, zeros included
+        efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
+        return bits[efield != fmt.exp_mask]
     efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
     finite = (efield != 0) & (efield != fmt.exp_mask)
     if func == "ln":
@@ -37,6 +41,10 @@ def stats(func, fmt, segments):
     exact = exact_fn(x)
     lo, hi = 2.0 ** (fmt.emin + 1), (2 - 2.0 ** -fmt.man_bits) * 2.0 ** fmt.emax
     keep = ((np.abs(exact) >= lo) & (np.abs(exact) <= hi)) | (exact == 0)
+    max_abs_all = float(np.max(np.abs(y - exact)[np.abs(exact) <= hi]))
+    if func == "sigmoid":            # beyond the table, sigmoid saturates to 0/1 by design:
+        from flashd.hdl.pwl import sigmoid_range     # relative and ulp error inside it only
+        keep &= np.abs(x) < 2.0 ** sigmoid_range(fmt)
     lowest = (np.abs(exact) >= 2.0 ** fmt.emin) & (np.abs(exact) < lo)
     flushed = int((lowest & (y == 0)).sum())
     y, exact, x_kept = y[keep], exact[keep], x_bits[keep]
@@ -46,11 +54,11 @@ def stats(func, fmt, segments):
     ulp = np.where(nz, 2.0 ** (np.floor(np.log2(np.where(nz, np.abs(exact), 1))) - fmt.man_bits), 1)
     ulps = err / ulp
     k = int(np.argmax(ulps))
-    return {"inputs": int(keep.sum()), "max_abs": float(err.max()), "max_rel": float(rel.max()),
+    return {"inputs": int(keep.sum()), "max_abs": max(float(err.max()), max_abs_all), "max_rel": float(rel.max()),
             "max_ulp": float(ulps.max()), "worst_input": model.decode(fmt, x_kept[k]), "flushed": flushed}
 
 
-def table(funcs=("reciprocal", "ln"), fmts=("bf16", "fp16", "fp8_e4m3"), segments=(4, 8, 16, 32)):
+def table(funcs=("reciprocal", "ln", "sigmoid"), fmts=("bf16", "fp16", "fp8_e4m3"), segments=(4, 8, 16, 32)):
     """Markdown table of :func:`stats` for every allowed combination."""
     rows = ["| function | format | segments | inputs | max abs error | max rel error | max ulp error | worst input | flushed |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -58,7 +66,8 @@ def table(funcs=("reciprocal", "ln"), fmts=("bf16", "fp16", "fp8_e4m3"), segment
         for name in fmts:
             fmt = as_format(name)
             for s in segments:
-                if s not in SEGMENT_CHOICES or s.bit_length() - 1 > fmt.man_bits:
+                limit = fmt.precision + 1 if func == "sigmoid" else fmt.man_bits
+                if s not in SEGMENT_CHOICES or s.bit_length() - 1 > limit:
                     continue
                 try:
                     r = stats(func, fmt, s)

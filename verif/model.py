@@ -271,3 +271,25 @@ def ln(fmt, x, segments=8):
     r = np.where(cls == INF, fmt.inf, r)
     r = np.where(cls == ZERO, fmt.inf | fmt.sign_bit, r)
     return np.where(nan, fmt.qnan, r).astype(np.uint64)
+
+
+def sigmoid(fmt, x, segments=8):
+    """Table-based logistic sigmoid (see :class:`flashd.hdl.nonlinear.FPSigmoid`)."""
+    from flashd.hdl.pwl import coefficients, sigmoid_range
+    fmt = as_format(fmt)
+    e_hi = sigmoid_range(fmt)
+    s, cls, e, sig = unpack(fmt, x)
+    k = segments.bit_length() - 2
+    # the index is floor(|x| * 2**(k - e_hi)), computed exactly from the significand
+    scale = e - fmt.man_bits + k - e_hi
+    j = np.where(_b(scale >= 0), sig << np.maximum(scale, 0), sig >> np.maximum(-scale, 0))
+    j = np.minimum(j, (1 << k) - 1)                       # only |x| < 2**e_hi uses the table
+    idx = np.array((s * (1 << k) + j).tolist(), dtype=np.int64).reshape(np.shape(sig))
+    a_tab, b_tab = coefficients("sigmoid", fmt, segments)
+    r = fma(fmt, fmt, np.asarray(a_tab, dtype=np.uint64)[idx], _ints(x), np.asarray(b_tab, dtype=np.uint64)[idx])
+    one = fmt.bias << fmt.man_bits
+    negative = _b(r >> np.uint64(fmt.width - 1))
+    r = np.where(negative, 0, np.where(r > one, one, r))            # clamp the line into [+0, 1]
+    big = (cls == INF) | ((cls == NORMAL) & _b(e >= e_hi))
+    r = np.where(big & _b(s == 0), fmt.bias << fmt.man_bits, np.where(big, 0, r))
+    return np.where(cls == NAN, fmt.qnan, r).astype(np.uint64)
