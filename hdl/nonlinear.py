@@ -15,18 +15,30 @@ from amaranth.lib.wiring import In, Out
 
 from .float import float_layout, round_pack, unpack, wire
 from .format import as_format
-from .ops import FPFMA
+from .ops import FPFMA, FPMul
 from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay
-from .pwl import check_segments, coefficients, round_to_format, sigmoid_range
+from .pwl import EXP_RANGE, check_segments, coefficients, round_to_format, sigmoid_range
 
-__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "NONLINEAR", "ln_exponent_check"]
+__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "NONLINEAR", "exponent_check", "uniform_index"]
 
 
-def ln_exponent_check(fmt):
-    """ln adds e*ln2 with e an exact float in the format: every |e| <= emax+1 must be exact."""
+def uniform_index(m, x, e_hi, k, name="idx"):
+    """floor(|x| * 2**(k - e_hi)) as k bits, saturating at 2**k - 1 (|x| >= 2**e_hi), with the
+    sign above it: the piece of a table with 2**k equal pieces of [0, 2**e_hi) per sign."""
+    if k == 0:
+        return x.sign
+    p = len(x.sig)
+    amount = wire(m, (p - 1 + e_hi - k - x.exp).as_signed(), f"{name}_shift")
+    shifted, _ = shift_right_sticky(m, x.sig, Mux(amount < 0, 0, amount).as_unsigned(), name)
+    over = ~x.zero & (x.exp >= e_hi)
+    return wire(m, Cat(Mux(over, (1 << k) - 1, shifted[:k]), x.sign), f"{name}_segment")
+
+
+def exponent_check(fmt, func):
+    """ln and exp use the exponent as an exact float: every |e| <= emax+1 must be exact."""
     if fmt.emax + 1 > (1 << fmt.precision):
-        raise ValueError(f"fmt={fmt} is too narrow for ln: exponents up to {fmt.emax + 1} need "
+        raise ValueError(f"fmt={fmt} is too narrow for {func}: exponents up to {fmt.emax + 1} need "
                          f"{(fmt.emax + 1).bit_length()} significant bits, it has {fmt.precision}")
 
 
@@ -114,7 +126,7 @@ class FPLn(_TableUnit):
 
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("ln", fmt, segments, stages)
-        ln_exponent_check(self.fmt)
+        exponent_check(self.fmt, "ln")
         self.fma_t = FPFMA(self.fmt, stages=self.stages // 2)
         self.fma_e = FPFMA(self.fmt, stages=self.stages - self.stages // 2)
         self.ln2 = round_to_format(self.fmt, math.log(2))
@@ -178,12 +190,7 @@ class FPSigmoid(_TableUnit):
         m.submodules.fma = fma = self.fma
         x_bits = self.i.payload.a.as_value()
         x = unpack(m, fmt, x_bits, "x")
-        k = self.segments.bit_length() - 2                    # index bits per sign
-        p = fmt.precision
-        # |x| * 2**(k - e_hi) = sig * 2**(exp - (p-1) + k - e_hi): its integer part is the index
-        amount = wire(m, (p - 1 + self.e_hi - k - x.exp).as_signed(), "idx_shift")
-        shifted, _ = shift_right_sticky(m, x.sig, Mux(amount < 0, 0, amount).as_unsigned(), "idx")
-        idx = wire(m, Cat(shifted[:k], x.sign) if k else x.sign, "segment")
+        idx = uniform_index(m, x, self.e_hi, self.segments.bit_length() - 2)
         a = Array(Const(v, fmt.width) for v in self.a_table)
         b = Array(Const(v, fmt.width) for v in self.b_table)
         m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(x_bits),
@@ -199,4 +206,92 @@ class FPSigmoid(_TableUnit):
         return m
 
 
-NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid}
+class FPExp(_TableUnit):
+    """``e**x`` by range reduction on the library's operators.
+
+    ``t = x*LOG2E`` (FPMul), ``k = round(t)`` (half away from zero), ``r = x - k*LN2`` with
+    LN2 split into LN2_HI + LN2_LO (two FMAs, so k*LN2 keeps ~2p bits), ``e**r`` from a
+    table of ``segments/2`` equal pieces of [0, 1) per sign of r (|r| < ln2*(1/2 + ulp(t)/2)
+    < 1), then ``* 2**k`` by exponent arithmetic. The pieces next to 0 are pinned at e**0 = 1,
+    so exp(±0) = 1 exactly. k > emax+1 or +Inf give +Inf, k < emin or -Inf give +0 (the true
+    value is then beyond the format); results below the smallest normal flush to +0.
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+        Needs ``emax + 1 <= 2**precision`` (k exact): fp8_e5m2 is too narrow.
+    segments : int
+        2..64, a power of two with log2(segments/2) <= precision.
+    stages : int
+        Spread over the multiplier and the three FMAs; ``latency == stages``.
+    """
+
+    def __init__(self, fmt, *, segments=8, stages=0):
+        super().__init__("exp", fmt, segments, stages)
+        exponent_check(self.fmt, "exp")
+        split = [(i + 1) * self.stages // 4 - i * self.stages // 4 for i in range(4)]
+        self.mul_t = FPMul(self.fmt, stages=split[0])
+        self.fma_hi = FPFMA(self.fmt, stages=split[1])
+        self.fma_lo = FPFMA(self.fmt, stages=split[2])
+        self.fma_tab = FPFMA(self.fmt, stages=split[3])
+        self.log2e = round_to_format(self.fmt, 1 / math.log(2))
+        self.ln2_hi, self.ln2_lo = split_ln2(self.fmt)
+
+    @property
+    def latency(self):
+        return sum(u.latency for u in (self.mul_t, self.fma_hi, self.fma_lo, self.fma_tab))
+
+    def elaborate(self, platform):
+        m, fmt = Module(), self.fmt
+        for name in ("mul_t", "fma_hi", "fma_lo", "fma_tab"):
+            m.submodules[name] = getattr(self, name)
+        mul_t, fma_hi, fma_lo, fma_tab = self.mul_t, self.fma_hi, self.fma_lo, self.fma_tab
+        x_bits = self.i.payload.a.as_value()
+        x = unpack(m, fmt, x_bits, "x")
+        m.d.comb += [mul_t.i.payload.a.eq(x_bits), mul_t.i.payload.b.eq(self.log2e),
+                     mul_t.i.valid.eq(self.i.valid)]
+        x_late = delay(m, mul_t.latency, x=x_bits).x
+        # k = round(t), half away from zero: 2|t| = sig * 2**(exp - man + 1), then (2|t| + 1) >> 1
+        t = unpack(m, fmt, mul_t.o.payload, "t")
+        extra = fmt.exp_bits + 2
+        huge = wire(m, t.inf | (~t.zero & (t.exp >= extra)), "t_huge")
+        amount = wire(m, (fmt.man_bits + extra - 1 - t.exp).as_signed(), "t_shift")
+        two_t, _ = shift_right_sticky(m, Cat(Const(0, extra), t.sig), Mux(amount < 0, 0, amount).as_unsigned(), "t_int")
+        k_mag = wire(m, ((two_t + 1) >> 1)[:fmt.exp_bits + 3], "k_mag")      # |t| < 2**(exp_bits+2)
+        sat_hi = wire(m, ~t.sign & (huge | (k_mag > fmt.emax + 1)), "sat_hi")
+        sat_lo = wire(m, t.sign & (huge | (k_mag > -fmt.emin)), "sat_lo")
+        k = wire(m, Mux(sat_hi | sat_lo, 0, Mux(t.sign, -k_mag, k_mag)), "k")
+        neg_k = round_pack(m, fmt, ~t.sign, len(k_mag) - 1, Mux(sat_hi | sat_lo, 0, k_mag), name="neg_k")
+        m.d.comb += [fma_hi.i.payload.a.eq(neg_k), fma_hi.i.payload.b.eq(self.ln2_hi),
+                     fma_hi.i.payload.c.eq(x_late), fma_hi.i.valid.eq(mul_t.o.valid)]
+        neg_k_late = delay(m, fma_hi.latency, v=neg_k).v
+        m.d.comb += [fma_lo.i.payload.a.eq(neg_k_late), fma_lo.i.payload.b.eq(self.ln2_lo),
+                     fma_lo.i.payload.c.eq(fma_hi.o.payload), fma_lo.i.valid.eq(fma_hi.o.valid)]
+        r_bits = fma_lo.o.payload.as_value()
+        r = unpack(m, fmt, r_bits, "r")
+        idx = uniform_index(m, r, EXP_RANGE, self.segments.bit_length() - 2)
+        a = Array(Const(v, fmt.width) for v in self.a_table)
+        b = Array(Const(v, fmt.width) for v in self.b_table)
+        m.d.comb += [fma_tab.i.payload.a.eq(a[idx]), fma_tab.i.payload.b.eq(r_bits),
+                     fma_tab.i.payload.c.eq(b[idx]), fma_tab.i.valid.eq(fma_lo.o.valid)]
+        side = delay(m, fma_hi.latency + fma_lo.latency + fma_tab.latency, k=k, hi=sat_hi, lo=sat_lo)
+        nan = delay(m, self.latency, nan=x.nan).nan
+        v = unpack(m, fmt, fma_tab.o.payload, "v")
+        out = round_pack(m, fmt, 0, (v.exp + side.k).as_signed(), v.sig, zero=side.lo,
+                         inf=side.hi, nan=nan, normalized=True, name="scale")
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma_tab.o.valid)]
+        return m
+
+
+def split_ln2(fmt):
+    """LN2_HI = ln2 rounded to the format, LN2_LO = (ln2 - LN2_HI) rounded, or 0 where it is
+    below the smallest normal (fp8_e4m3: 0.0056; k <= 8 there, so r errs by < 0.05)."""
+    from fractions import Fraction
+    hi = round_to_format(fmt, math.log(2))
+    e = ((hi >> fmt.man_bits) & fmt.exp_mask) - fmt.bias
+    hi_value = Fraction((hi & fmt.man_mask) | (1 << fmt.man_bits), 1 << fmt.man_bits) * Fraction(2) ** e
+    lo = float(Fraction(math.log(2)) - hi_value)
+    return hi, (round_to_format(fmt, lo) if abs(lo) >= 2.0 ** fmt.emin else 0)
+
+
+NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid, "exp": FPExp}

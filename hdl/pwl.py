@@ -6,8 +6,8 @@ tabulates x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (s
 :func:`sigmoid_range`). On each piece the line ``a*x + b`` is the minimax (equal-ripple)
 line of the function, found from the chord slope and the tangent point where
 ``f'(xi) == slope`` (exact for functions whose derivative is monotone on the piece); a piece
-that must hit a known value at an end (ln m = 0 at m = 1 and 2) uses the chord through
-that end instead. Coefficients are rounded to nearest even into the format.
+that must hit a known value at an end (ln m = 0 at m = 1 and 2; e^0 = 1) uses the chord
+through that end instead. exp tabulates its reduced argument r in [-1, 1) like sigmoid. Coefficients are rounded to nearest even into the format.
 
 ``python -m flashd.scripts.cli coeffs --func ln --fmt bf16 --segments 8`` prints a table.
 """
@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from .format import as_format, check_int
 
-__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "check_segments", "fit", "intervals", "sigmoid_range",
+__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "fit", "intervals", "sigmoid_range",
            "coefficients", "round_to_format"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
@@ -47,13 +47,21 @@ def _sigmoid(x, u=0.0):
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def _exp(x, u=0.0):
+    return math.exp(x)
+
+
 FUNCTIONS = {
     "reciprocal": TableFunction("reciprocal", lambda m, u: 1.0 / m, lambda m: -1.0 / (m * m)),
     "ln": TableFunction("ln", _ln_reduced, lambda m: 1.0 / m, pinned=(1.0, 2.0)),
     # not pinned at sigmoid(0) = 1/2: an exact midpoint would double the first piece's error
     # the far negative tail's slopes are below fp16's smallest normal: they flush to 0
     "sigmoid": TableFunction("sigmoid", _sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x)), flush_tiny=True),
+    # e^r for the reduced argument r = x - k*ln2, |r| < 1; pinned so that exp(0) = 1 exactly
+    "exp": TableFunction("exp", _exp, math.exp, pinned=(0.0,)),
 }
+
+EXP_RANGE = 0          # the exp table covers |r| < 2**EXP_RANGE
 
 
 def sigmoid_range(fmt):
@@ -68,9 +76,9 @@ def sigmoid_range(fmt):
 
 def intervals(name, segments, fmt=None):
     """The ``[u, v)`` pieces of each table entry, in table order."""
-    if name == "sigmoid":
+    if name in ("sigmoid", "exp"):
         side = segments // 2
-        h = 2.0 ** sigmoid_range(fmt) / side
+        h = 2.0 ** (sigmoid_range(fmt) if name == "sigmoid" else EXP_RANGE) / side
         pos = [(j * h, (j + 1) * h) for j in range(side)]
         return pos + [(-v, -u) for u, v in pos]          # index = sign * side + j
     return [(1 + i / segments, 1 + (i + 1) / segments) for i in range(segments)]
@@ -82,7 +90,7 @@ def check_segments(segments, fmt, name="reciprocal"):
     if segments not in SEGMENT_CHOICES:
         raise ValueError(f"segments={segments!r} is not allowed (allowed: {', '.join(map(str, SEGMENT_CHOICES))})")
     bits = segments.bit_length() - 1
-    if name == "sigmoid":
+    if name in ("sigmoid", "exp"):
         if bits - 1 > fmt.precision:
             raise ValueError(f"segments={segments} needs {bits - 1} significand bits per sign, but {fmt} "
                              f"has {fmt.precision} (allowed for {fmt}: up to {2 << fmt.precision})")
@@ -169,7 +177,13 @@ def coefficients(name, fmt, segments):
                                  f"is outside its normal range [{2.0 ** fmt.emin:g}, {2.0 ** (fmt.emax + 1):g})")
         ab = round_to_format(fmt, a)
         a_bits.append(ab)
-        if i == 0 and 1.0 in pinned:
+        if 0.0 in pinned:                                               # pieces touching 0
+            u, v = intervals(name, segments, fmt)[i]
+            if 0.0 in (u, v):
+                b_bits.append(round_to_format(fmt, FUNCTIONS[name].f(0.0)))   # exp: b = 1 exactly
+            else:
+                b_bits.append(round_to_format(fmt, b))
+        elif i == 0 and 1.0 in pinned:
             b_bits.append(ab ^ fmt.sign_bit)                            # b = -a
         elif i == segments - 1 and 2.0 in pinned:
             b_bits.append((ab + (1 << fmt.man_bits)) ^ fmt.sign_bit)    # b = -2a

@@ -19,7 +19,7 @@ from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
 UNITS = {**OPERATORS, **NONLINEAR}
-ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid")
+ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "exp")
 
 
 def _spec(op, args):
@@ -103,7 +103,7 @@ def main(argv=None):
     c.add_argument("--fmt", default="bf16")
     c.add_argument("--segments", type=int, default=8)
     k = sub.add_parser("characterize", help="exhaustive error table of the nonlinear units")
-    k.add_argument("--func", default="reciprocal,ln,sigmoid")
+    k.add_argument("--func", default="reciprocal,ln,sigmoid,exp")
     k.add_argument("--fmt", default="bf16,fp16,fp8_e4m3")
     k.add_argument("--segments", default="4,8,16,32")
     args = ap.parse_args(argv)

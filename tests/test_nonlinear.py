@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from flashd.hdl.format import PRESETS
-from flashd.hdl.nonlinear import FPLn, FPReciprocal, FPSigmoid
+from flashd.hdl.nonlinear import FPExp, FPLn, FPReciprocal, FPSigmoid
 from flashd.hdl.pwl import coefficients, fit
 from flashd.verif import model
 from flashd.verif.characterize import stats
@@ -30,6 +30,11 @@ BOUNDS = {  # (func, fmt, segments): (max ulp error, max relative error)
     ("sigmoid", "bf16", 32): (7.5, 0.038),
     ("sigmoid", "fp16", 64): (43, 0.025),
     ("sigmoid", "fp8_e4m3", 16): (1.5, 0.152),
+    ("exp", "bf16", 8): (2.3, 0.011),
+    ("exp", "bf16", 16): (1.25, 0.0075),
+    ("exp", "fp16", 32): (1.5, 0.00097),
+    ("exp", "fp16", 64): (1.1, 0.00074),
+    ("exp", "fp8_e4m3", 8): (0.76, 0.088),
 }
 SIGMOID_MAX_ABS = {("bf16", 8): 0.024, ("bf16", 32): 0.0044, ("fp16", 64): 0.0018, ("fp8_e4m3", 16): 0.061}
 
@@ -99,6 +104,21 @@ def test_sigmoid_specials_and_saturation(fmt):
         assert v <= one and not v >> (f.width - 1)
 
 
+@pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp32", "fp8_e4m3"])
+def test_exp_specials_and_range_edges(fmt):
+    f = PRESETS[fmt]
+    one = f.bias << f.man_bits
+    got = model.exp(fmt, bits(fmt, "+inf", "-inf", "nan", "-nan", "+0", "-0", f.max_finite,
+                              f.max_finite | f.sign_bit), 4)
+    assert got.tolist() == [f.inf, 0, f.qnan, f.qnan, one, one, f.inf, 0]
+    # around ln(max finite) and ln(min normal): the result goes to Inf / flushes to +0 there
+    x = np.array([math.log(2.0 ** (f.emax + 1)) * s for s in (0.9, 1.1)] +
+                 [math.log(2.0 ** f.emin) * s for s in (0.9, 1.1)])
+    xb = model.convert("fp32", fmt, x.astype(np.float32).view(np.uint32).astype(np.uint64))
+    r = model.exp(fmt, xb, 4).tolist()
+    assert r[0] < f.inf and r[1] == f.inf and r[2] >= f.min_normal and r[3] == 0
+
+
 def test_ln_of_powers_of_two_is_e_ln2():
     """m = 1 gives t = 0 exactly (b = -a), so ln(2**e) is e*LN2 rounded once."""
     f = PRESETS["fp16"]
@@ -116,9 +136,10 @@ def test_ln_of_powers_of_two_is_e_ln2():
     (lambda: FPReciprocal("fp8_e4m3", segments=16), "segments=16 needs 4 fraction bits to index, but fp8_e4m3 has 3 (allowed for fp8_e4m3: up to 8)"),
     (lambda: FPLn("fp8_e5m2", segments=4), "fmt=fp8_e5m2 is too narrow for ln"),
     (lambda: FPLn("bf16", segments=8, stages=-1), "stages=-1 is out of range"),
-    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln, sigmoid)"),
+    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln, sigmoid, exp)"),
     (lambda: FPReciprocal("e2m1", segments=2), "fmt=e2m1 is too narrow for the reciprocal table"),
     (lambda: FPSigmoid("fp8_e5m2", segments=32), "segments=32 needs 4 significand bits per sign, but fp8_e5m2 has 3"),
+    (lambda: FPExp("fp8_e5m2", segments=4), "fmt=fp8_e5m2 is too narrow for exp"),
 ])
 def test_bad_parameters(make, needle):
     with pytest.raises(ValueError) as e:

@@ -279,12 +279,7 @@ def sigmoid(fmt, x, segments=8):
     fmt = as_format(fmt)
     e_hi = sigmoid_range(fmt)
     s, cls, e, sig = unpack(fmt, x)
-    k = segments.bit_length() - 2
-    # the index is floor(|x| * 2**(k - e_hi)), computed exactly from the significand
-    scale = e - fmt.man_bits + k - e_hi
-    j = np.where(_b(scale >= 0), sig << np.maximum(scale, 0), sig >> np.maximum(-scale, 0))
-    j = np.minimum(j, (1 << k) - 1)                       # only |x| < 2**e_hi uses the table
-    idx = np.array((s * (1 << k) + j).tolist(), dtype=np.int64).reshape(np.shape(sig))
+    idx = _uniform_index(fmt, s, e, sig, e_hi, segments.bit_length() - 2)
     a_tab, b_tab = coefficients("sigmoid", fmt, segments)
     r = fma(fmt, fmt, np.asarray(a_tab, dtype=np.uint64)[idx], _ints(x), np.asarray(b_tab, dtype=np.uint64)[idx])
     one = fmt.bias << fmt.man_bits
@@ -293,3 +288,45 @@ def sigmoid(fmt, x, segments=8):
     big = (cls == INF) | ((cls == NORMAL) & _b(e >= e_hi))
     r = np.where(big & _b(s == 0), fmt.bias << fmt.man_bits, np.where(big, 0, r))
     return np.where(cls == NAN, fmt.qnan, r).astype(np.uint64)
+
+
+def _uniform_index(fmt, s, e, sig, e_hi, k):
+    """Piece of a table of 2**k equal pieces of [0, 2**e_hi) per sign: floor(|x|*2**(k-e_hi)),
+    saturating, computed exactly from the significand; the sign picks the half."""
+    scale = e - fmt.man_bits + k - e_hi
+    j = np.where(_b(scale >= 0), sig << np.maximum(scale, 0), sig >> np.maximum(-scale, 0))
+    j = np.minimum(j, (1 << k) - 1)
+    return np.array((s * (1 << k) + j).tolist(), dtype=np.int64).reshape(np.shape(sig))
+
+
+def exp(fmt, x, segments=8):
+    """Table-based e**x (see :class:`flashd.hdl.nonlinear.FPExp`)."""
+    import math
+    from flashd.hdl.nonlinear import split_ln2
+    from flashd.hdl.pwl import EXP_RANGE, coefficients, round_to_format
+    fmt = as_format(fmt)
+    x = np.asarray(x, dtype=np.uint64)
+    _, xcls, _, _ = unpack(fmt, x)
+    n = np.shape(x)
+    t = mul(fmt, x, np.full(n, round_to_format(fmt, 1 / math.log(2)), dtype=np.uint64))
+    ts, tcls, te, tsig = unpack(fmt, t)
+    # k = round(t) half away from zero, from 2|t| = sig * 2**(e - man + 1)
+    sh = te - fmt.man_bits + 1
+    two_t = np.where(_b(sh >= 0), tsig << np.maximum(sh, 0), tsig >> np.maximum(-sh, 0))
+    k_mag = (two_t + 1) >> 1
+    huge = (tcls == INF) | ((tcls == NORMAL) & _b(te >= fmt.exp_bits + 2))
+    sat_hi = _b(ts == 0) & (huge | _b(k_mag > fmt.emax + 1))
+    sat_lo = _b(ts == 1) & (huge | _b(k_mag > -fmt.emin))
+    k_mag = np.where(sat_hi | sat_lo, 0, k_mag).astype(object)
+    k = np.where(_b(ts == 1), -k_mag, k_mag).astype(object)
+    neg_k = round_pack(fmt, 1 - ts, k_mag, 0)
+    hi, lo = split_ln2(fmt)
+    r = fma(fmt, fmt, neg_k, np.full(n, hi, dtype=np.uint64), x)
+    r = fma(fmt, fmt, neg_k, np.full(n, lo, dtype=np.uint64), r)
+    rs, _, re_, rsig = unpack(fmt, r)
+    idx = _uniform_index(fmt, rs, re_, rsig, EXP_RANGE, segments.bit_length() - 2)
+    a_tab, b_tab = coefficients("exp", fmt, segments)
+    v = fma(fmt, fmt, np.asarray(a_tab, dtype=np.uint64)[idx], r, np.asarray(b_tab, dtype=np.uint64)[idx])
+    _, _, ve, vsig = unpack(fmt, v)
+    out = round_pack(fmt, 0, np.where(sat_lo, 0, vsig).astype(object), ve + k - fmt.man_bits, inf=sat_hi)
+    return np.where(xcls == NAN, fmt.qnan, out).astype(np.uint64)
