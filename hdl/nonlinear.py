@@ -52,21 +52,37 @@ class _TableUnit(wiring.Component):
         super().__init__({"i": In(ValidSignature(data.StructLayout({"a": f}))),
                           "o": Out(ValidSignature(f))})
 
+    def _drive_table(self, m, fma, idx, operand, valid):
+        """Drive ``fma`` with a[idx] * operand + b[idx] (the coefficient ROMs)."""
+        a = Array(Const(v, self.fmt.width) for v in self.a_table)
+        b = Array(Const(v, self.fmt.width) for v in self.b_table)
+        m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(operand),
+                     fma.i.payload.c.eq(b[idx]), fma.i.valid.eq(valid)]
+
     def _table_fma(self, m, fma, x_bits, valid):
         """Drive ``fma`` with a[i] * m + b[i] for the significand of ``x_bits``."""
         fmt = self.fmt
         raw = data.View(float_layout(fmt), x_bits)
         k = self.segments.bit_length() - 1
         idx = wire(m, raw.man[fmt.man_bits - k:], "segment")
-        a = Array(Const(v, fmt.width) for v in self.a_table)
-        b = Array(Const(v, fmt.width) for v in self.b_table)
         sig = Cat(raw.man, Const(fmt.bias, fmt.exp_bits), Const(0, 1))       # m in [1, 2)
-        m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(sig),
-                     fma.i.payload.c.eq(b[idx]), fma.i.valid.eq(valid)]
+        self._drive_table(m, fma, idx, sig, valid)
         return raw
 
 
-class FPReciprocal(_TableUnit):
+class _OneFMAUnit(_TableUnit):
+    """A table unit whose only pipelined part is one FMA (reciprocal, sigmoid)."""
+
+    def __init__(self, func, fmt, segments, stages):
+        super().__init__(func, fmt, segments, stages)
+        self.fma = FPFMA(self.fmt, stages=self.stages)
+
+    @property
+    def latency(self):
+        return self.fma.latency
+
+
+class FPReciprocal(_OneFMAUnit):
     """``1/x``: table of 1/m on [1, 2), then the exponent -e (exact, or Inf/flush).
 
     1/±0 = ±Inf, 1/±Inf = ±0, NaN -> canonical NaN.
@@ -87,11 +103,6 @@ class FPReciprocal(_TableUnit):
 
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("reciprocal", fmt, segments, stages)
-        self.fma = FPFMA(self.fmt, stages=self.stages)
-
-    @property
-    def latency(self):
-        return self.fma.latency
 
     def elaborate(self, platform):
         m, fmt = Module(), self.fmt
@@ -155,7 +166,7 @@ class FPLn(_TableUnit):
         return m
 
 
-class FPSigmoid(_TableUnit):
+class FPSigmoid(_OneFMAUnit):
     """Logistic sigmoid ``1/(1+e^-x)`` from a table over x itself.
 
     ``segments/2`` equal pieces of [0, 2**e_hi) per sign (``e_hi`` from
@@ -179,11 +190,6 @@ class FPSigmoid(_TableUnit):
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("sigmoid", fmt, segments, stages)
         self.e_hi = sigmoid_range(self.fmt)
-        self.fma = FPFMA(self.fmt, stages=self.stages)
-
-    @property
-    def latency(self):
-        return self.fma.latency
 
     def elaborate(self, platform):
         m, fmt = Module(), self.fmt
@@ -191,10 +197,7 @@ class FPSigmoid(_TableUnit):
         x_bits = self.i.payload.a.as_value()
         x = unpack(m, fmt, x_bits, "x")
         idx = uniform_index(m, x, self.e_hi, self.segments.bit_length() - 2)
-        a = Array(Const(v, fmt.width) for v in self.a_table)
-        b = Array(Const(v, fmt.width) for v in self.b_table)
-        m.d.comb += [fma.i.payload.a.eq(a[idx]), fma.i.payload.b.eq(x_bits),
-                     fma.i.payload.c.eq(b[idx]), fma.i.valid.eq(self.i.valid)]
+        self._drive_table(m, fma, idx, x_bits, self.i.valid)
         big = ~x.zero & (x.inf | (x.exp >= self.e_hi))
         side = delay(m, fma.latency, nan=x.nan, one=big & ~x.sign, zero=big & x.sign)
         r = fma.o.payload.as_value()
@@ -270,10 +273,7 @@ class FPExp(_TableUnit):
         r_bits = fma_lo.o.payload.as_value()
         r = unpack(m, fmt, r_bits, "r")
         idx = uniform_index(m, r, EXP_RANGE, self.segments.bit_length() - 2)
-        a = Array(Const(v, fmt.width) for v in self.a_table)
-        b = Array(Const(v, fmt.width) for v in self.b_table)
-        m.d.comb += [fma_tab.i.payload.a.eq(a[idx]), fma_tab.i.payload.b.eq(r_bits),
-                     fma_tab.i.payload.c.eq(b[idx]), fma_tab.i.valid.eq(fma_lo.o.valid)]
+        self._drive_table(m, fma_tab, idx, r_bits, fma_lo.o.valid)
         side = delay(m, fma_hi.latency + fma_lo.latency + fma_tab.latency, k=k, hi=sat_hi, lo=sat_lo)
         nan = delay(m, self.latency, nan=x.nan).nan
         v = unpack(m, fmt, fma_tab.o.payload, "v")
