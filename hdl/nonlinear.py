@@ -18,7 +18,7 @@ from .format import as_format
 from .ops import FPFMA, FPMul
 from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay
-from .pwl import EXP_RANGE, check_segments, coefficients, round_to_format, sigmoid_range
+from .pwl import EXP_RANGE, check_segments, coefficients, round_to_format, sigmoid_range, split_ln2
 
 __all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "NONLINEAR", "exponent_check", "uniform_index"]
 
@@ -281,17 +281,6 @@ class FPExp(_TableUnit):
                          inf=side.hi, nan=nan, normalized=True, name="scale")
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma_tab.o.valid)]
         return m
-
-
-def split_ln2(fmt):
-    """LN2_HI = ln2 rounded to the format, LN2_LO = (ln2 - LN2_HI) rounded, or 0 where it is
-    below the smallest normal (fp8_e4m3: 0.0056; k <= 8 there, so r errs by < 0.05)."""
-    from fractions import Fraction
-    hi = round_to_format(fmt, math.log(2))
-    e = ((hi >> fmt.man_bits) & fmt.exp_mask) - fmt.bias
-    hi_value = Fraction((hi & fmt.man_mask) | (1 << fmt.man_bits), 1 << fmt.man_bits) * Fraction(2) ** e
-    lo = float(Fraction(math.log(2)) - hi_value)
-    return hi, (round_to_format(fmt, lo) if abs(lo) >= 2.0 ** fmt.emin else 0)
 
 
 NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid, "exp": FPExp}

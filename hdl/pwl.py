@@ -20,7 +20,7 @@ from functools import lru_cache
 from .format import as_format, check_int
 
 __all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "fit", "intervals", "sigmoid_range",
-           "coefficients", "round_to_format"]
+           "coefficients", "round_to_format", "split_ln2"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
 
@@ -190,3 +190,13 @@ def coefficients(name, fmt, segments):
         else:
             b_bits.append(round_to_format(fmt, b))
     return tuple(a_bits), tuple(b_bits)
+
+
+def split_ln2(fmt):
+    """LN2_HI = ln2 rounded to the format, LN2_LO = (ln2 - LN2_HI) rounded, or 0 where it is
+    below the smallest normal (fp8_e4m3: 0.0056; k <= 8 there, so r errs by < 0.05)."""
+    hi = round_to_format(fmt, math.log(2))
+    e = ((hi >> fmt.man_bits) & fmt.exp_mask) - fmt.bias
+    hi_value = Fraction((hi & fmt.man_mask) | (1 << fmt.man_bits), 1 << fmt.man_bits) * Fraction(2) ** e
+    lo = float(Fraction(math.log(2)) - hi_value)
+    return hi, (round_to_format(fmt, lo) if abs(lo) >= 2.0 ** fmt.emin else 0)

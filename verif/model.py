@@ -302,8 +302,7 @@ def _uniform_index(fmt, s, e, sig, e_hi, k):
 def exp(fmt, x, segments=8):
     """Table-based e**x (see :class:`flashd.hdl.nonlinear.FPExp`)."""
     import math
-    from flashd.hdl.nonlinear import split_ln2
-    from flashd.hdl.pwl import EXP_RANGE, coefficients, round_to_format
+    from flashd.hdl.pwl import EXP_RANGE, coefficients, round_to_format, split_ln2
     fmt = as_format(fmt)
     x = np.asarray(x, dtype=np.uint64)
     _, xcls, _, _ = unpack(fmt, x)

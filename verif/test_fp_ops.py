@@ -12,7 +12,7 @@ import pytest
 
 from flashd.hdl.format import PRESETS, as_format
 from flashd.verif.bench import drive_and_check, regress
-from flashd.verif.harness import make_unit
+from flashd.verif.harness import UNITS, make_unit
 from flashd.verif.sim import SIMULATORS
 
 
@@ -28,33 +28,36 @@ def check_report(report, specs):
 
 
 def unit_specs(fmt, stages):
-    """Every operator of ``fmt``; with ``stages`` > 0 also stage counts above each one's cut count."""
-    s = lambda cuts: 0 if stages == 0 else stages + (cuts if fmt.endswith("16") else 0)
+    """Every unit of ``fmt`` with ``stages`` register ranks; on 16-bit formats each unit gets
+    ``stages`` more ranks than it has cut points, so ranks stack (more than one per cut)."""
     specs = [
-        {"name": "add", "op": "add", "fmt": fmt, "stages": s(1)},
-        {"name": "mul", "op": "mul", "fmt": fmt, "stages": s(0)},
-        {"name": "fma", "op": "fma", "fmt_in": fmt, "stages": s(2)},
-        {"name": "cmp", "op": "compare", "fmt": fmt, "stages": s(0)},
-        {"name": "dot4", "op": "dot", "fmt_in": fmt, "n": 4, "stages": s(3)},
-        {"name": "dot3", "op": "dot", "fmt_in": fmt, "n": 3, "guard_bits": 0, "stages": s(0)},
-        {"name": "dot1", "op": "dot", "fmt_in": fmt, "n": 1, "stages": s(0)},
+        {"name": "add", "op": "add", "fmt": fmt},
+        {"name": "mul", "op": "mul", "fmt": fmt},
+        {"name": "fma", "op": "fma", "fmt_in": fmt},
+        {"name": "cmp", "op": "compare", "fmt": fmt},
+        {"name": "dot4", "op": "dot", "fmt_in": fmt, "n": 4},
+        {"name": "dot3", "op": "dot", "fmt_in": fmt, "n": 3, "guard_bits": 0},
+        {"name": "dot1", "op": "dot", "fmt_in": fmt, "n": 1},
     ]
-    specs += [{"name": f"cvt_{o}", "op": "convert", "fmt_in": fmt, "fmt_out": o, "stages": s(0)}
+    specs += [{"name": f"cvt_{o}", "op": "convert", "fmt_in": fmt, "fmt_out": o}
               for o in PRESETS if o != fmt]
     f = as_format(fmt)
     segments = max(2, min(1 << f.man_bits, {8: 4, 16: 8, 32: 32}.get(f.width, 8)))
     for name, op, cuts in (("recip", "reciprocal", 2), ("ln", "ln", 3), ("sigmoid", "sigmoid", 1), ("exp", "exp", 4)):
-        spec = {"name": name, "op": op, "fmt": fmt, "segments": segments, "stages": s(cuts)}
+        spec = {"name": name, "op": op, "fmt": fmt, "segments": segments, "stages": stages}
         try:
             make_unit(spec)                 # skip formats too narrow for the unit (e.g. ln in e5m2)
         except ValueError:
             continue
         specs.append(spec)
     if as_format(fmt).width <= 8:
-        specs.append({"name": "dotx", "op": "dot", "fmt_in": fmt, "n": 4, "exact": True, "stages": s(1)})
+        specs.append({"name": "dotx", "op": "dot", "fmt_in": fmt, "n": 4, "exact": True})
     if fmt in ("bf16", "fp16"):
-        specs.append({"name": "fma32", "op": "fma", "fmt_in": fmt, "fmt_out": "fp32", "stages": s(1)})
-        specs.append({"name": "dot32", "op": "dot", "fmt_in": fmt, "fmt_out": "fp32", "n": 4, "stages": s(2)})
+        specs.append({"name": "fma32", "op": "fma", "fmt_in": fmt, "fmt_out": "fp32"})
+        specs.append({"name": "dot32", "op": "dot", "fmt_in": fmt, "fmt_out": "fp32", "n": 4})
+    for spec in specs:
+        cuts = getattr(UNITS[spec["op"]], "CUTS", 4)       # nonlinear units: up to 4 inner operators
+        spec["stages"] = stages + cuts if stages and fmt.endswith("16") else stages
     return specs
 
 

@@ -134,13 +134,13 @@ def unit_inputs(spec, count, rng, exhaustive=False):
         return ins
     if op == "convert":
         fi = as_format(spec["fmt_in"])
-        if exhaustive and fi.width <= 16 or fi.width <= 8:
+        if fi.width <= 8 or (exhaustive and fi.width <= 16):
             return {"a": np.arange(1 << fi.width, dtype=np.uint64)}
         pa, _ = operand_pairs(fi, count, rng)
         return {"a": np.concatenate([special_values(fi), pa])}
     if op in ("reciprocal", "ln", "sigmoid", "exp"):
         f = as_format(spec["fmt"])
-        if exhaustive and f.width <= 16 or f.width <= 8:
+        if f.width <= 8 or (exhaustive and f.width <= 16):
             return {"a": np.arange(1 << f.width, dtype=np.uint64)}
         pa, _ = operand_pairs(f, count, rng)
         if op == "ln":                       # mostly positive: negative inputs only give NaN
