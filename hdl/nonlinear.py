@@ -20,7 +20,7 @@ from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay
 from .pwl import EXP_RANGE, check_segments, coefficients, round_to_format, sigmoid_range, split_ln2
 
-__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "NONLINEAR", "exponent_check", "uniform_index"]
+__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "NONLINEAR", "exponent_check", "uniform_index"]
 
 
 def uniform_index(m, x, e_hi, k, name="idx"):
@@ -191,20 +191,56 @@ class FPSigmoid(_OneFMAUnit):
         super().__init__("sigmoid", fmt, segments, stages)
         self.e_hi = sigmoid_range(self.fmt)
 
-    def elaborate(self, platform):
-        m, fmt = Module(), self.fmt
-        m.submodules.fma = fma = self.fma
+    def _symmetric_table(self, m):
+        """Drive the FMA with the line of x's piece; return (x, |x| >= 2**e_hi or Inf)."""
+        m.submodules.fma = self.fma
         x_bits = self.i.payload.a.as_value()
-        x = unpack(m, fmt, x_bits, "x")
+        x = unpack(m, self.fmt, x_bits, "x")
         idx = uniform_index(m, x, self.e_hi, self.segments.bit_length() - 2)
-        self._drive_table(m, fma, idx, x_bits, self.i.valid)
-        big = ~x.zero & (x.inf | (x.exp >= self.e_hi))
+        self._drive_table(m, self.fma, idx, x_bits, self.i.valid)
+        return x, ~x.zero & (x.inf | (x.exp >= self.e_hi))
+
+    def elaborate(self, platform):
+        m, fmt, fma = Module(), self.fmt, self.fma
+        x, big = self._symmetric_table(m)
         side = delay(m, fma.latency, nan=x.nan, one=big & ~x.sign, zero=big & x.sign)
         r = fma.o.payload.as_value()
         one = Const(fmt.bias << fmt.man_bits, fmt.width)
         # clamp the line into [0, 1]: positive floats order like their bit patterns
         # (saturation first: with a slope flushed to 0, -Inf makes the FMA's 0*Inf a NaN)
         out = Mux(side.nan, fmt.qnan, Mux(side.one, one, Mux(side.zero | r[-1], 0, Mux(r > one, one, r))))
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma.o.valid)]
+        return m
+
+
+class FPLogSigmoid(FPSigmoid):
+    """``ln sigmoid(x) = -ln(1 + e^-x)``, the log-weight of FLASH-D's chain, from a table
+    over x laid out as :class:`FPSigmoid`'s. Beyond the table: x >= 2**e_hi gives +0
+    (w = 1), x <= -2**e_hi gives x itself (the error ln(1 + e^x) < e^-(2**e_hi) is below
+    half an ulp of x), -Inf gives -Inf; the line is clamped to <= 0. A weight kept as its
+    logarithm has an absolute error here that becomes a relative error of w, so small
+    weights stay accurate (a sigmoid's absolute error would not).
+
+    Parameters
+    ----------
+    fmt : FPFormat or str
+    segments : int
+        As for :class:`FPSigmoid`.
+    stages : int
+        Register ranks, all inside the FMA; ``latency == stages``.
+    """
+
+    def __init__(self, fmt, *, segments=16, stages=0):
+        _OneFMAUnit.__init__(self, "logsigmoid", fmt, segments, stages)
+        self.e_hi = sigmoid_range(self.fmt)
+
+    def elaborate(self, platform):
+        m, fmt, fma = Module(), self.fmt, self.fma
+        x, big = self._symmetric_table(m)
+        side = delay(m, fma.latency, nan=x.nan, zero=big & ~x.sign, same=big & x.sign,
+                     x=self.i.payload.a.as_value())
+        r = fma.o.payload.as_value()
+        out = Mux(side.nan, fmt.qnan, Mux(side.same, side.x, Mux(side.zero | ~r[-1], 0, r)))
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma.o.valid)]
         return m
 
@@ -283,4 +319,5 @@ class FPExp(_TableUnit):
         return m
 
 
-NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid, "exp": FPExp}
+NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid, "logsigmoid": FPLogSigmoid,
+             "exp": FPExp}

@@ -2,7 +2,7 @@
 
 reciprocal and ln tabulate a significand ``m`` in [1, 2), split into ``segments`` equal
 pieces by its top ``log2(segments)`` fraction bits (the decode is a wire slice). sigmoid
-tabulates x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (see
+and logsigmoid tabulate x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (see
 :func:`sigmoid_range`). On each piece the line ``a*x + b`` is the minimax (equal-ripple)
 line of the function, found from the chord slope and the tangent point where
 ``f'(xi) == slope`` (exact for functions whose derivative is monotone on the piece); a piece
@@ -20,7 +20,7 @@ from functools import lru_cache
 from .format import as_format, check_int
 
 __all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "fit", "intervals", "sigmoid_range",
-           "coefficients", "round_to_format", "split_ln2"]
+           "coefficients", "round_to_format", "split_ln2", "SYMMETRIC"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
 
@@ -51,6 +51,11 @@ def _exp(x, u=0.0):
     return math.exp(x)
 
 
+def _logsigmoid(x, u=0.0):
+    # ln sigmoid(x) = -ln(1 + e^-x), written so neither side overflows or cancels
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
 FUNCTIONS = {
     "reciprocal": TableFunction("reciprocal", lambda m, u: 1.0 / m, lambda m: -1.0 / (m * m)),
     "ln": TableFunction("ln", _ln_reduced, lambda m: 1.0 / m, pinned=(1.0, 2.0)),
@@ -59,7 +64,11 @@ FUNCTIONS = {
     "sigmoid": TableFunction("sigmoid", _sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x)), flush_tiny=True),
     # e^r for the reduced argument r = x - k*ln2, |r| < 1; pinned so that exp(0) = 1 exactly
     "exp": TableFunction("exp", _exp, math.exp, pinned=(0.0,)),
+    # ln sigmoid(x): FLASH-D's log-weight chain; slope sigmoid(-x) flushes in the far positive tail
+    "logsigmoid": TableFunction("logsigmoid", _logsigmoid, lambda x: _sigmoid(-x), flush_tiny=True),
 }
+
+SYMMETRIC = ("sigmoid", "logsigmoid", "exp")    # tables over x itself, half the pieces per sign
 
 EXP_RANGE = 0          # the exp table covers |r| < 2**EXP_RANGE
 
@@ -76,9 +85,9 @@ def sigmoid_range(fmt):
 
 def intervals(name, segments, fmt=None):
     """The ``[u, v)`` pieces of each table entry, in table order."""
-    if name in ("sigmoid", "exp"):
+    if name in SYMMETRIC:
         side = segments // 2
-        h = 2.0 ** (sigmoid_range(fmt) if name == "sigmoid" else EXP_RANGE) / side
+        h = 2.0 ** (EXP_RANGE if name == "exp" else sigmoid_range(fmt)) / side
         pos = [(j * h, (j + 1) * h) for j in range(side)]
         return pos + [(-v, -u) for u, v in pos]          # index = sign * side + j
     return [(1 + i / segments, 1 + (i + 1) / segments) for i in range(segments)]
@@ -90,7 +99,7 @@ def check_segments(segments, fmt, name="reciprocal"):
     if segments not in SEGMENT_CHOICES:
         raise ValueError(f"segments={segments!r} is not allowed (allowed: {', '.join(map(str, SEGMENT_CHOICES))})")
     bits = segments.bit_length() - 1
-    if name in ("sigmoid", "exp"):
+    if name in SYMMETRIC:
         if bits - 1 > fmt.precision:
             raise ValueError(f"segments={segments} needs {bits - 1} significand bits per sign, but {fmt} "
                              f"has {fmt.precision} (allowed for {fmt}: up to {2 << fmt.precision})")

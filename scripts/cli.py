@@ -19,7 +19,7 @@ from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
 UNITS = {**OPERATORS, **NONLINEAR}
-ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "exp")
+ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")
 
 
 def _spec(op, args):

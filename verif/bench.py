@@ -38,7 +38,7 @@ def expected(spec, ins):
     if op == "fma":
         return {"out": model.fma(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
                                  ins["a"], ins["b"], ins["c"])}
-    if op in ("reciprocal", "ln", "sigmoid", "exp"):
+    if op in ("reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
         return {"out": getattr(model, op)(spec["fmt"], ins["a"], spec.get("segments", 8))}
     if op == "dot":
         return {"out": model.dot(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
@@ -49,7 +49,7 @@ def expected(spec, ins):
 def _field_formats(spec):
     """Format of each float field, for decoding in reports (None: a plain bit)."""
     op = spec["op"]
-    if op in ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "exp"):
+    if op in ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
         f = as_format(spec["fmt"])
         return {"a": f, "b": f, "out": f, "min": f, "max": f}
     fi = as_format(spec["fmt_in"])

@@ -16,13 +16,14 @@ from . import model
 FUNCS = {"reciprocal": (model.reciprocal, lambda x: 1.0 / x),
          "ln": (model.ln, np.log),
          "sigmoid": (model.sigmoid, lambda x: 0.5 * (1 + np.tanh(x / 2))),
+         "logsigmoid": (model.logsigmoid, lambda x: -np.logaddexp(0, -x)),
          "exp": (model.exp, np.exp)}
 
 
 def domain(func, fmt):
     """Bit patterns of every finite input where the function is finite and nonzero."""
     bits = np.arange(1 << fmt.width, dtype=np.uint64)
-    if func in ("sigmoid", "exp"):    # every finite input, zeros included
+    if func in ("sigmoid", "logsigmoid", "exp"):    # every finite input, zeros included
         efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
         return bits[efield != fmt.exp_mask]
     efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
@@ -69,7 +70,7 @@ def table(funcs=("reciprocal", "ln", "sigmoid", "exp"), fmts=("bf16", "fp16", "f
         for name in fmts:
             fmt = as_format(name)
             for s in segments:
-                limit = fmt.precision + 1 if func in ("sigmoid", "exp") else fmt.man_bits
+                limit = fmt.precision + 1 if func in ("sigmoid", "logsigmoid", "exp") else fmt.man_bits
                 if s not in SEGMENT_CHOICES or s.bit_length() - 1 > limit:
                     continue
                 try:

@@ -18,7 +18,7 @@ import numpy as np
 from flashd.hdl.format import as_format
 
 __all__ = ["unpack", "round_pack", "add", "mul", "fma", "compare", "convert", "dot",
-           "dot_guard_bits", "decode", "to_float"]
+           "dot_guard_bits", "decode", "to_float", "from_float", "logsigmoid"]
 
 ZERO, NORMAL, INF, NAN = 0, 1, 2, 3
 _bit_length = np.frompyfunc(int.bit_length, 1, 1)
@@ -224,6 +224,18 @@ def to_float(fmt, bits):
     return np.where(_b(s == 1), -mag, mag)
 
 
+def from_float(fmt, x):
+    """Bit patterns of float64 values rounded once (nearest even) into ``fmt``; NaN -> qnan."""
+    fmt = as_format(fmt)
+    shape = np.shape(x)
+    x = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    frac, e = np.frexp(np.where(np.isfinite(x), np.abs(x), 0.0))
+    mag = _ints((frac * 2.0 ** 53).astype(np.uint64))
+    exp2 = np.array(e.astype(np.int64).tolist(), dtype=object).reshape(x.shape) - 53
+    return round_pack(fmt, _ints(np.signbit(x).astype(np.uint64)), mag, exp2,
+                      nan=np.isnan(x), inf=np.isinf(x)).reshape(shape)
+
+
 def decode(fmt, bits):
     """``'0x3f80 (+1.0)'``: a pattern in hex and its value, for mismatch reports."""
     fmt = as_format(fmt)
@@ -273,19 +285,34 @@ def ln(fmt, x, segments=8):
     return np.where(nan, fmt.qnan, r).astype(np.uint64)
 
 
-def sigmoid(fmt, x, segments=8):
-    """Table-based logistic sigmoid (see :class:`flashd.hdl.nonlinear.FPSigmoid`)."""
+def _symmetric_line(fmt, name, x, segments):
+    """The table line of x's piece (one FMA) and whether |x| >= 2**e_hi (or Inf)."""
     from flashd.hdl.pwl import coefficients, sigmoid_range
-    fmt = as_format(fmt)
     e_hi = sigmoid_range(fmt)
     s, cls, e, sig = unpack(fmt, x)
     idx = _uniform_index(fmt, s, e, sig, e_hi, segments.bit_length() - 2)
-    a_tab, b_tab = coefficients("sigmoid", fmt, segments)
+    a_tab, b_tab = coefficients(name, fmt, segments)
     r = fma(fmt, fmt, np.asarray(a_tab, dtype=np.uint64)[idx], _ints(x), np.asarray(b_tab, dtype=np.uint64)[idx])
+    big = (cls == INF) | ((cls == NORMAL) & _b(e >= e_hi))
+    return r, big, s, cls
+
+
+def logsigmoid(fmt, x, segments=16):
+    """Table-based ln sigmoid(x) (see :class:`flashd.hdl.nonlinear.FPLogSigmoid`)."""
+    fmt = as_format(fmt)
+    r, big, s, cls = _symmetric_line(fmt, "logsigmoid", x, segments)
+    r = np.where(_b(r >> np.uint64(fmt.width - 1)), r, 0)          # clamp the line to <= 0
+    r = np.where(big & _b(s == 0), 0, np.where(big, np.asarray(x, dtype=np.uint64), r))
+    return np.where(cls == NAN, fmt.qnan, r).astype(np.uint64)
+
+
+def sigmoid(fmt, x, segments=8):
+    """Table-based logistic sigmoid (see :class:`flashd.hdl.nonlinear.FPSigmoid`)."""
+    fmt = as_format(fmt)
+    r, big, s, cls = _symmetric_line(fmt, "sigmoid", x, segments)
     one = fmt.bias << fmt.man_bits
     negative = _b(r >> np.uint64(fmt.width - 1))
     r = np.where(negative, 0, np.where(r > one, one, r))            # clamp the line into [+0, 1]
-    big = (cls == INF) | ((cls == NORMAL) & _b(e >= e_hi))
     r = np.where(big & _b(s == 0), fmt.bias << fmt.man_bits, np.where(big, 0, r))
     return np.where(cls == NAN, fmt.qnan, r).astype(np.uint64)
 

@@ -43,7 +43,7 @@ def unit_specs(fmt, stages):
               for o in PRESETS if o != fmt]
     f = as_format(fmt)
     segments = max(2, min(1 << f.man_bits, {8: 4, 16: 8, 32: 32}.get(f.width, 8)))
-    for name, op, cuts in (("recip", "reciprocal", 2), ("ln", "ln", 3), ("sigmoid", "sigmoid", 1), ("exp", "exp", 4)):
+    for name, op, cuts in (("recip", "reciprocal", 2), ("ln", "ln", 3), ("sigmoid", "sigmoid", 1), ("lsig", "logsigmoid", 1), ("exp", "exp", 4)):
         spec = {"name": name, "op": op, "fmt": fmt, "segments": segments, "stages": stages}
         try:
             make_unit(spec)                 # skip formats too narrow for the unit (e.g. ln in e5m2)

@@ -138,7 +138,7 @@ def unit_inputs(spec, count, rng, exhaustive=False):
             return {"a": np.arange(1 << fi.width, dtype=np.uint64)}
         pa, _ = operand_pairs(fi, count, rng)
         return {"a": np.concatenate([special_values(fi), pa])}
-    if op in ("reciprocal", "ln", "sigmoid", "exp"):
+    if op in ("reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
         f = as_format(spec["fmt"])
         if f.width <= 8 or (exhaustive and f.width <= 16):
             return {"a": np.arange(1 << f.width, dtype=np.uint64)}

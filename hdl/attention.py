@@ -1,0 +1,493 @@
+"""Attention engines for one query row: the FlashAttention-2 baseline and FLASH-D.
+
+Both take one input stream of ``{q, k, v, last}`` (``lib.stream``: payload, valid, ready),
+one (k_i, v_i) pair per accepted cycle; ``q`` is read on the first pair of each row (the pair
+after the previous row's ``last``) and ignored on the others. The output row ``o`` (d values
+in ``fmt``) comes with a one-cycle valid, ``latency`` cycles after its row's last pair was
+accepted. Rows follow each other with no idle cycle.
+
+Interleave ``P``: P independent rows are streamed round-robin, pair i of row 0, pair i of
+row 1, ..., pair i of row P-1, so the P rows of a group have equal length (as the query rows
+of one attention head do). Each loop-carried recurrence then has P cycles: its operators
+get P-1 register ranks and the state register closes the ring. ``ready`` is low only when
+P > 1 and the input paused: the next pair must wait until its row's slot comes round again.
+With P = 1 ``ready`` is always high.
+
+``stages`` register ranks go into every feed-forward operator (dot product, subtractions,
+exponentials, lane multiplies, reciprocal); ``latency`` is computed from the operators.
+Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input stream.
+"""
+
+import math
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .float import float_layout
+from .format import as_format, check_int
+from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid, exponent_check
+from .ops import FPAdd, FPCompare, FPConvert, FPDot, FPFMA, FPMul
+from .pipeline import ValidSignature, check_stages, delay
+from .pwl import check_segments, round_to_format
+
+__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+
+MAX_D = 1024
+MAX_INTERLEAVE = 64
+PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and dx >= 11
+PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
+
+
+def default_thresholds(acc_fmt):
+    """FLASH-D's exact-mode defaults: skip when w < 2**-(p+3), copy when 1 - w < 2**-(p+3),
+    p the accumulator's precision: the update would then move o by well under half an ulp of
+    the larger of |o|, |v| (a = ln(w/(1-w)) = -+(p+3)*ln2)."""
+    t = round((acc_fmt.precision + 3) * math.log(2), 2)
+    return -t, t
+
+
+def published_weights(scalar_fmt):
+    """The published forced weights (1e-5, 0.99999) as ``scalar_fmt`` bits; 1e-5 below the
+    smallest normal (fp8) becomes the smallest normal, so ln w stays finite."""
+    lo, hi = PUBLISHED_WEIGHTS
+    lo_bits = round_to_format(scalar_fmt, lo) if lo >= 2.0 ** scalar_fmt.emin else 1 << scalar_fmt.man_bits
+    return lo_bits, round_to_format(scalar_fmt, hi)
+
+
+def same_format(a, b):
+    return (a.exp_bits, a.man_bits) == (b.exp_bits, b.man_bits)
+
+
+def spread(total, parts):
+    """``total`` register ranks spread evenly over ``parts`` operators (earlier ones get fewer)."""
+    return [(i + 1) * total // parts - i * total // parts for i in range(parts)]
+
+
+def ring(m, depth, value, load, name, init=None):
+    """A ``depth``-long circular register chain that rotates every cycle; returns its head
+    (the entry of the slot now at the input). The head is replaced by ``value`` when ``load``."""
+    kw = {} if init is None else {"init": init}
+    regs = [Signal.like(value, name=f"{name}{j}", **kw) for j in range(depth)]
+    for j in range(depth - 1):
+        m.d.sync += regs[j].eq(regs[j + 1])
+    m.d.sync += regs[-1].eq(Mux(load, value, regs[0]))
+    return regs[0]
+
+
+class Loop:
+    """A loop-carried state with ``P`` register ranks around it: the state register plus
+    ``P - 1`` ranks inside the operators of the update. The item entering at cycle t reads
+    ``state`` and its slot's updated state is in ``state`` at t + P (or the old one when the
+    item was not valid)."""
+
+    def __init__(self, m, name, shape, P):
+        self.m, self.P = m, P
+        self.state = Signal(shape, name=name)
+        self._old = None
+
+    def old(self):
+        """The entering state, P - 1 cycles later (beside the update)."""
+        if self._old is None:
+            self._old = delay(self.m, self.P - 1, old=self.state).old
+        return self._old
+
+    def close(self, valid, update):
+        """``update`` is ready P - 1 cycles after entry; the state holds when not ``valid``."""
+        self.m.d.sync += self.state.eq(Mux(valid, update, self.old()))
+
+
+def _convert(m, name, fmt_in, fmt_out, value):
+    """``value`` in ``fmt_out`` (combinational; nothing when the formats are the same)."""
+    if same_format(fmt_in, fmt_out):
+        return value
+    cvt = FPConvert(fmt_in, fmt_out)
+    m.submodules[name] = cvt
+    m.d.comb += [cvt.i.payload.a.eq(value), cvt.i.valid.eq(1)]
+    return cvt.o.payload
+
+
+def _drive(m, unit, valid, **operands):
+    m.d.comb += [getattr(unit.i.payload, k).eq(v) for k, v in operands.items()]
+    m.d.comb += unit.i.valid.eq(valid)
+    return unit.o.payload
+
+
+def _segments(name, value, fmt, func, default):
+    """A segment count for ``func``'s table: ``value``, or ``default`` capped to what ``fmt`` allows."""
+    if value is None:
+        for s in (default, 32, 16, 8, 4, 2):
+            if s <= default:
+                try:
+                    return check_segments(s, fmt, func)
+                except ValueError:
+                    continue
+    try:
+        return check_segments(value, fmt, func)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+class _Engine(wiring.Component):
+    """Parameters, ports and the front end (acceptance, q store, dot product) of both engines.
+
+    Parameters
+    ----------
+    d : int
+        Head dimension, 1..1024.
+    fmt : FPFormat or str
+        Format of q, k, v and of the output row.
+    acc_fmt : FPFormat or str, optional
+        Format of the d output lanes (running o and its update); defaults to ``fmt``.
+    scalar_fmt : FPFormat or str, optional
+        Format of the one-lane path (scores and everything computed from them); defaults
+        to ``fmt``.
+    stages : int
+        Register ranks in each feed-forward operator, >= 0.
+    interleave : int
+        Rows processed round-robin (P), 1..64.
+    guard_bits : int
+        Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`).
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"q", "k", "v": ArrayLayout(fmt, d), "last": 1})))
+    o : Out(ValidSignature(ArrayLayout(fmt, d)))
+    """
+
+    def __init__(self, *, d, fmt, acc_fmt=None, scalar_fmt=None, stages=0, interleave=1, guard_bits=3):
+        self.d = check_int("d", d, 1, MAX_D)
+        self.fmt = as_format(fmt, "fmt")
+        self.acc_fmt = as_format(acc_fmt if acc_fmt is not None else fmt, "acc_fmt")
+        self.scalar_fmt = as_format(scalar_fmt if scalar_fmt is not None else fmt, "scalar_fmt")
+        self.stages = check_stages(stages)
+        self.interleave = check_int("interleave", interleave, 1, MAX_INTERLEAVE)
+        self.guard_bits = check_int("guard_bits", guard_bits, 0, 64)
+        self.dot = FPDot(self.fmt, self.scalar_fmt, n=self.d, guard_bits=guard_bits, stages=self.stages)
+        vec = data.ArrayLayout(float_layout(self.fmt), self.d)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"q": vec, "k": vec, "v": vec, "last": 1}))),
+            "o": Out(ValidSignature(vec)),
+        })
+
+    @property
+    def throughput(self):
+        """Accepted (k, v) pairs per cycle."""
+        return 1
+
+    def parameters(self):
+        """The constructor arguments, resolved (formats by name), for reports and sidecars."""
+        out = {"design": self.DESIGN, "d": self.d, "fmt": self.fmt.name, "acc_fmt": self.acc_fmt.name,
+               "scalar_fmt": self.scalar_fmt.name, "stages": self.stages, "interleave": self.interleave,
+               "guard_bits": self.guard_bits}
+        out.update(self._own_parameters())
+        return out
+
+    def _front(self, m):
+        """Acceptance, slot bookkeeping, q store and the dot product.
+
+        Returns the dot product's output cycle: ``s`` with ``v``, ``first``, ``last`` and
+        ``valid`` beside it (``dot.latency`` cycles after acceptance)."""
+        P, inp = self.interleave, self.i
+        if P == 1:
+            m.d.comb += inp.ready.eq(1)
+        else:
+            pos = Signal(range(P), name="slot_pos")
+            want = Signal(range(P), name="slot_next")
+            m.d.sync += pos.eq(Mux(pos == P - 1, 0, pos + 1))
+            m.d.comb += inp.ready.eq(pos == want)
+            with m.If(inp.valid & inp.ready):
+                m.d.sync += want.eq(Mux(want == P - 1, 0, want + 1))
+        accept = Signal(name="accept")
+        m.d.comb += accept.eq(inp.valid & inp.ready)
+        first = ring(m, P, inp.payload.last, accept, "row_done", init=1)
+        q_store = ring(m, P, inp.payload.q, accept & first, "q_store")
+        m.submodules.dot = dot = self.dot
+        _drive(m, dot, accept, a=Mux(first, inp.payload.q, q_store), b=inp.payload.k)
+        side = delay(m, dot.latency, v=inp.payload.v, first=first, last=inp.payload.last)
+        side.s, side.valid = dot.o.payload, dot.o.valid
+        return side
+
+    def _lanes_to_acc(self, m, v):
+        out = Signal(data.ArrayLayout(float_layout(self.acc_fmt), self.d), name="v_acc")
+        for j in range(self.d):
+            m.d.comb += out[j].eq(_convert(m, f"v_cvt{j}", self.fmt, self.acc_fmt, v[j]))
+        return out
+
+    def _output(self, m, o, valid):
+        for j in range(self.d):
+            m.d.comb += self.o.payload[j].eq(_convert(m, f"out_cvt{j}", self.acc_fmt, self.fmt, o[j]))
+        m.d.comb += self.o.valid.eq(valid)
+
+
+class FA2Engine(_Engine):
+    """FlashAttention-2 with lazy normalization (the parallel baseline of the FLASH-D paper).
+
+    ``s = q.k`` (fused dot) -> running max ``m`` (loop) -> ``c = e^(m_old - m)``,
+    ``e = e^(s - m)`` (two :class:`~flashd.hdl.nonlinear.FPExp`) -> ``l = l*c + e`` (loop,
+    scalar format) and ``o = o*c + v*e`` on d lanes (loop, accumulator format) -> at the row's
+    end ``o * (1/l)`` on d parallel multipliers. On a row's first pair m = s, l = e, o = v*e.
+
+    Latency: ``dot + 2P + 5*stages`` cycles (dot = ``stages``). Further parameters:
+    ``exp_segments`` (default 8) and ``recip_segments`` (default 8), table sizes.
+    See :class:`_Engine` for the common parameters and ports.
+    """
+    DESIGN = "fa2"
+
+    def __init__(self, *, exp_segments=None, recip_segments=None, **common):
+        super().__init__(**common)
+        sf = self.scalar_fmt
+        self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
+        self.recip_segments = _segments("recip_segments", recip_segments, sf, "reciprocal", 8)
+        try:
+            exponent_check(sf, "exp")
+        except ValueError as e:
+            raise ValueError(f"scalar_fmt: {e}") from None
+
+    def _own_parameters(self):
+        return {"exp_segments": self.exp_segments, "recip_segments": self.recip_segments}
+
+    @property
+    def latency(self):
+        """Cycles from the acceptance of a row's last pair to its output's valid."""
+        return self.dot.latency + 2 * self.interleave + 5 * self.stages
+
+    def elaborate(self, platform):
+        m = Module()
+        P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        x = self._front(m)
+        # running max: the only loop before the exponentials
+        mx = Loop(m, "m_state", float_layout(sf), P)
+        m.submodules.max = cmp = FPCompare(sf, stages=P - 1)
+        _drive(m, cmp, x.valid, a=mx.state, b=x.s)
+        end = delay(m, P - 1, s=x.s, first=x.first, valid=x.valid)
+        mx.close(end.valid, Mux(end.first, end.s, cmp.o.payload.max))
+        y = delay(m, P, s=x.s, m_old=mx.state, v=x.v, first=x.first, last=x.last, valid=x.valid)
+        m_new = mx.state
+        m.submodules.sub_c = sub_c = FPAdd(sf, stages=S)
+        m.submodules.sub_e = sub_e = FPAdd(sf, stages=S)
+        m.submodules.exp_c = exp_c = FPExp(sf, segments=self.exp_segments, stages=S)
+        m.submodules.exp_e = exp_e = FPExp(sf, segments=self.exp_segments, stages=S)
+        _drive(m, exp_c, sub_c.o.valid, a=_drive(m, sub_c, y.valid, a=y.m_old, b=m_new, sub=1))
+        _drive(m, exp_e, sub_e.o.valid, a=_drive(m, sub_e, y.valid, a=y.s, b=m_new, sub=1))
+        c, e = exp_c.o.payload, exp_e.o.payload
+        y = delay(m, 2 * S, v=y.v, first=y.first, last=y.last, valid=y.valid)
+        # v * e on the lanes (feed-forward), in the accumulator format
+        c_acc = _convert(m, "c_cvt", sf, af, c)
+        e_acc = _convert(m, "e_cvt", sf, af, e)
+        v_acc = self._lanes_to_acc(m, y.v)
+        ve = []
+        for j in range(self.d):
+            m.submodules[f"ve{j}"] = mul = FPMul(af, stages=S)
+            ve.append(_drive(m, mul, y.valid, a=v_acc[j], b=e_acc))
+        z = delay(m, S, c=c, e=e, c_acc=c_acc, first=y.first, last=y.last, valid=y.valid)
+        # the l and o recurrences: x*c + t, or t alone on a row's first pair
+        end = delay(m, P - 1, first=z.first, valid=z.valid)
+        l = Loop(m, "l_state", float_layout(sf), P)
+        m.submodules.l_fma = l_fma = FPFMA(sf, stages=P - 1)
+        l_next = _drive(m, l_fma, z.valid, a=l.state, b=z.c, c=z.e)
+        l.close(end.valid, Mux(end.first, delay(m, P - 1, e=z.e).e, l_next))
+        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
+        ve_late = delay(m, P - 1, **{f"ve{j}": ve[j] for j in range(self.d)}) if P > 1 else None
+        o_next = Signal.like(o.state, name="o_next")
+        for j in range(self.d):
+            m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=P - 1)
+            t = getattr(ve_late, f"ve{j}") if P > 1 else ve[j]
+            m.d.comb += o_next[j].eq(Mux(end.first, t, _drive(m, fma, z.valid, a=o.state[j], b=z.c_acc, c=ve[j])))
+        o.close(end.valid, o_next)
+        # normalization at the row's end: d multipliers by 1/l
+        done = delay(m, P, valid=z.valid & z.last).valid
+        m.submodules.recip = recip = FPReciprocal(sf, segments=self.recip_segments, stages=S)
+        r_acc = _convert(m, "r_cvt", sf, af, _drive(m, recip, done, a=l.state))
+        o_late = delay(m, S, o=o.state).o
+        out = Signal.like(o.state, name="o_norm")
+        for j in range(self.d):
+            m.submodules[f"norm{j}"] = mul = FPMul(af, stages=S)
+            m.d.comb += out[j].eq(_drive(m, mul, recip.o.valid, a=o_late[j], b=r_acc))
+        self._output(m, out, delay(m, S, valid=recip.o.valid).valid)
+        return m
+
+
+class FlashDEngine(_Engine):
+    """FLASH-D: ``w_i = sigmoid(s_i - s_{i-1} + ln w_{i-1})``, ``o_i = o_{i-1} + (v_i - o_{i-1})*w_i``,
+    no max, no running sum, no division. On a row's first pair w = 1, so o = v.
+
+    ``saturation="exact"`` (default): the loop carries ``lw = ln w`` and computes
+    ``a = dx + lw``, ``lw = ln sigmoid(a)`` (:class:`~flashd.hdl.nonlinear.FPLogSigmoid`, one
+    table), then ``w = e^lw`` off the loop. The state is never clamped, so a skipped update
+    leaves the chain exact. Lanes skip the update (o kept) when ``a < skip_below`` and take
+    ``o = v`` when ``a > copy_above`` (None: never; "default": -+(p+3)*ln2 for the
+    accumulator's precision p, see :func:`default_thresholds`).
+
+    ``saturation="published"``: the published rule. The loop carries w: ``a = dx + ln w``,
+    ``w = sigmoid(a)``, except ``dx <= skip_below`` (default -6: w = 1e-5, o kept) and
+    ``dx >= copy_above`` (default 11: w = 0.99999, o = v), the forced weights rounded to
+    ``scalar_fmt``.
+
+    ``update="lerp"`` (default): ``o + (v - o)*w``, one adder and one FMA per lane.
+    ``update="blend"`` (published): ``w*v + (1 - w)*o``, one multiplier and one FMA per lane.
+
+    Latency: ``dot + 2P + 2*stages`` (exact) or ``dot + 2P + stages`` (published), plus
+    ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 64), ``exp_segments``
+    (8) for exact; ``ln_segments`` (8) and ``sigmoid_segments`` (8) for published.
+    See :class:`_Engine` for the common parameters and ports.
+    """
+    DESIGN = "flashd"
+    SATURATION = ("exact", "published")
+    UPDATE = ("lerp", "blend")
+
+    def __init__(self, *, saturation="exact", update="lerp", skip_below="default", copy_above="default",
+                 lsig_segments=None, exp_segments=None, ln_segments=None, sigmoid_segments=None, **common):
+        super().__init__(**common)
+        if saturation not in self.SATURATION:
+            raise ValueError(f"saturation={saturation!r} is not allowed (allowed: {', '.join(self.SATURATION)})")
+        if update not in self.UPDATE:
+            raise ValueError(f"update={update!r} is not allowed (allowed: {', '.join(self.UPDATE)})")
+        self.saturation, self.update = saturation, update
+        if saturation == "published":
+            lo, hi = PUBLISHED_THRESHOLDS
+        else:
+            lo, hi = default_thresholds(self.acc_fmt)
+        skip_below = lo if skip_below == "default" else skip_below
+        copy_above = hi if copy_above == "default" else copy_above
+        for name, v in (("skip_below", skip_below), ("copy_above", copy_above)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise ValueError(f"{name}={v!r} must be a finite number, None or 'default'")
+        if skip_below is not None and copy_above is not None and not skip_below < copy_above:
+            raise ValueError(f"skip_below={skip_below} must be below copy_above={copy_above}")
+        self.skip_below, self.copy_above = skip_below, copy_above
+        sf = self.scalar_fmt
+        try:
+            if saturation == "exact":
+                self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 64)
+                self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
+                exponent_check(sf, "exp")
+            else:
+                self.ln_segments = _segments("ln_segments", ln_segments, sf, "ln", 8)
+                self.sigmoid_segments = _segments("sigmoid_segments", sigmoid_segments, sf, "sigmoid", 8)
+                exponent_check(sf, "ln")
+        except ValueError as e:
+            raise ValueError(f"scalar_fmt: {e}") from None
+        self.thresholds = tuple(None if v is None else self._threshold_bits(v) for v in (skip_below, copy_above))
+
+    def _threshold_bits(self, v):
+        sf = self.scalar_fmt
+        if v == 0:
+            return 0
+        if not 2.0 ** sf.emin <= abs(v) < 2.0 ** (sf.emax + 1):
+            raise ValueError(f"threshold {v} is outside the normal range of scalar_fmt={sf.name}")
+        return round_to_format(sf, float(v))
+
+    def _own_parameters(self):
+        out = {"saturation": self.saturation, "update": self.update,
+               "skip_below": self.skip_below, "copy_above": self.copy_above}
+        if self.saturation == "exact":
+            out.update(lsig_segments=self.lsig_segments, exp_segments=self.exp_segments)
+        else:
+            out.update(ln_segments=self.ln_segments, sigmoid_segments=self.sigmoid_segments)
+        return out
+
+    @property
+    def latency(self):
+        S = self.stages
+        scalar = 2 * S if self.saturation == "exact" else S
+        return self.dot.latency + 2 * self.interleave + scalar + (S if self.update == "blend" else 0)
+
+    def _compare(self, m, name, a, threshold, valid):
+        """(a < t, a > t, a == t) against a constant, or all 0 when the threshold is None."""
+        if threshold is None:
+            return Const(0, 1), Const(0, 1), Const(0, 1)
+        m.submodules[name] = cmp = FPCompare(self.scalar_fmt)
+        out = _drive(m, cmp, valid, a=a, b=threshold)
+        return out.less, out.greater, out.equal
+
+    def elaborate(self, platform):
+        m = Module()
+        P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        x = self._front(m)
+        s_prev = ring(m, P, x.s, x.valid, "s_prev")
+        m.submodules.sub_dx = sub_dx = FPAdd(sf, stages=S)
+        dx = _drive(m, sub_dx, x.valid, a=x.s, b=s_prev, sub=1)
+        y = delay(m, S, v=x.v, first=x.first, last=x.last, valid=x.valid)
+        if self.saturation == "exact":
+            w, z = self._exact_chain(m, dx, y)
+        else:
+            w, z = self._published_chain(m, dx, y)
+        w_acc = _convert(m, "w_cvt", sf, af, w)
+        v_acc = self._lanes_to_acc(m, z.v)
+        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
+        o_next = Signal.like(o.state, name="o_next")
+        if self.update == "lerp":
+            r_sub, r_fma = spread(P - 1, 2)
+            late = delay(m, r_sub, w=w_acc, o=o.state)
+            body = []
+            for j in range(self.d):
+                m.submodules[f"diff{j}"] = sub = FPAdd(af, stages=r_sub)
+                m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=r_fma)
+                diff = _drive(m, sub, z.valid, a=v_acc[j], b=o.state[j], sub=1)
+                body.append(_drive(m, fma, sub.o.valid, a=diff, b=late.w, c=late.o[j]))
+        else:
+            one = Const(af.bias << af.man_bits, af.width)
+            m.submodules.one_minus_w = om_add = FPAdd(af, stages=S)
+            om = _drive(m, om_add, z.valid, a=one, b=w_acc, sub=1)
+            wv = []
+            for j in range(self.d):
+                m.submodules[f"wv{j}"] = mul = FPMul(af, stages=S)
+                wv.append(_drive(m, mul, z.valid, a=v_acc[j], b=w_acc))
+            z = delay(m, S, v=v_acc, first=z.first, last=z.last, valid=z.valid, skip=z.skip, copy=z.copy)
+            v_acc = z.v
+            body = []
+            for j in range(self.d):
+                m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=P - 1)
+                body.append(_drive(m, fma, z.valid, a=om, b=o.state[j], c=wv[j]))
+        end = delay(m, P - 1, v=v_acc, first=z.first, copy=z.copy, skip=z.skip, valid=z.valid)
+        for j in range(self.d):
+            m.d.comb += o_next[j].eq(Mux(end.first | end.copy, end.v[j], Mux(end.skip, o.old()[j], body[j])))
+        o.close(end.valid, o_next)
+        self._output(m, o.state, delay(m, P, valid=z.valid & z.last).valid)
+        return m
+
+    def _exact_chain(self, m, dx, y):
+        """lw = ln sigmoid(dx + lw) around the loop, then w = e^lw; skip/copy from a."""
+        P, S, sf = self.interleave, self.stages, self.scalar_fmt
+        r_add, r_lsig = spread(P - 1, 2)
+        lw = Loop(m, "lw_state", float_layout(sf), P)
+        m.submodules.add_a = add = FPAdd(sf, stages=r_add)
+        m.submodules.lsig = lsig = FPLogSigmoid(sf, segments=self.lsig_segments, stages=r_lsig)
+        a = _drive(m, add, y.valid, a=dx, b=lw.state)
+        lw_next = _drive(m, lsig, add.o.valid, a=a)
+        end = delay(m, P - 1, first=y.first, valid=y.valid)
+        lw.close(end.valid, Mux(end.first, 0, lw_next))
+        a_post = delay(m, r_lsig + 1, a=a).a
+        post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
+        skip, _, _ = self._compare(m, "cmp_skip", a_post, self.thresholds[0], post.valid)
+        _, copy, _ = self._compare(m, "cmp_copy", a_post, self.thresholds[1], post.valid)
+        m.submodules.exp_w = exp_w = FPExp(sf, segments=self.exp_segments, stages=S)
+        w = _drive(m, exp_w, post.valid, a=lw.state)
+        z = delay(m, S, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
+        return w, z
+
+    def _published_chain(self, m, dx, y):
+        """w = sigmoid(dx + ln w) around the loop, forced to constants by dx alone."""
+        P, sf = self.interleave, self.scalar_fmt
+        r_ln, r_add, r_sig = spread(P - 1, 3)
+        w = Loop(m, "w_state", float_layout(sf), P)
+        lt, gt, eq = self._compare(m, "cmp_skip", dx, self.thresholds[0], y.valid)
+        skip = lt | eq
+        _, gt, eq = self._compare(m, "cmp_copy", dx, self.thresholds[1], y.valid)
+        copy = gt | eq
+        m.submodules.ln_w = ln = FPLn(sf, segments=self.ln_segments, stages=r_ln)
+        m.submodules.add_a = add = FPAdd(sf, stages=r_add)
+        m.submodules.sig = sig = FPSigmoid(sf, segments=self.sigmoid_segments, stages=r_sig)
+        lnw = _drive(m, ln, y.valid, a=w.state)
+        a = _drive(m, add, ln.o.valid, a=delay(m, r_ln, dx=dx).dx, b=lnw)
+        w_sig = _drive(m, sig, add.o.valid, a=a)
+        end = delay(m, P - 1, first=y.first, valid=y.valid, skip=skip, copy=copy)
+        w_lo, w_hi = published_weights(sf)
+        one = sf.bias << sf.man_bits
+        w.close(end.valid, Mux(end.first, one, Mux(end.skip, w_lo, Mux(end.copy, w_hi, w_sig))))
+        post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid, skip=skip, copy=copy)
+        return w.state, post
+
+
+ENGINES = {"fa2": FA2Engine, "flashd": FlashDEngine}

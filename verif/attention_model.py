@@ -1,0 +1,164 @@
+"""Bit-exact models of the two attention engines, built from the operator models, plus
+float64 softmax attention and the error statistics that compare them.
+
+The models take bit patterns: ``q`` of shape (R, d), ``k`` and ``v`` of shape (R, N, d)
+(one row of keys per query row, as the engine is streamed), and return (R, d) output bit
+patterns. Each step mirrors the engine's operator sequence (see
+:mod:`flashd.hdl.attention`), evaluated for all R rows at once, one key at a time.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flashd.hdl.attention import ENGINES, published_weights, same_format
+from flashd.hdl.format import as_format
+from flashd.hdl.pwl import round_to_format
+from . import model
+
+__all__ = ["engine_params", "run_model", "fa2", "flashd", "softmax_attention", "error_stats",
+           "ModelResult"]
+
+
+def engine_params(design, **kw):
+    """Resolved parameters of ``design`` (defaults filled in, validated by the generator)."""
+    if design not in ENGINES:
+        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
+    return ENGINES[design](**kw).parameters()
+
+
+@dataclass
+class ModelResult:
+    out: np.ndarray                      # (R, d) bit patterns in fmt
+    skipped: int = 0                     # lane updates skipped (FLASH-D)
+    copied: int = 0                      # lane updates replaced by o = v (FLASH-D)
+    updates: int = 0                     # key steps after each row's first
+    extra: dict = field(default_factory=dict)
+
+
+def _fmts(p):
+    return as_format(p["fmt"]), as_format(p["acc_fmt"]), as_format(p["scalar_fmt"])
+
+
+def _cvt(fi, fo, x):
+    return x if same_format(fi, fo) else model.convert(fi, fo, x)
+
+
+def _check(q, k, v, d):
+    q, k, v = (np.asarray(a, dtype=np.uint64) for a in (q, k, v))
+    if q.ndim != 2 or k.ndim != 3 or k.shape != v.shape or k.shape[0] != q.shape[0] or k.shape[2] != q.shape[1]:
+        raise ValueError(f"shapes q{q.shape}, k{k.shape}, v{v.shape}: need q (R, d), k and v (R, N, d)")
+    if q.shape[1] != d:
+        raise ValueError(f"q has d={q.shape[1]} but the engine has d={d}")
+    if k.shape[1] < 1:
+        raise ValueError("N=0: a row needs at least one (k, v) pair")
+    return q, k, v
+
+
+def fa2(p, q, k, v):
+    """FlashAttention-2 engine (:class:`flashd.hdl.attention.FA2Engine`) on bit patterns."""
+    f, af, sf = _fmts(p)
+    q, k, v = _check(q, k, v, p["d"])
+    scores = model.dot(f, sf, q[:, None, :], k, p["guard_bits"])         # (R, N)
+    for i in range(k.shape[1]):
+        s = scores[:, i]
+        m_new = s if i == 0 else model.compare(sf, m, s)["max"]
+        e = model.exp(sf, model.add(sf, s, m_new, 1), p["exp_segments"])
+        ve = model.mul(af, _cvt(f, af, v[:, i]), _cvt(sf, af, e)[:, None])
+        if i == 0:
+            l, o = e, ve
+        else:
+            c = model.exp(sf, model.add(sf, m, m_new, 1), p["exp_segments"])
+            l = model.fma(sf, sf, l, c, e)
+            o = model.fma(af, af, o, _cvt(sf, af, c)[:, None], ve)
+        m = m_new
+    r = _cvt(sf, af, model.reciprocal(sf, l, p["recip_segments"]))
+    return ModelResult(_cvt(af, f, model.mul(af, o, r[:, None])), updates=q.shape[0] * (k.shape[1] - 1))
+
+
+def _threshold(sf, value, n):
+    return None if value is None else np.full(n, round_to_format(sf, float(value)) if value else 0, dtype=np.uint64)
+
+
+def flashd(p, q, k, v):
+    """FLASH-D engine (:class:`flashd.hdl.attention.FlashDEngine`) on bit patterns."""
+    f, af, sf = _fmts(p)
+    q, k, v = _check(q, k, v, p["d"])
+    R, N = k.shape[:2]
+    scores = model.dot(f, sf, q[:, None, :], k, p["guard_bits"])
+    lo, hi = _threshold(sf, p["skip_below"], R), _threshold(sf, p["copy_above"], R)
+    none = np.zeros(R, dtype=bool)
+    one_s = np.full(R, sf.bias << sf.man_bits, dtype=np.uint64)
+    one_a = np.full(R, af.bias << af.man_bits, dtype=np.uint64)
+    published = p["saturation"] == "published"
+    res = ModelResult(None, updates=R * (N - 1))
+    for i in range(N):
+        s = scores[:, i]
+        v_acc = _cvt(f, af, v[:, i])
+        if i == 0:
+            o, lw, w = v_acc, np.zeros(R, dtype=np.uint64), one_s
+            s_prev = s
+            continue
+        dx = model.add(sf, s, s_prev, 1)
+        s_prev = s
+        if published:
+            skip = none if lo is None else _le(sf, dx, lo)
+            copy = none if hi is None else _le(sf, hi, dx)
+            a = model.add(sf, dx, model.ln(sf, w, p["ln_segments"]))
+            w = model.sigmoid(sf, a, p["sigmoid_segments"])
+            w_lo, w_hi = published_weights(sf)
+            w = np.where(skip, w_lo, np.where(copy, w_hi, w)).astype(np.uint64)
+            w_lanes = w
+        else:
+            a = model.add(sf, dx, lw)
+            lw = model.logsigmoid(sf, a, p["lsig_segments"])
+            skip = none if lo is None else model.compare(sf, a, lo)["less"].astype(bool)
+            copy = none if hi is None else model.compare(sf, a, hi)["greater"].astype(bool)
+            w_lanes = model.exp(sf, lw, p["exp_segments"])
+        w_acc = _cvt(sf, af, w_lanes)[:, None]
+        if p["update"] == "lerp":
+            body = model.fma(af, af, model.add(af, v_acc, o, 1), w_acc, o)
+        else:
+            om = model.add(af, one_a, w_acc[:, 0], 1)[:, None]
+            body = model.fma(af, af, om, o, model.mul(af, v_acc, w_acc))
+        o = np.where(copy[:, None], v_acc, np.where(skip[:, None], o, body)).astype(np.uint64)
+        res.skipped += int((skip & ~copy).sum())
+        res.copied += int(copy.sum())
+    res.out = _cvt(af, f, o)
+    return res
+
+
+def _le(fmt, a, b):
+    c = model.compare(fmt, a, b)
+    return (c["less"] | c["equal"]).astype(bool)
+
+
+MODELS = {"fa2": fa2, "flashd": flashd}
+
+
+def run_model(p, q, k, v):
+    """Dispatch on ``p["design"]``; returns a :class:`ModelResult`."""
+    return MODELS[p["design"]](p, q, k, v)
+
+
+def softmax_attention(q, k, v):
+    """float64 reference: ``softmax(q . k) @ v`` per row; q (R, d), k and v (R, N, d)."""
+    s = np.einsum("rd,rnd->rn", q, k)
+    s = s - s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    return np.einsum("rn,rnd->rd", p / p.sum(axis=1, keepdims=True), v)
+
+
+def error_stats(y, ref):
+    """Errors of ``y`` against ``ref`` (both (R, d) float64).
+
+    ``max_abs``: largest |y - ref|. ``max_rel``: largest |y - ref| / max_j |ref[r, j]| (each
+    element against its row's largest magnitude, so near-zero elements do not divide by ~0).
+    ``rms_rel``: sqrt(mean((y - ref)^2) / mean(ref^2)). Non-finite outputs count as errors.
+    """
+    err = np.abs(y - ref)
+    scale = np.max(np.abs(ref), axis=1, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    return {"max_abs": float(np.max(err)), "max_rel": float(np.max(err / scale)),
+            "rms_rel": float(np.sqrt(np.mean(err ** 2) / max(np.mean(ref ** 2), 1e-300))),
+            "nonfinite": int((~np.isfinite(y)).sum())}
