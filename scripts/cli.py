@@ -1,6 +1,11 @@
 """``flashd``: the command line.
 
     flashd generate OP [--fmt F | --fmt-in F --fmt-out F] [--stages S] [--n N] [--out DIR]
+    flashd generate fa2|flashd --d D [--fmt F] [--acc-fmt F] [--scalar-fmt F] [--stages S]
+                    [--interleave P] [--saturation exact|published] [--update lerp|blend] ...
+    flashd run      [--npz FILE] [--prefix P] [--design fa2,flashd] [engine options]
+                    [--rtl icarus|verilator] [--rtl-groups G]
+    flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
     flashd characterize [--func ...] [--fmt ...] [--segments ...] (exhaustive error table)
@@ -18,7 +23,12 @@ from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
+from flashd.hdl.attention import ENGINES
+
 UNITS = {**OPERATORS, **NONLINEAR}
+ENGINE_OPTIONS = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "saturation",
+                  "update", "skip_below", "copy_above", "exp_segments", "recip_segments", "lsig_segments",
+                  "ln_segments", "sigmoid_segments")
 ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")
 
 
@@ -61,6 +71,79 @@ def module_name(spec):
     return "_".join(parts)
 
 
+def engine_kwargs(args, design):
+    """Engine constructor arguments from parsed options (only those given, so the engine's
+    own defaults apply); options the design does not take are an error."""
+    kw = {k: getattr(args, k) for k in ENGINE_OPTIONS if getattr(args, k, None) is not None}
+    own = {"fa2": ("exp_segments", "recip_segments"),
+           "flashd": ("saturation", "update", "skip_below", "copy_above", "exp_segments", "lsig_segments",
+                      "ln_segments", "sigmoid_segments")}
+    others = set(ENGINE_OPTIONS[7:]) - set(own[design])
+    bad = sorted(k for k in kw if k in others)
+    if bad:
+        raise ValueError(f"--{bad[0].replace('_', '-')} does not apply to {design} "
+                         f"(its options: {', '.join('--' + o.replace('_', '-') for o in own[design])})")
+    for k in ("skip_below", "copy_above"):
+        if k in kw:
+            kw[k] = _threshold(k, kw[k])
+    return kw
+
+
+def _threshold(name, text):
+    if text in ("none", "default"):
+        return None if text == "none" else "default"
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--{name.replace('_', '-')} {text!r}: need a number, 'none' or 'default'") from None
+
+
+def engine_module_name(engine):
+    """``flashd_<design>_<fmt>_d<d>[_acc<F>][_sc<F>]_p<P>_s<S>[...]``: every non-default parameter."""
+    p = engine.parameters()
+    parts = ["flashd", p["design"], p["fmt"], f"d{p['d']}"]
+    if p["acc_fmt"] != p["fmt"]:
+        parts.append(f"acc{p['acc_fmt']}")
+    if p["scalar_fmt"] != p["fmt"]:
+        parts.append(f"sc{p['scalar_fmt']}")
+    parts += [f"p{p['interleave']}", f"s{p['stages']}"]
+    if p["guard_bits"] != 3:
+        parts.append(f"g{p['guard_bits']}")
+    ref = type(engine)(d=p["d"], fmt=p["fmt"], acc_fmt=p["acc_fmt"], scalar_fmt=p["scalar_fmt"],
+                       **({"saturation": p["saturation"]} if "saturation" in p else {}))
+    ref._MustUse__silence = ref.dot._MustUse__silence = True      # built only for its defaults
+    defaults = ref.parameters()
+    for key in ("saturation", "update"):
+        if key in p and p[key] != ("exact" if key == "saturation" else "lerp"):
+            parts.append(p[key])
+    for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
+        if key in p and p[key] != defaults[key]:
+            parts.append(f"{tag}{'none' if p[key] is None else str(p[key]).replace('-', 'm').replace('.', 'p')}")
+    for key in ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments"):
+        if key in p and p[key] != defaults[key]:
+            parts.append(f"{key.split('_')[0]}{p[key]}")
+    return "_".join(parts)
+
+
+def generate_engine(design, kw, out_dir):
+    from flashd.verif.harness import describe_fields
+    from flashd.verif.sim import write_verilog
+    engine = ENGINES[design](**kw)
+    name = engine_module_name(engine)
+    P = engine.interleave
+    sidecar = {
+        "module": name, "parameters": engine.parameters(), "latency_cycles": engine.latency,
+        "latency": "cycles from the acceptance of a row's last (k, v) pair to that row's o.valid",
+        "throughput": f"{engine.throughput} (k, v) pair per cycle; {P} row(s) interleaved round-robin",
+        "ports": {"clk": "clock", "rst": "synchronous reset",
+                  "i__payload": describe_fields(engine.i.payload.shape()), "i__valid": 1, "i__ready": 1,
+                  "o__payload": describe_fields(engine.o.payload.shape()), "o__valid": 1},
+        "field_format": "{name: [bit offset, element width, element count]}",
+    }
+    path = write_verilog(engine, name, out_dir, sidecar)
+    return path, sidecar
+
+
 def generate(spec, out_dir):
     from flashd.verif.harness import describe_fields, make_unit
     from flashd.verif.sim import write_verilog
@@ -78,11 +161,73 @@ def generate(spec, out_dir):
     return path, sidecar
 
 
+def _engine_options(p, fmt, d=True):
+    if d:
+        p.add_argument("--d", type=int, default=None, help="engines: head dimension")
+    p.add_argument("--acc-fmt", dest="acc_fmt", help="engines: format of the d output lanes")
+    p.add_argument("--scalar-fmt", dest="scalar_fmt", help="engines: format of the one-lane score path")
+    p.add_argument("--interleave", type=int, help="engines: rows interleaved round-robin (P)")
+    p.add_argument("--saturation", help="flashd: exact (default) or published")
+    p.add_argument("--update", help="flashd: lerp (default) or blend")
+    p.add_argument("--skip-below", dest="skip_below", help="flashd: threshold, a number, none or default")
+    p.add_argument("--copy-above", dest="copy_above", help="flashd: threshold, a number, none or default")
+    for name in ("exp", "recip", "lsig", "ln", "sigmoid"):
+        p.add_argument(f"--{name}-segments", dest=f"{name}_segments", type=int)
+    if fmt:
+        p.add_argument("--stages", type=int, default=None)
+        p.add_argument("--guard-bits", dest="guard_bits", type=int)
+
+
+def run(args):
+    """``flashd run``: model error statistics per design, optionally an RTL cross-check."""
+    import numpy as np
+    from flashd.verif import model
+    from flashd.verif.accuracy import SHARED_DATA, evaluate, load_qkv
+    from flashd.verif.attention_model import engine_params
+    path = Path(args.npz) if args.npz else SHARED_DATA
+    if not path.is_file():
+        raise ValueError(f"--npz {path}: no such file" + ("" if args.npz else " (pass --npz FILE)"))
+    prefix = args.prefix if args.prefix or args.npz else "t0_l2"
+    Q, K, V = load_qkv(path, prefix)
+    designs = [x for x in args.design.split(",") if x]
+    bad = [x for x in designs if x not in ENGINES]
+    if bad:
+        raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
+    d = Q.shape[2]
+    problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
+    print(f"{path.name}{':' + prefix if prefix else ''}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
+          f"N={K.shape[1]}, d={d}; error against float64 softmax attention of the quantized inputs")
+    for design in designs:
+        kw = engine_kwargs(args, design)
+        kw.setdefault("fmt", args.fmt)
+        p = engine_params(design, d=d, **kw)
+        t = time.time()
+        r = evaluate(p, problems)
+        print(f"{design}: max abs {r['max_abs']:.4g}, max rel {r['max_rel']:.4g}, RMS rel {r['rms_rel']:.4g} "
+              f"(floor: RMS rel {r['floor_rms_rel']:.4g}); skipped {100 * r['skip']:.1f}%, "
+              f"copied {100 * r['copy']:.1f}% of lane updates; {r['rows']} rows in {time.time() - t:.1f} s")
+        if args.rtl:
+            from flashd.verif.attention_bench import regress_engine
+            P = p.get("interleave", 1)
+            fmt = p["fmt"]
+            groups = []
+            for g in range(args.rtl_groups):
+                rows = Q[0, g * P:(g + 1) * P]
+                if len(rows) < P:
+                    break
+                q = model.from_float(fmt, rows)
+                k = np.broadcast_to(model.from_float(fmt, K[0]), (P,) + K[0].shape)
+                v = np.broadcast_to(model.from_float(fmt, V[0]), (P,) + V[0].shape)
+                groups.append((q, k, v))
+            print(regress_engine(design, args.rtl, f"run_{design}", groups, d=d, **kw))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="flashd", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("generate", help="write Verilog and a JSON sidecar for one operator")
-    g.add_argument("op", choices=sorted(UNITS))
+    g = sub.add_parser("generate", help="write Verilog and a JSON sidecar for an operator or an engine")
+    g.add_argument("op", choices=sorted(UNITS) + sorted(ENGINES))
     g.add_argument("--fmt", default="bf16", help="format of add/mul/compare, default input format of the others")
     g.add_argument("--fmt-in", dest="fmt_in")
     g.add_argument("--fmt-out", dest="fmt_out")
@@ -92,6 +237,19 @@ def main(argv=None):
     g.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
     g.add_argument("--segments", type=int, default=8, help="reciprocal/ln: table segments")
     g.add_argument("--out", default="build/generated")
+    _engine_options(g, fmt=False)
+    u = sub.add_parser("run", help="engine models (and optionally RTL) on Q/K/V from an .npz: error statistics")
+    u.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz")
+    u.add_argument("--prefix", help="array name prefix, e.g. t0_l2 (shared data default: t0_l2)")
+    u.add_argument("--design", default="fa2,flashd")
+    u.add_argument("--fmt", default="bf16")
+    u.add_argument("--rtl", choices=["icarus", "verilator"], help="also simulate the first rows bit-exact")
+    u.add_argument("--rtl-groups", dest="rtl_groups", type=int, default=2, help="groups of P rows to simulate")
+    _engine_options(u, fmt=True, d=False)
+    a = sub.add_parser("accuracy", help="error table of the standard configurations on the shared data")
+    a.add_argument("--fmt", default="bf16")
+    a.add_argument("--heads", type=int, default=None, help="a fixed subset of heads (default: all 216)")
+    a.add_argument("--npz", default=None)
     r = sub.add_parser("regress", help="simulate operators against the golden model")
     r.add_argument("--fmt", default="bf16", choices=sorted(PRESETS))
     r.add_argument("--ops", default="add,mul")
@@ -125,6 +283,23 @@ def main(argv=None):
                 raise ValueError(f"--func {','.join(bad)} unknown (allowed: {', '.join(FUNCS)})")
             fmts = [as_format(f).name for f in args.fmt.split(",")]
             print(table(funcs, fmts, [int(v) for v in args.segments.split(",")]))
+        elif args.cmd == "generate" and args.op in ENGINES:
+            if args.d is None:
+                raise ValueError(f"{args.op} needs --d (the head dimension, >= 1)")
+            path, side = generate_engine(args.op, engine_kwargs(args, args.op), args.out)
+            print(f"wrote {path} and {path.with_suffix('.json')} (latency {side['latency_cycles']} cycles, "
+                  f"{side['throughput']})")
+        elif args.cmd == "run":
+            return run(args)
+        elif args.cmd == "accuracy":
+            from flashd.verif.accuracy import SHARED_DATA, configs, heads, table
+            path = Path(args.npz) if args.npz else SHARED_DATA
+            if not path.is_file():
+                raise ValueError(f"--npz {path}: no such file (the shared MiniLM data sits in ../shared/data)")
+            problems = heads(path, args.heads)
+            d = problems[0][1].shape[1]
+            print(f"{len(problems)} heads of {path.name}, fmt {as_format(args.fmt).name}, d {d}")
+            print(table(configs(args.fmt, d), problems))
         elif args.cmd == "generate":
             path, side = generate(_spec(args.op, args), args.out)
             print(f"wrote {path} and {path.with_suffix('.json')} (latency {side['latency_cycles']} cycles)")

@@ -31,14 +31,16 @@ def random_problem(fmt, d, n, rows, rng, score_std=2.0):
 
 
 def make_stimulus(engine, groups, rng):
-    """Input payloads (stream order) and expected output rows for ``groups``, a list of N
-    (pairs per row), one group of ``interleave`` rows each. Returns a JSON-able dict."""
+    """Input payloads (stream order) and expected output rows for ``groups``: each entry is
+    one group of ``interleave`` rows, either N (random rows of N pairs) or a ``(q, k, v)``
+    tuple of bit patterns shaped (P, d), (P, N, d), (P, N, d). Returns a JSON-able dict."""
     p = engine.parameters()
     P, d = engine.interleave, engine.d
     fields = describe_fields(engine.i.payload.shape())
     payloads, expected = [], []
-    for n in groups:
-        q, k, v = random_problem(p["fmt"], d, n, P, rng)
+    for g in groups:
+        q, k, v = random_problem(p["fmt"], d, g, P, rng) if isinstance(g, int) else g
+        n = k.shape[1]
         out = run_model(p, q, k, v).out                      # (P, d)
         for i in range(n):
             for r in range(P):

@@ -1,0 +1,142 @@
+"""Accuracy of the engines on attention inputs: .npz loading and checks, per-head runs of the
+bit-exact model, and error statistics against float64 softmax attention.
+
+The reference is computed in float64 from the *quantized* inputs (what the engine sees),
+so the figures are the engine's arithmetic error, not the input rounding. ``floor`` is the
+error of rounding that exact result once to the output format: no design in that format
+can do better.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from flashd.hdl.format import as_format
+from . import model
+from .attention_model import engine_params, error_stats, run_model, softmax_attention
+
+__all__ = ["load_qkv", "heads", "evaluate", "SHARED_DATA"]
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minilm_qkv.npz"
+
+
+def _check_array(name, a, ndim):
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{name}: dtype {a.dtype} is not a float type (need float16/32/64)")
+    if a.ndim not in ndim:
+        raise ValueError(f"{name}: shape {a.shape} has {a.ndim} dimensions (allowed: {' or '.join(map(str, ndim))})")
+    bad = int((~np.isfinite(a)).sum())
+    if bad:
+        raise ValueError(f"{name}: {bad} NaN/Inf values (inputs must be finite; the engines follow IEEE "
+                         f"rules for them, see the README, but error statistics would be meaningless)")
+
+
+def load_qkv(path, prefix=None):
+    """``(Q, K, V)`` float64 arrays of shapes (H, R, d), (H, N, d), (H, N, d) from an .npz.
+
+    The file holds ``q``, ``k``, ``v`` (or ``<prefix>_q`` ... with ``prefix``), each 2-D
+    (one head: q (R, d), k and v (N, d)) or 3-D with a leading head axis; every query row
+    attends to all N keys. q is used as given (fold 1/sqrt(d) into it beforehand).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--npz {path}: no such file")
+    try:
+        data = np.load(path)
+    except Exception as e:                     # zip or pickle errors: not an .npz we can read
+        raise ValueError(f"--npz {path}: not a readable .npz file ({e})") from None
+    names = [f"{prefix}_{x}" if prefix else x for x in "qkv"]
+    missing = [n for n in names if n not in data.files]
+    if missing:
+        hint = sorted({f.rsplit('_', 1)[0] for f in data.files if f.endswith('_q')})
+        raise ValueError(f"--npz {path}: arrays {missing} not found (it has {', '.join(data.files[:12])}"
+                         + (f"; prefixes: {', '.join(hint[:20])}" if hint else "") + ")")
+    arrays = []
+    for n in names:
+        a = np.asarray(data[n])
+        _check_array(f"{path.name}:{n}", a, (2, 3))
+        arrays.append(a[None] if a.ndim == 2 else a)
+    Q, K, V = arrays
+    if not (Q.shape[0] == K.shape[0] == V.shape[0] and K.shape == V.shape and Q.shape[2] == K.shape[2]):
+        raise ValueError(f"{path.name}: shapes q{Q.shape}, k{K.shape}, v{V.shape} do not match "
+                         f"(need q (H, R, d), k and v (H, N, d), same H and d)")
+    return Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64)
+
+
+def heads(path, limit=None):
+    """``[(label, Q, K, V), ...]`` for every head of every ``<prefix>_q`` group in a file with
+    the shared MiniLM layout (``t{text}_l{layer}_{q,k,v}``, each (heads, tokens, d))."""
+    data = np.load(path)
+    out = []
+    for prefix in sorted({f[:-2] for f in data.files if f.endswith("_q")}):
+        Q, K, V = load_qkv(path, prefix)
+        for h in range(Q.shape[0]):
+            out.append((f"{prefix}_h{h}", Q[h], K[h], V[h]))
+    if limit is not None:
+        rng = np.random.default_rng(0)                  # a fixed spread-out subset
+        out = [out[i] for i in sorted(rng.choice(len(out), size=min(limit, len(out)), replace=False))]
+    return out
+
+
+def evaluate(params, problems):
+    """Error statistics of one engine configuration over ``problems`` ``[(label, Q, K, V)]``
+    (one head each: Q (R, d), K and V (N, d)). Returns a dict: ``max_abs``, ``max_rel``,
+    ``rms_rel`` (pooled over all heads), the same for ``floor``, ``skip`` and ``copy``
+    fractions of the lane updates, and ``rows``."""
+    fmt = as_format(params["fmt"])
+    acc = {"err2": 0.0, "ref2": 0.0, "max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0}
+    floor = {"err2": 0.0, "max_abs": 0.0, "max_rel": 0.0}
+    skipped = copied = updates = rows = 0
+    for _, Q, K, V in problems:
+        R, (N, d) = Q.shape[0], K.shape
+        q, k, v = (model.from_float(fmt, x) for x in (Q, K, V))
+        kk, vv = np.broadcast_to(k, (R, N, d)), np.broadcast_to(v, (R, N, d))
+        ref = softmax_attention(model.to_float(fmt, q), model.to_float(fmt, kk), model.to_float(fmt, vv))
+        res = run_model(params, q, kk, vv)
+        y = model.to_float(fmt, res.out)
+        for store, out in ((acc, y), (floor, model.to_float(fmt, model.from_float(fmt, ref)))):
+            e = error_stats(out, ref)
+            store["max_abs"] = max(store["max_abs"], e["max_abs"])
+            store["max_rel"] = max(store["max_rel"], e["max_rel"])
+            store["err2"] += float(np.sum((out - ref) ** 2))
+        acc["ref2"] += float(np.sum(ref ** 2))
+        acc["nonfinite"] += int((~np.isfinite(y)).sum())
+        skipped, copied, updates, rows = skipped + res.skipped, copied + res.copied, updates + res.updates, rows + R
+    return {"max_abs": acc["max_abs"], "max_rel": acc["max_rel"], "rms_rel": float(np.sqrt(acc["err2"] / acc["ref2"])),
+            "floor_max_rel": floor["max_rel"], "floor_rms_rel": float(np.sqrt(floor["err2"] / acc["ref2"])),
+            "skip": skipped / max(updates, 1), "copy": copied / max(updates, 1), "rows": rows,
+            "nonfinite": acc["nonfinite"]}
+
+
+def table(configs, problems):
+    """Markdown table: one line per ``(label, params)``."""
+    lines = ["| configuration | max abs | max rel | RMS rel | floor RMS rel | skipped | copied |",
+             "|---|---|---|---|---|---|---|"]
+    for label, params in configs:
+        r = evaluate(params, problems)
+        lines.append(f"| {label} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | {r['rms_rel']:.3g} | "
+                     f"{r['floor_rms_rel']:.3g} | {100 * r['skip']:.1f}% | {100 * r['copy']:.1f}% |")
+    return "\n".join(lines)
+
+
+def configs(fmt, d, **common):
+    """The standard comparison set at one input format: both designs at the published
+    formats, then with a wider scalar path, then wider accumulators, and FLASH-D's options."""
+    wide = "fp32"
+    out = []
+    for label, design, kw in [
+        ("FA2", "fa2", {}),
+        ("FLASH-D", "flashd", {}),
+        ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend"}),
+        (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide}),
+        (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide}),
+        (f"FLASH-D scalar {wide}, blend", "flashd", {"scalar_fmt": wide, "update": "blend"}),
+        (f"FLASH-D scalar {wide}, published saturation", "flashd", {"scalar_fmt": wide, "saturation": "published"}),
+        (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide}),
+        (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide}),
+    ]:
+        try:
+            out.append((label, engine_params(design, d=d, fmt=fmt, **kw, **common)))
+        except ValueError:
+            continue                          # e.g. a format too narrow for a unit
+    return out
