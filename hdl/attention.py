@@ -328,7 +328,7 @@ class FlashDEngine(_Engine):
     ``update="blend"`` (published): ``w*v + (1 - w)*o``, one multiplier and one FMA per lane.
 
     Latency: ``dot + 2P + 2*stages`` (exact) or ``dot + 2P + stages`` (published), plus
-    ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 64), ``exp_segments``
+    ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 8 per binade), ``exp_segments``
     (8) for exact; ``ln_segments`` (8) and ``sigmoid_segments`` (8) for published.
     See :class:`_Engine` for the common parameters and ports.
     """
@@ -359,7 +359,7 @@ class FlashDEngine(_Engine):
         sf = self.scalar_fmt
         try:
             if saturation == "exact":
-                self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 64)
+                self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 8)
                 self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
                 exponent_check(sf, "exp")
             else:

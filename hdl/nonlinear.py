@@ -18,7 +18,8 @@ from .format import as_format
 from .ops import FPFMA, FPMul
 from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay
-from .pwl import EXP_RANGE, check_segments, coefficients, round_to_format, sigmoid_range, split_ln2
+from .pwl import (EXP_RANGE, LSIG_GROUPS, check_segments, coefficients, lsig_range, round_to_format,
+                  sigmoid_range, split_ln2)
 
 __all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "NONLINEAR", "exponent_check", "uniform_index"]
 
@@ -215,7 +216,9 @@ class FPSigmoid(_OneFMAUnit):
 
 class FPLogSigmoid(FPSigmoid):
     """``ln sigmoid(x) = -ln(1 + e^-x)``, the log-weight of FLASH-D's chain, from a table
-    over x laid out as :class:`FPSigmoid`'s. Beyond the table: x >= 2**e_hi gives +0
+    over x with ``segments`` pieces in each of the 8 binades below 2**e_hi (picked by the
+    exponent and the top fraction bits) and one line below them (see
+    :func:`~flashd.hdl.pwl.lsig_range`). Beyond the table: x >= 2**e_hi gives +0
     (w = 1), x <= -2**e_hi gives x itself (the error ln(1 + e^x) < e^-(2**e_hi) is below
     half an ulp of x), -Inf gives -Inf; the line is clamped to <= 0. A weight kept as its
     logarithm has an absolute error here that becomes a relative error of w, so small
@@ -225,14 +228,26 @@ class FPLogSigmoid(FPSigmoid):
     ----------
     fmt : FPFormat or str
     segments : int
-        As for :class:`FPSigmoid`.
+        Pieces per binade, 2..32, at most 2**man_bits.
     stages : int
         Register ranks, all inside the FMA; ``latency == stages``.
     """
 
-    def __init__(self, fmt, *, segments=16, stages=0):
+    def __init__(self, fmt, *, segments=8, stages=0):
         _OneFMAUnit.__init__(self, "logsigmoid", fmt, segments, stages)
-        self.e_hi = sigmoid_range(self.fmt)
+        self.e_lo, self.e_hi = lsig_range(self.fmt)
+
+    def _symmetric_table(self, m):
+        m.submodules.fma = self.fma
+        fmt, k = self.fmt, self.segments.bit_length() - 1
+        x_bits = self.i.payload.a.as_value()
+        x = unpack(m, fmt, x_bits, "x")
+        raw = data.View(float_layout(fmt), x_bits)
+        g = wire(m, Mux(x.zero | (x.exp < self.e_lo), 0,
+                        Mux(x.exp >= self.e_hi, LSIG_GROUPS - 1, x.exp - self.e_lo + 1)), "group")
+        idx = wire(m, Cat(raw.man[fmt.man_bits - k:], g[:(LSIG_GROUPS - 1).bit_length()], x.sign), "segment")
+        self._drive_table(m, self.fma, idx, x_bits, self.i.valid)
+        return x, ~x.zero & (x.inf | (x.exp >= self.e_hi))
 
     def elaborate(self, platform):
         m, fmt, fma = Module(), self.fmt, self.fma

@@ -2,12 +2,14 @@
 
 reciprocal and ln tabulate a significand ``m`` in [1, 2), split into ``segments`` equal
 pieces by its top ``log2(segments)`` fraction bits (the decode is a wire slice). sigmoid
-and logsigmoid tabulate x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (see
+tabulates x itself: ``segments/2`` equal pieces of [0, 2**e_hi) for each sign (see
 :func:`sigmoid_range`). On each piece the line ``a*x + b`` is the minimax (equal-ripple)
 line of the function, found from the chord slope and the tangent point where
 ``f'(xi) == slope`` (exact for functions whose derivative is monotone on the piece); a piece
 that must hit a known value at an end (ln m = 0 at m = 1 and 2; e^0 = 1) uses the chord
-through that end instead. exp tabulates its reduced argument r in [-1, 1) like sigmoid. Coefficients are rounded to nearest even into the format.
+through that end instead. exp tabulates its reduced argument r in [-1, 1) like sigmoid. logsigmoid (FLASH-D's
+log-weight) needs a small absolute error everywhere, so it splits each binade of |x| below
+2**e_hi into ``segments`` pieces by the top fraction bits (see :func:`lsig_range`). Coefficients are rounded to nearest even into the format.
 
 ``python -m flashd.scripts.cli coeffs --func ln --fmt bf16 --segments 8`` prints a table.
 """
@@ -20,7 +22,7 @@ from functools import lru_cache
 from .format import as_format, check_int
 
 __all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "fit", "intervals", "sigmoid_range",
-           "coefficients", "round_to_format", "split_ln2", "SYMMETRIC"]
+           "coefficients", "round_to_format", "split_ln2", "SYMMETRIC", "lsig_range", "LSIG_GROUPS"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
 
@@ -68,7 +70,16 @@ FUNCTIONS = {
     "logsigmoid": TableFunction("logsigmoid", _logsigmoid, lambda x: _sigmoid(-x), flush_tiny=True),
 }
 
-SYMMETRIC = ("sigmoid", "logsigmoid", "exp")    # tables over x itself, half the pieces per sign
+SYMMETRIC = ("sigmoid", "exp")    # uniform tables over x itself, half the pieces per sign
+LSIG_BINADES = 8                   # logsigmoid: binades [2**e, 2**(e+1)) below 2**e_hi, then one piece
+LSIG_GROUPS = 16                   # index groups per sign: below e_lo, the binades, unused padding
+
+
+def lsig_range(fmt):
+    """``(e_lo, e_hi)`` of the log-sigmoid table: ``segments`` pieces in each binade from
+    2**e_lo to 2**e_hi, one line on [0, 2**e_lo), saturation beyond 2**e_hi."""
+    e_hi = sigmoid_range(fmt)
+    return e_hi - LSIG_BINADES, e_hi
 
 EXP_RANGE = 0          # the exp table covers |r| < 2**EXP_RANGE
 
@@ -85,6 +96,14 @@ def sigmoid_range(fmt):
 
 def intervals(name, segments, fmt=None):
     """The ``[u, v)`` pieces of each table entry, in table order."""
+    if name == "logsigmoid":
+        # index = sign * GROUPS * segments + group * segments + top fraction bits
+        e_lo, e_hi = lsig_range(fmt)
+        pos = [(0.0, 2.0 ** e_lo)] * segments
+        for e in range(e_lo, e_hi):
+            pos += [(2.0 ** e * (1 + j / segments), 2.0 ** e * (1 + (j + 1) / segments)) for j in range(segments)]
+        pos += pos[-segments:] * (LSIG_GROUPS - 1 - LSIG_BINADES)       # padding, never selected
+        return pos + [(-v, -u) for u, v in pos]
     if name in SYMMETRIC:
         side = segments // 2
         h = 2.0 ** (EXP_RANGE if name == "exp" else sigmoid_range(fmt)) / side
@@ -95,7 +114,8 @@ def intervals(name, segments, fmt=None):
 
 def check_segments(segments, fmt, name="reciprocal"):
     """``segments`` must be a power of two in SEGMENT_CHOICES that the format can index
-    (fraction bits for the m tables; significand bits per sign for sigmoid)."""
+    (fraction bits for the m tables and for logsigmoid's pieces per binade; significand bits
+    per sign for sigmoid and exp)."""
     if segments not in SEGMENT_CHOICES:
         raise ValueError(f"segments={segments!r} is not allowed (allowed: {', '.join(map(str, SEGMENT_CHOICES))})")
     bits = segments.bit_length() - 1
@@ -104,6 +124,8 @@ def check_segments(segments, fmt, name="reciprocal"):
             raise ValueError(f"segments={segments} needs {bits - 1} significand bits per sign, but {fmt} "
                              f"has {fmt.precision} (allowed for {fmt}: up to {2 << fmt.precision})")
         return segments
+    if name == "logsigmoid" and segments > 32:
+        raise ValueError(f"segments={segments} is too many for the logsigmoid table (pieces per binade; allowed: up to 32)")
     if bits > fmt.man_bits:
         raise ValueError(f"segments={segments} needs {bits} fraction bits to index, but {fmt} has "
                          f"{fmt.man_bits} (allowed for {fmt}: up to {1 << fmt.man_bits})")

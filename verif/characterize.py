@@ -70,7 +70,7 @@ def table(funcs=("reciprocal", "ln", "sigmoid", "exp"), fmts=("bf16", "fp16", "f
         for name in fmts:
             fmt = as_format(name)
             for s in segments:
-                limit = fmt.precision + 1 if func in ("sigmoid", "logsigmoid", "exp") else fmt.man_bits
+                limit = fmt.precision + 1 if func in ("sigmoid", "exp") else fmt.man_bits
                 if s not in SEGMENT_CHOICES or s.bit_length() - 1 > limit:
                     continue
                 try:

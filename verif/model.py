@@ -297,10 +297,18 @@ def _symmetric_line(fmt, name, x, segments):
     return r, big, s, cls
 
 
-def logsigmoid(fmt, x, segments=16):
+def logsigmoid(fmt, x, segments=8):
     """Table-based ln sigmoid(x) (see :class:`flashd.hdl.nonlinear.FPLogSigmoid`)."""
+    from flashd.hdl.pwl import LSIG_GROUPS, coefficients, lsig_range
     fmt = as_format(fmt)
-    r, big, s, cls = _symmetric_line(fmt, "logsigmoid", x, segments)
+    a_tab, b_tab = coefficients("logsigmoid", fmt, segments)         # checks segments
+    e_lo, e_hi = lsig_range(fmt)
+    s, cls, e, sig = unpack(fmt, x)
+    group = np.where((cls == NORMAL) & _b(e >= e_lo), np.minimum(e - e_lo + 1, LSIG_GROUPS - 1), 0)
+    top = (_ints(x) & fmt.man_mask) >> (fmt.man_bits - (segments.bit_length() - 1))
+    idx = np.array((s * LSIG_GROUPS * segments + group * segments + top).tolist(), dtype=np.int64).reshape(np.shape(sig))
+    r = fma(fmt, fmt, np.asarray(a_tab, dtype=np.uint64)[idx], _ints(x), np.asarray(b_tab, dtype=np.uint64)[idx])
+    big = (cls == INF) | ((cls == NORMAL) & _b(e >= e_hi))
     r = np.where(_b(r >> np.uint64(fmt.width - 1)), r, 0)          # clamp the line to <= 0
     r = np.where(big & _b(s == 0), 0, np.where(big, np.asarray(x, dtype=np.uint64), r))
     return np.where(cls == NAN, fmt.qnan, r).astype(np.uint64)
