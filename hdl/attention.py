@@ -31,7 +31,8 @@ from .ops import FPAdd, FPCompare, FPConvert, FPDot, FPFMA, FPMul
 from .pipeline import ValidSignature, check_stages, delay
 from .pwl import check_segments, round_to_format
 
-__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights",
+           "engine_parameters"]
 
 MAX_D = 1024
 MAX_INTERLEAVE = 64
@@ -237,12 +238,12 @@ class FA2Engine(_Engine):
     def __init__(self, *, exp_segments=None, recip_segments=None, **common):
         super().__init__(**common)
         sf = self.scalar_fmt
-        self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
-        self.recip_segments = _segments("recip_segments", recip_segments, sf, "reciprocal", 8)
         try:
             exponent_check(sf, "exp")
         except ValueError as e:
             raise ValueError(f"scalar_fmt: {e}") from None
+        self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
+        self.recip_segments = _segments("recip_segments", recip_segments, sf, "reciprocal", 8)
 
     def _own_parameters(self):
         return {"exp_segments": self.exp_segments, "recip_segments": self.recip_segments}
@@ -358,24 +359,25 @@ class FlashDEngine(_Engine):
         self.skip_below, self.copy_above = skip_below, copy_above
         sf = self.scalar_fmt
         try:
-            if saturation == "exact":
-                self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 8)
-                self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
-                exponent_check(sf, "exp")
-            else:
-                self.ln_segments = _segments("ln_segments", ln_segments, sf, "ln", 8)
-                self.sigmoid_segments = _segments("sigmoid_segments", sigmoid_segments, sf, "sigmoid", 8)
-                exponent_check(sf, "ln")
+            exponent_check(sf, "exp" if saturation == "exact" else "ln")
         except ValueError as e:
             raise ValueError(f"scalar_fmt: {e}") from None
-        self.thresholds = tuple(None if v is None else self._threshold_bits(v) for v in (skip_below, copy_above))
+        if saturation == "exact":
+            self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 8)
+            self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
+        else:
+            self.ln_segments = _segments("ln_segments", ln_segments, sf, "ln", 8)
+            self.sigmoid_segments = _segments("sigmoid_segments", sigmoid_segments, sf, "sigmoid", 8)
+        self.thresholds = tuple(None if v is None else self._threshold_bits(name, v)
+                                for name, v in (("skip_below", skip_below), ("copy_above", copy_above)))
 
-    def _threshold_bits(self, v):
+    def _threshold_bits(self, name, v):
         sf = self.scalar_fmt
         if v == 0:
             return 0
         if not 2.0 ** sf.emin <= abs(v) < 2.0 ** (sf.emax + 1):
-            raise ValueError(f"threshold {v} is outside the normal range of scalar_fmt={sf.name}")
+            raise ValueError(f"{name}={v} is outside the normal range of scalar_fmt={sf.name} "
+                             f"(allowed: 0 or {2.0 ** sf.emin:g} <= |value| < {2.0 ** (sf.emax + 1):g})")
         return round_to_format(sf, float(v))
 
     def _own_parameters(self):
@@ -491,3 +493,12 @@ class FlashDEngine(_Engine):
 
 
 ENGINES = {"fa2": FA2Engine, "flashd": FlashDEngine}
+
+
+def engine_parameters(design, **kw):
+    """Resolved parameters of ``design`` built with ``kw`` (validated; no hardware is kept)."""
+    if design not in ENGINES:
+        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
+    engine = ENGINES[design](**kw)
+    engine._MustUse__silence = engine.dot._MustUse__silence = True     # only its parameters are wanted
+    return engine.parameters()

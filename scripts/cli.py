@@ -23,7 +23,7 @@ from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
-from flashd.hdl.attention import ENGINES
+from flashd.hdl.attention import ENGINES, engine_parameters
 
 UNITS = {**OPERATORS, **NONLINEAR}
 ENGINE_OPTIONS = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "saturation",
@@ -109,10 +109,8 @@ def engine_module_name(engine):
     parts += [f"p{p['interleave']}", f"s{p['stages']}"]
     if p["guard_bits"] != 3:
         parts.append(f"g{p['guard_bits']}")
-    ref = type(engine)(d=p["d"], fmt=p["fmt"], acc_fmt=p["acc_fmt"], scalar_fmt=p["scalar_fmt"],
-                       **({"saturation": p["saturation"]} if "saturation" in p else {}))
-    ref._MustUse__silence = ref.dot._MustUse__silence = True      # built only for its defaults
-    defaults = ref.parameters()
+    defaults = engine_parameters(p["design"], d=p["d"], fmt=p["fmt"], acc_fmt=p["acc_fmt"], scalar_fmt=p["scalar_fmt"],
+                                 **({"saturation": p["saturation"]} if "saturation" in p else {}))
     for key in ("saturation", "update"):
         if key in p and p[key] != ("exact" if key == "saturation" else "lerp"):
             parts.append(p[key])

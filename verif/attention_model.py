@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashd.hdl.attention import ENGINES, published_weights, same_format
+from flashd.hdl.attention import engine_parameters, published_weights, same_format
 from flashd.hdl.format import as_format
 from flashd.hdl.pwl import round_to_format
 from . import model
@@ -22,9 +22,7 @@ __all__ = ["engine_params", "run_model", "fa2", "flashd", "softmax_attention", "
 
 def engine_params(design, **kw):
     """Resolved parameters of ``design`` (defaults filled in, validated by the generator)."""
-    if design not in ENGINES:
-        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
-    return ENGINES[design](**kw).parameters()
+    return engine_parameters(design, **kw)
 
 
 @dataclass
