@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup demo test test-full generate clean
+.PHONY: setup demo test test-full engines accuracy clean
 
 setup: $(STAMP) iverilog
 
@@ -22,11 +22,25 @@ iverilog:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq iverilog; \
 	  else echo "error: iverilog is missing and cannot be installed (not root, no sudo): install Icarus Verilog 11+" >&2; exit 1; fi; }
 
-# Verilog for a bf16 adder and multiplier, then their regression on both simulators.
-demo: setup
-	$(VENV)/bin/flashd generate add --fmt bf16 --stages 2 --out build/demo
-	$(VENV)/bin/flashd generate mul --fmt bf16 --stages 2 --out build/demo
+# Both engines at bf16, d=64 (Verilog + sidecars), their error on real attention data (when
+# ../shared is there) with a bit-exact RTL check of the first rows, and the bf16 add/mul regression.
+demo: setup engines
+	@if [ -f ../shared/data/minilm_qkv.npz ]; then \
+	  $(VENV)/bin/flashd run --design fa2,flashd --fmt bf16 --prefix t0_l2 --rtl icarus --rtl-groups 1; \
+	else echo "(../shared/data/minilm_qkv.npz not found: skipping the real-data run)"; fi
 	$(VENV)/bin/flashd regress --fmt bf16 --ops add,mul --stages 2 --sim icarus,verilator --count 20000
+
+# Verilog + JSON sidecars of both engines; override e.g. `make engines D=128 FMT=fp16 ENGINE_OPTS="--interleave 4"`.
+D ?= 64
+FMT ?= bf16
+ENGINE_OPTS ?=
+engines: setup
+	$(VENV)/bin/flashd generate fa2 --d $(D) --fmt $(FMT) $(ENGINE_OPTS) --out build/engines
+	$(VENV)/bin/flashd generate flashd --d $(D) --fmt $(FMT) $(ENGINE_OPTS) --out build/engines
+
+# Error table of the standard configurations on every head of the shared MiniLM data.
+accuracy: setup
+	$(VENV)/bin/flashd accuracy --fmt $(FMT)
 
 # pytest exits 5 when it collects nothing: say so and fail, never pass silently.
 test: setup
