@@ -248,6 +248,9 @@ def main(argv=None):
     a.add_argument("--fmt", default="bf16")
     a.add_argument("--heads", type=int, default=None, help="a fixed subset of heads (default: all 216)")
     a.add_argument("--npz", default=None)
+    a.add_argument("--skip-sweep", dest="skip_sweep", help="FLASH-D thresholds to sweep instead, e.g. none,-10,-8,-6 "
+                   "(with --scalar-fmt, default fp32)")
+    a.add_argument("--scalar-fmt", dest="scalar_fmt", default="fp32")
     r = sub.add_parser("regress", help="simulate operators against the golden model")
     r.add_argument("--fmt", default="bf16", choices=sorted(PRESETS))
     r.add_argument("--ops", default="add,mul")
@@ -297,7 +300,14 @@ def main(argv=None):
             problems = heads(path, args.heads)
             d = problems[0][1].shape[1]
             print(f"{len(problems)} heads of {path.name}, fmt {as_format(args.fmt).name}, d {d}")
-            print(table(configs(args.fmt, d), problems))
+            if args.skip_sweep:
+                from flashd.verif.attention_model import engine_params
+                sweep = [_threshold("skip_below", x) for x in args.skip_sweep.split(",") if x]
+                print(table([(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
+                              engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
+                             for x in sweep], problems))
+            else:
+                print(table(configs(args.fmt, d), problems))
         elif args.cmd == "generate":
             path, side = generate(_spec(args.op, args), args.out)
             print(f"wrote {path} and {path.with_suffix('.json')} (latency {side['latency_cycles']} cycles)")

@@ -55,3 +55,24 @@ def test_engine(sim, name, design, params, groups):
     report = regress_engine(design, sim, f"engine_{name}", groups * (4 if FULL else 1), **params)
     assert report.startswith(f"{len(groups) * (4 if FULL else 1) * params.get('interleave', 1)} rows") \
         and "ok" in report and "FAIL" not in report, report
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("design", ["fa2", "flashd"])
+def test_engine_on_real_data(design):
+    """Rows of a real MiniLM head (d = 32, N = 74) through the RTL on Icarus, bit-exact:
+    2 rows in make test (~40 s per design), 8 in the full run."""
+    import numpy as np
+    from flashd.verif import model
+    from flashd.verif.accuracy import SHARED_DATA, load_qkv
+    if not SHARED_DATA.is_file():
+        pytest.skip(f"real attention data not found at {SHARED_DATA} (../shared is not part of a clone)")
+    Q, K, V = load_qkv(SHARED_DATA, "t1_l3")
+    params = dict(d=32, fmt="bf16", scalar_fmt="fp32", interleave=2, stages=1)
+    groups = []
+    for g in range(4 if FULL else 1):
+        q = model.from_float("bf16", Q[5, 2 * g:2 * g + 2])
+        k, v = (np.broadcast_to(model.from_float("bf16", X[5]), (2,) + X[5].shape) for X in (K, V))
+        groups.append((q, k, v))
+    report = regress_engine(design, "icarus", f"engine_real_{design}", groups, **params)
+    assert report.startswith(f"{2 * len(groups)} rows") and "FAIL" not in report, report
