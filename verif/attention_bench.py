@@ -12,9 +12,8 @@ from flashd.hdl.attention import ENGINES
 from flashd.hdl.format import as_format
 from . import model
 from .attention_model import run_model
-from .bench import pack, seed_from_env
+from .bench import pack, seed_from_env, simulate
 from .harness import describe_fields
-from .sim import BUILD_ROOT, run_cocotb, write_verilog
 
 __all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine"]
 
@@ -128,16 +127,7 @@ def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, **params):
         raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
     seed = seed_from_env() if seed is None else seed
     engine = ENGINES[design](**params)
-    build = BUILD_ROOT / sim / name
     stim = make_stimulus(engine, groups, np.random.default_rng(seed))
-    vpath = write_verilog(engine, "engine", build, sidecar=engine.parameters())
-    (build / "stimulus.json").write_text(json.dumps(stim))
-    report = build / "report.txt"
-    report.unlink(missing_ok=True)
-    env = {"FLASHD_STIM": str(build / "stimulus.json"), "FLASHD_SEED": str(seed),
-           "FLASHD_GAP": str(gap), "FLASHD_REPORT": str(report)}
-    print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
-    n_tests, n_failed = run_cocotb(sim, vpath, "engine", "flashd.verif.test_attention", build, env)
-    text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
-    assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
-    return text
+    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
+    return simulate(sim, name, engine, "engine", "flashd.verif.test_attention", seed, env,
+                    engine.parameters(), files={"stimulus.json": json.dumps(stim)})

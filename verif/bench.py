@@ -16,7 +16,7 @@ from .harness import Harness
 from .sim import BUILD_ROOT, run_cocotb, write_verilog
 from .vectors import unit_inputs
 
-__all__ = ["expected", "seed_from_env", "drive_and_check", "regress"]
+__all__ = ["expected", "seed_from_env", "drive_and_check", "simulate", "regress"]
 
 
 def seed_from_env(default=2026):
@@ -192,21 +192,30 @@ async def drive_and_check(dut):
     assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
 
 
+def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, files=None):
+    """The one runner path of every regression: write ``component``'s Verilog (and
+    ``files``, ``{name: text}``) into ``build/<sim>/<name>``, run the cocotb ``test_module``
+    with ``env`` (plus the seed and report path), and assert it passed. Returns the report."""
+    build = BUILD_ROOT / sim / name
+    vpath = write_verilog(component, toplevel, build, sidecar=sidecar)
+    for fname, text in (files or {}).items():
+        (build / fname).write_text(text)
+    report = build / "report.txt"
+    report.unlink(missing_ok=True)
+    env = {**{k: v.format(build=build) for k, v in env.items()}, "FLASHD_SEED": str(seed),
+           "FLASHD_REPORT": str(report)}
+    print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
+    n_tests, n_failed = run_cocotb(sim, vpath, toplevel, test_module, build, env)
+    text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
+    assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
+    return text
+
+
 def regress(specs, sim, name, *, count=2000, exhaustive=False, seed=None, gap=0.1):
     """Build a harness of ``specs``, simulate it on ``sim`` and assert every unit matches
     the golden model bit for bit with its stated latency. Returns the report text."""
     seed = seed_from_env() if seed is None else seed
-    build = BUILD_ROOT / sim / name
     harness = Harness(specs)
-    desc = harness.description()
-    vpath = write_verilog(harness, "harness", build, sidecar=desc)
-    report = build / "report.txt"
-    report.unlink(missing_ok=True)
-    env = {"FLASHD_DESC": str(build / "harness.json"), "FLASHD_SEED": str(seed),
-           "FLASHD_COUNT": str(count), "FLASHD_EXHAUSTIVE": "1" if exhaustive else "0",
-           "FLASHD_GAP": str(gap), "FLASHD_REPORT": str(report)}
-    print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
-    n_tests, n_failed = run_cocotb(sim, vpath, "harness", "flashd.verif.test_fp_ops", build, env)
-    text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
-    assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
-    return text
+    env = {"FLASHD_DESC": "{build}/harness.json", "FLASHD_COUNT": str(count),
+           "FLASHD_EXHAUSTIVE": "1" if exhaustive else "0", "FLASHD_GAP": str(gap)}
+    return simulate(sim, name, harness, "harness", "flashd.verif.test_fp_ops", seed, env, harness.description())
