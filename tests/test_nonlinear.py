@@ -136,7 +136,7 @@ def test_ln_of_powers_of_two_is_e_ln2():
     (lambda: FPReciprocal("fp8_e4m3", segments=16), "segments=16 needs 4 fraction bits to index, but fp8_e4m3 has 3 (allowed for fp8_e4m3: up to 8)"),
     (lambda: FPLn("fp8_e5m2", segments=4), "fmt=fp8_e5m2 is too narrow for ln"),
     (lambda: FPLn("bf16", segments=8, stages=-1), "stages=-1 is out of range"),
-    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln, sigmoid, exp)"),
+    (lambda: fit("sqrt", 8), "func='sqrt' is unknown (allowed: reciprocal, ln, sigmoid, exp, logsigmoid)"),
     (lambda: FPReciprocal("e2m1", segments=2), "fmt=e2m1 is too narrow for the reciprocal table"),
     (lambda: FPSigmoid("fp8_e5m2", segments=32), "segments=32 needs 4 significand bits per sign, but fp8_e5m2 has 3"),
     (lambda: FPExp("fp8_e5m2", segments=4), "fmt=fp8_e5m2 is too narrow for exp"),
