@@ -25,7 +25,7 @@ from pathlib import Path
 from .liberty import write_liberty
 
 __all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "split_modules", "synth_module", "synth_design",
-           "UnitArea", "DesignReport"]
+           "UnitArea", "DesignReport", "synth_design", "hierarchy"]
 
 FLOW_VERSION = "1"
 BUILD = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth"
@@ -96,17 +96,21 @@ def _library(liberty):
     return path, (unit.group(1).strip() if unit else "library area units")
 
 
-def _script(top, vfile, lib, mode):
+def _script(top, vfile, lib, mode, effort):
+    """``effort="full"``: the reference flow of the FloPoCo figures (synth -flatten, then abc);
+    ``"fast"``: one ``abc -fast`` mapping and no SAT resource sharing (the 64-term bf16 dot
+    product: 53 s instead of > 10 min)."""
+    fast = effort == "fast"
+    abc = "abc -fast" if fast else "abc"
     if mode == "generic":
-        mapping = f"abc -g {GENERIC_GATES}; opt_clean"
+        mapping = f"{abc} -g {GENERIC_GATES}; opt_clean"
     else:
-        mapping = f"dfflibmap -liberty {lib}; abc -liberty {lib}; opt_clean"
+        mapping = f"dfflibmap -liberty {lib}; {abc} -liberty {lib}; opt_clean"
     return "\n".join([
+        "" if mode == "generic" else f"read_liberty -lib {lib}",
         f"read_verilog {vfile}",
         f"hierarchy -top {top}",
-        "blackbox =A:flashd_blackbox",
-        "proc; flatten; opt -fast",
-        "synth -run coarse:",
+        f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else ""),
         mapping,
         "tee -o stat.txt stat" + ("" if mode == "generic" else f" -liberty {lib}"),
         "tee -o depth.txt ltp -noff",
@@ -114,13 +118,16 @@ def _script(top, vfile, lib, mode):
     ])
 
 
-def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=None):
+def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=None, effort="full"):
     """Synthesize one module (``text`` holds it and everything it instantiates) and return
     a :class:`UnitArea`. ``blackboxes``: child modules to keep as empty boxes (glue only).
     Cached; a failure raises :class:`SynthError` naming the kept log."""
     lib, _ = _library(liberty) if mode == "cells" else (None, "cells")
     lib_text = Path(lib).read_text() if lib else ""
-    key = hashlib.sha256("\0".join([FLOW_VERSION, mode, lib_text, top, text, ",".join(blackboxes)]).encode()).hexdigest()[:24]
+    if mode not in ("cells", "generic") or effort not in ("full", "fast"):
+        raise ValueError(f"mode={mode!r} / effort={effort!r}: allowed cells|generic and full|fast")
+    script = _script(top, "design.v", lib, mode, effort)
+    key = hashlib.sha256("\0".join([FLOW_VERSION, script, lib_text, text, ",".join(blackboxes)]).encode()).hexdigest()[:24]
     cache = BUILD / "cache" / f"{key}.json"
     if cache.is_file():
         data = json.loads(cache.read_text())
@@ -131,7 +138,7 @@ def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=
     for name in blackboxes:                       # keep the ports, drop the body
         body = _blackbox(body, name)
     (work / "design.v").write_text(body)
-    (work / "run.ys").write_text(_script(top, "design.v", lib, mode))
+    (work / "run.ys").write_text(script)
     t = time.time()
     log = work / "yosys.log"
     with open(log, "w") as fh:
@@ -153,7 +160,7 @@ def _blackbox(text, name):
     header_end = text.index(";", start) + 1
     decls = [line for line in text[header_end:end].splitlines()
              if re.match(r"\s*(input|output|inout)\b", line)]
-    return text[:start] + "(* blackbox, flashd_blackbox *)\n" + text[start:header_end] + "\n" + "\n".join(decls) + "\n" + text[end:]
+    return text[:start] + "(* blackbox *)\n" + text[start:header_end] + "\n" + "\n".join(decls) + "\n" + text[end:]
 
 
 _FLOP = re.compile(r"DFF|\$_DFF|\$_SDFF|\$_DFFE|\$_SDFFE|\$_ALDFF|\$_DLATCH", re.I)
@@ -175,3 +182,86 @@ def _parse(work, seconds):
     return UnitArea(area=float(area.group(1)) if area else 0.0, cells=int(cells.group(1)) if cells else 0,
                     flops=flops, flop_area=flop_area, depth=int(depth.group(1)) if depth else 0,
                     seconds=round(seconds, 2), cached=False, by_type=by_type)
+
+
+def hierarchy(verilog_text, top):
+    """``(modules, children)``: every module's text, and the top's direct children as
+    ``{instance name: module name}``."""
+    modules = split_modules(verilog_text)
+    children = {}
+    for m in re.finditer(r"^  (\\?\S+)\s+(\S+)\s*\(", modules[top], re.M):
+        if m.group(1) in modules:
+            children[m.group(2)] = m.group(1)
+    return modules, children
+
+
+def _subtree(modules, name):
+    """Text of ``name`` and every module below it."""
+    seen, order, todo = set(), [], [name]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        order.append(n)
+        for m in re.finditer(r"^  (\\?\S+)\s+\S+\s*\(", modules[n], re.M):
+            if m.group(1) in modules:
+                todo.append(m.group(1))
+    return "".join(modules[n] for n in order)
+
+
+@dataclass
+class DesignReport:
+    name: str
+    area_unit: str
+    total: float
+    flops: int
+    flop_area: float
+    depth: int
+    groups: dict            # category -> area
+    units: list             # [{instance, module, category, count, area, flops, depth, cached, seconds}]
+    seconds: float
+    cached: int
+    synthesized: int
+
+
+def synth_design(verilog_text, top, categories, *, liberty=None, mode="cells", effort="fast", progress=None):
+    """Synthesize a design unit by unit (see the module docstring) and return a
+    :class:`DesignReport`. ``categories(instance)`` names a child's functional unit."""
+    t0 = time.time()
+    _, unit_name = _library(liberty) if mode == "cells" else (None, "cells")
+    modules, children = hierarchy(verilog_text, top)
+    groups = {}
+    for inst, mod in children.items():
+        text = _subtree(modules, mod)
+        prefix = mod.lstrip("\\")
+        canon = text.replace(prefix, "UNIT")
+        groups.setdefault(hashlib.sha256(canon.encode()).hexdigest(), []).append((inst, mod, text))
+    units, cached, synthesized = [], 0, 0
+    for k, members in enumerate(groups.values()):
+        inst, mod, text = members[0]
+        r = synth_module(text, mod, liberty=liberty, mode=mode, label=f"{top}.{inst}", effort=effort)
+        cached += r.cached
+        synthesized += not r.cached
+        if progress:
+            progress(f"  unit {k + 1}/{len(groups)} {inst} (x{len(members)}): {r.area or r.cells:.0f} "
+                     f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
+        for i, (inst_i, mod_i, _) in enumerate(members):
+            units.append({"instance": inst_i, "module": mod_i, "category": categories(inst_i), "count": 1,
+                          "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
+                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
+                          "seconds": r.seconds if i == 0 else 0.0})
+    glue_text = modules[top] + "".join(_blackbox(modules[m], m) for m in set(children.values()))
+    g = synth_module(glue_text, top, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
+    cached += g.cached
+    synthesized += not g.cached
+    units.append({"instance": "(top level)", "module": top, "category": "registers and muxes (top level)",
+                  "count": 1, "area": g.area if mode == "cells" else g.cells, "flops": g.flops,
+                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
+    by_cat = {}
+    for u in units:
+        by_cat[u["category"]] = by_cat.get(u["category"], 0.0) + u["area"]
+    return DesignReport(name=top, area_unit=unit_name if mode == "cells" else "cells", total=sum(by_cat.values()),
+                        flops=sum(u["flops"] for u in units), flop_area=sum(u["flop_area"] for u in units),
+                        depth=max(u["depth"] for u in units), groups=by_cat, units=units,
+                        seconds=round(time.time() - t0, 1), cached=cached, synthesized=synthesized)
