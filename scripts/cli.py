@@ -6,6 +6,8 @@
     flashd run      [--npz FILE] [--prefix P] [--design fa2,flashd] [engine options]
                     [--rtl icarus|verilator] [--rtl-groups G]
     flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
+    flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
+    flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR]
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
     flashd characterize [--func ...] [--fmt ...] [--segments ...] (exhaustive error table)
@@ -15,11 +17,12 @@ latency, throughput); the module name encodes the parameters.
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
-from flashd.hdl.format import PRESETS, as_format
+from flashd.hdl.format import PRESETS, as_format, check_int
 from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
@@ -251,6 +254,19 @@ def main(argv=None):
     a.add_argument("--skip-sweep", dest="skip_sweep", help="FLASH-D thresholds to sweep instead, e.g. none,-10,-8,-6 "
                    "(with --scalar-fmt, default fp32)")
     a.add_argument("--scalar-fmt", dest="scalar_fmt", default="fp32")
+    y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit)")
+    y.add_argument("design", choices=sorted(ENGINES))
+    y.add_argument("--d", type=int, default=None)
+    y.add_argument("--fmt", default="bf16")
+    y.add_argument("--liberty", help="a Liberty file instead of the built-in GE library")
+    y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...), cell counts")
+    y.add_argument("--json", help="also write the report as JSON here")
+    _engine_options(y, fmt=True, d=False)
+    cp = sub.add_parser("compare", help="FLASH-D vs FA2 area sweep: table, CSV/JSON and plot")
+    cp.add_argument("--d", dest="ds", default="16,32,64,128")
+    cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
+    cp.add_argument("--liberty")
+    cp.add_argument("--out", default="build/compare")
     r = sub.add_parser("regress", help="simulate operators against the golden model")
     r.add_argument("--fmt", default="bf16", choices=sorted(PRESETS))
     r.add_argument("--ops", default="add,mul")
@@ -292,6 +308,25 @@ def main(argv=None):
                   f"{side['throughput']})")
         elif args.cmd == "run":
             return run(args)
+        elif args.cmd == "synth":
+            from flashd.synth.report import engine_report, markdown
+            if args.d is None:
+                raise ValueError(f"{args.design} needs --d (the head dimension, >= 1)")
+            kw = engine_kwargs(args, args.design)
+            kw.setdefault("fmt", args.fmt)
+            rep = engine_report(args.design, liberty=args.liberty, mode="generic" if args.generic else "cells",
+                                progress=lambda m: print(m, flush=True), **kw)
+            print(markdown(rep))
+            if args.json:
+                Path(args.json).write_text(json.dumps(rep, indent=1))
+        elif args.cmd == "compare":
+            from flashd.synth.report import compare, table
+            ds = [int(x) for x in args.ds.split(",") if x]
+            fmts = [as_format(f).name for f in args.fmts.split(",") if f]
+            for d in ds:
+                check_int("--d", d, 1, 1024)
+            rows = compare(ds, fmts, liberty=args.liberty, out_dir=args.out, progress=lambda m: print(m, flush=True))
+            print(table(rows))
         elif args.cmd == "accuracy":
             from flashd.verif.accuracy import SHARED_DATA, configs, heads, table
             path = Path(args.npz) if args.npz else SHARED_DATA
@@ -325,6 +360,9 @@ def main(argv=None):
                 print(regress(specs, sim, f"regress_{args.fmt}_{'_'.join(ops)}", count=args.count))
                 print(f"[{sim}] passed in {time.time() - t:.1f} s")
     except (ValueError, TypeError) as e:
+        print(f"flashd: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:                  # SynthError, a missing simulator: the message says what
         print(f"flashd: error: {e}", file=sys.stderr)
         return 2
     except AssertionError as e:

@@ -1,0 +1,163 @@
+"""Area reports of the engines and the FLASH-D vs FlashAttention-2 comparison sweep.
+
+``flashd synth`` reports one design; ``flashd compare`` sweeps d x formats, synthesizes both
+engines (cached per unit) and writes a Markdown table, CSV, JSON and a PNG plot.
+"""
+
+import csv
+import json
+import re
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from flashd.hdl.attention import ENGINES
+from .flow import synth_design
+
+__all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION"]
+
+PAPER_REDUCTION = -22.8        # % area, FLASH-D vs parallel FA2, 28 nm, average (arXiv 2505.14201)
+
+# instance name (digits stripped) -> functional unit
+CATEGORIES = {
+    "dot": "dot product",
+    "max": "softmax / weight path", "sub_c": "softmax / weight path", "sub_e": "softmax / weight path",
+    "exp_c": "softmax / weight path", "exp_e": "softmax / weight path", "l_fma": "softmax / weight path",
+    "sub_dx": "softmax / weight path", "add_a": "softmax / weight path", "lsig": "softmax / weight path",
+    "exp_w": "softmax / weight path", "cmp_skip": "softmax / weight path", "cmp_copy": "softmax / weight path",
+    "ln_w": "softmax / weight path", "sig": "softmax / weight path", "one_minus_w": "softmax / weight path",
+    "c_cvt": "softmax / weight path", "e_cvt": "softmax / weight path", "w_cvt": "softmax / weight path",
+    "ve": "output update lanes", "o_fma": "output update lanes", "diff": "output update lanes",
+    "wv": "output update lanes", "v_cvt": "output update lanes",
+    "recip": "normalization", "norm": "normalization", "r_cvt": "normalization", "out_cvt": "normalization",
+}
+# the loop-carried recurrences: units in series around each loop (P = 1)
+LOOPS = {"fa2": [["max"], ["l_fma"], ["o_fma"]],
+         "flashd": [["add_a", "lsig"], ["ln_w", "add_a", "sig"], ["diff", "o_fma"], ["o_fma"]]}
+
+
+def category(instance):
+    return CATEGORIES.get(re.sub(r"\d+$", "", instance), "other")
+
+
+def engine_report(design, *, liberty=None, mode="cells", progress=None, **params):
+    """Synthesize one engine; returns a JSON-able dict (areas, flops, depth, breakdown)."""
+    if design not in ENGINES:
+        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
+    engine = ENGINES[design](**params)
+    p = engine.parameters()
+    name = "_".join(["e", design, p["fmt"], f"d{p['d']}"])
+    text = verilog.convert(engine, name=name, emit_src=False)
+    r = synth_design(text, name, category, liberty=liberty, mode=mode, progress=progress)
+    depth = {re.sub(r"\d+$", "", u["instance"]): u["depth"] for u in r.units}
+    loops = [sum(depth[x] for x in loop) for loop in LOOPS[design] if all(x in depth for x in loop)]
+    return {"design": design, "parameters": p, "area_unit": r.area_unit, "total": round(r.total, 1),
+            "flops": r.flops, "flop_area": round(r.flop_area, 1), "depth": r.depth,
+            "loop_depth": max(loops) if loops else 0,
+            "breakdown": {k: round(v, 1) for k, v in sorted(r.groups.items(), key=lambda kv: -kv[1])},
+            "units": r.units, "seconds": r.seconds, "cached_units": r.cached, "synthesized_units": r.synthesized,
+            "latency": engine.latency, "throughput": engine.throughput}
+
+
+def markdown(report):
+    """One design's report as a Markdown table."""
+    u = report["area_unit"]
+    lines = [f"{report['design']} {report['parameters']['fmt']} d={report['parameters']['d']}: "
+             f"{report['total']:.0f} {u}, {report['flops']} flip-flops ({report['flop_area']:.0f} {u}), "
+             f"depth {report['depth']} cells (loop {report['loop_depth']}), {report['seconds']} s",
+             "", f"| unit | count | area each ({u}) | area ({u}) | flip-flops | depth |", "|---|---|---|---|---|---|"]
+    seen = {}
+    for x in report["units"]:
+        key = re.sub(r"\d+$", "", x["instance"])
+        s = seen.setdefault(key, {**x, "count": 0, "total": 0.0, "ff": 0})
+        s["count"] += 1
+        s["total"] += x["area"]
+        s["ff"] += x["flops"]
+    for key, s in sorted(seen.items(), key=lambda kv: -kv[1]["total"]):
+        lines.append(f"| {key} ({s['category']}) | {s['count']} | {s['area']:.0f} | {s['total']:.0f} | {s['ff']} | {s['depth']} |")
+    return "\n".join(lines)
+
+
+def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, extra=None):
+    """Sweep both engines over ``ds`` x ``fmts``; write compare.{md,csv,json,png} into
+    ``out_dir`` and return the rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, t0 = [], time.time()
+    for fmt in fmts:
+        for d in ds:
+            pair = {}
+            for design in ("fa2", "flashd"):
+                progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}")
+                pair[design] = engine_report(design, d=d, fmt=fmt, liberty=liberty, progress=progress, **(extra or {}))
+                r = pair[design]
+                progress(f"         {r['total']:.0f} {r['area_unit']} in {r['seconds']} s "
+                         f"({r['synthesized_units']} units synthesized, {r['cached_units']} cached)")
+            a, b = pair["fa2"], pair["flashd"]
+            rows.append({"fmt": fmt, "d": d, "fa2": a["total"], "flashd": b["total"],
+                         "reduction_pct": round(100 * (b["total"] / a["total"] - 1), 1),
+                         "fa2_flops": a["flops"], "flashd_flops": b["flops"],
+                         "fa2_depth": a["depth"], "flashd_depth": b["depth"],
+                         "fa2_loop_depth": a["loop_depth"], "flashd_loop_depth": b["loop_depth"],
+                         "fa2_breakdown": a["breakdown"], "flashd_breakdown": b["breakdown"],
+                         "area_unit": a["area_unit"]})
+    (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "rows": rows}, indent=1))
+    with open(out_dir / "compare.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        cats = sorted({c for r in rows for c in list(r["fa2_breakdown"]) + list(r["flashd_breakdown"])})
+        w.writerow(["fmt", "d", "fa2", "flashd", "reduction_pct", "fa2_flops", "flashd_flops", "fa2_depth",
+                    "flashd_depth", "fa2_loop_depth", "flashd_loop_depth", "area_unit"]
+                   + [f"fa2:{c}" for c in cats] + [f"flashd:{c}" for c in cats])
+        for r in rows:
+            w.writerow([r["fmt"], r["d"], r["fa2"], r["flashd"], r["reduction_pct"], r["fa2_flops"], r["flashd_flops"],
+                        r["fa2_depth"], r["flashd_depth"], r["fa2_loop_depth"], r["flashd_loop_depth"], r["area_unit"]]
+                       + [r["fa2_breakdown"].get(c, 0) for c in cats] + [r["flashd_breakdown"].get(c, 0) for c in cats])
+    md = table(rows)
+    (out_dir / "compare.md").write_text(md + "\n")
+    _plot(rows, out_dir / "compare.png")
+    progress(f"wrote {out_dir}/compare.md, .csv, .json, .png in {time.time() - t0:.0f} s")
+    return rows
+
+
+def table(rows):
+    unit = rows[0]["area_unit"] if rows else "GE"
+    avg = sum(r["reduction_pct"] for r in rows) / max(len(rows), 1)
+    lines = [f"| format | d | FA2 ({unit}) | FLASH-D ({unit}) | reduction | FA2 dot / softmax / lanes / norm / top | "
+             f"FLASH-D dot / weight / lanes / out / top | depth FA2 / FLASH-D (loop) |", "|---|---|---|---|---|---|---|---|"]
+
+    def parts(b):
+        keys = ["dot product", "softmax / weight path", "output update lanes", "normalization",
+                "registers and muxes (top level)"]
+        return " / ".join(f"{b.get(k, 0):.0f}" for k in keys)
+
+    for r in rows:
+        lines.append(f"| {r['fmt']} | {r['d']} | {r['fa2']:.0f} | {r['flashd']:.0f} | {r['reduction_pct']:+.1f}% | "
+                     f"{parts(r['fa2_breakdown'])} | {parts(r['flashd_breakdown'])} | "
+                     f"{r['fa2_depth']} ({r['fa2_loop_depth']}) / {r['flashd_depth']} ({r['flashd_loop_depth']}) |")
+    lines.append(f"\nAverage reduction: {avg:+.1f}% (paper, 28 nm: {PAPER_REDUCTION:+.1f}%)")
+    return "\n".join(lines)
+
+
+def _plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fmts = sorted({r["fmt"] for r in rows})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for fmt in fmts:
+        rs = sorted((r for r in rows if r["fmt"] == fmt), key=lambda r: r["d"])
+        ds = [r["d"] for r in rs]
+        line, = ax1.plot(ds, [r["fa2"] for r in rs], "o--", label=f"FA2 {fmt}")
+        ax1.plot(ds, [r["flashd"] for r in rs], "o-", color=line.get_color(), label=f"FLASH-D {fmt}")
+        ax2.plot(ds, [r["reduction_pct"] for r in rs], "o-", color=line.get_color(), label=fmt)
+    ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
+    unit = rows[0]["area_unit"] if rows else "GE"
+    ax1.set(xscale="log", yscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
+    ax2.set(xscale="log", xlabel="d", ylabel="FLASH-D vs FA2 area (%)", title="reduction")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

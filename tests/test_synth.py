@@ -1,0 +1,90 @@
+"""The Yosys flow on small configurations: the GE library maps, reports parse, areas add up,
+the cache works, FLASH-D is smaller than FA2 where it must be, and bad input is refused."""
+
+import json
+
+import pytest
+from amaranth.back import verilog
+
+from flashd.hdl.ops import FPAdd, FPMul
+from flashd.scripts.cli import main
+from flashd.synth.flow import SynthError, split_modules, synth_module
+from flashd.synth.liberty import CELLS, FLOPS, liberty_text
+from flashd.synth.report import engine_report
+
+
+def _verilog(unit, name):
+    return verilog.convert(unit, name=name, emit_src=False)
+
+
+def test_liberty_has_every_cell_with_ge_areas():
+    text = liberty_text()
+    for name in list(CELLS) + list(FLOPS):
+        assert f"cell ({name})" in text
+    assert "area : 1.0;" in text                      # NAND2 is the unit
+    assert "area : 0.667;" in text and "area : 5.667;" in text     # INV, DFF
+
+
+def test_fp8_adder_maps_to_the_ge_library_and_is_cached():
+    text = _verilog(FPAdd("fp8_e4m3", stages=1), "add8")
+    first = synth_module(text, "add8", mode="cells")
+    again = synth_module(text, "add8", mode="cells")
+    assert 150 < first.area < 1500 and first.cells > 50 and first.depth > 5
+    assert first.flops == 1 + 2 * 8 + 8 or first.flops > 8      # a rank of registers exists
+    assert first.flop_area > 5 * first.flops - 1e-6
+    assert again.cached and again.area == first.area
+    generic = synth_module(text, "add8", mode="generic")
+    assert generic.cells > 50 and generic.area == 0.0
+
+
+def test_a_multiplier_grows_with_the_significand():
+    small = synth_module(_verilog(FPMul("fp8_e4m3"), "m8"), "m8", mode="generic").cells
+    big = synth_module(_verilog(FPMul("bf16"), "m16"), "m16", mode="generic").cells
+    assert big > 1.5 * small
+
+
+def test_engines_d4_flashd_is_smaller_and_parts_add_up():
+    """fp8, d = 4: FLASH-D has no normalization and a cheaper weight path."""
+    fa2 = engine_report("fa2", d=4, fmt="fp8_e4m3")
+    fd = engine_report("flashd", d=4, fmt="fp8_e4m3")
+    assert fd["total"] < fa2["total"]
+    for r in (fa2, fd):
+        assert abs(sum(r["breakdown"].values()) - r["total"]) < 1
+        assert abs(sum(u["area"] for u in r["units"]) - r["total"]) < 1
+        assert r["flops"] > 4 * 8 and r["depth"] > 0 and r["loop_depth"] > 0
+    assert fa2["breakdown"]["normalization"] > 0 and "normalization" not in fd["breakdown"]
+    lanes = [u for u in fd["units"] if u["instance"].startswith("o_fma")]
+    assert len(lanes) == 4 and len({u["area"] for u in lanes}) == 1      # identical lanes, one synthesis
+
+
+def test_missing_or_malformed_liberty_is_refused(tmp_path):
+    text = _verilog(FPAdd("fp8_e4m3"), "a8")
+    with pytest.raises(SynthError, match="no such file"):
+        synth_module(text, "a8", liberty=tmp_path / "none.lib")
+    bad = tmp_path / "bad.lib"
+    bad.write_text("hello")
+    with pytest.raises(SynthError, match="not a Liberty file"):
+        synth_module(text, "a8", liberty=bad)
+
+
+def test_yosys_failure_names_the_kept_log():
+    broken = "module broken(input a, output b);\n  assign b = ;\nendmodule\n"
+    with pytest.raises(SynthError) as e:
+        synth_module(broken, "broken")
+    assert "yosys failed on broken" in str(e.value) and "yosys.log" in str(e.value)
+
+
+def test_split_modules_finds_amaranth_submodules():
+    mods = split_modules(_verilog(FPAdd("bf16"), "top"))
+    assert "top" in mods and all(t.rstrip().endswith("endmodule") for t in mods.values())
+
+
+def test_cli_synth_and_bad_design(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--json", str(out)]) == 0
+    assert "| o_fma" in capsys.readouterr().out
+    assert json.loads(out.read_text())["total"] > 0
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--liberty", str(tmp_path / "x.lib")]) == 2
+    assert "--liberty" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["synth", "fa3", "--d", "2"])
