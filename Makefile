@@ -23,13 +23,13 @@ iverilog yosys:
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $@; \
 	  else echo "error: $@ is missing and cannot be installed (not root, no sudo): install it (Icarus 11+, Yosys 0.23+)" >&2; exit 1; fi; }
 
-# Both engines at bf16, d=64 (Verilog + sidecars), their error on real attention data (when
-# ../shared is there) with a bit-exact RTL check of the first rows, and the bf16 add/mul regression.
+# Both engines at bf16, d=64: Verilog + sidecars, their error on real attention data (when
+# ../shared is there) with a bit-exact RTL check of real rows, then the area comparison table.
 demo: setup engines
 	@if [ -f ../shared/data/minilm_qkv.npz ]; then \
 	  $(VENV)/bin/flashd run --design fa2,flashd --fmt bf16 --prefix t0_l2 --rtl icarus --rtl-groups 1; \
 	else echo "(../shared/data/minilm_qkv.npz not found: skipping the real-data run)"; fi
-	$(VENV)/bin/flashd regress --fmt bf16 --ops add,mul --stages 2 --sim icarus,verilator --count 20000
+	$(VENV)/bin/flashd compare --d 64 --fmt bf16 --out build/demo_compare
 
 # Verilog + JSON sidecars of both engines; override e.g. `make engines D=128 FMT=fp16 ENGINE_OPTS="--interleave 4"`.
 D ?= 64
