@@ -7,6 +7,7 @@
                     [--rtl icarus|verilator] [--rtl-groups G]
     flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
     flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
+    flashd ops-area [--fmt bf16,fp16,fp32] [--ops add,mul,exp]   (generic cells vs FloPoCo, GE)
     flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR]
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
@@ -262,6 +263,10 @@ def main(argv=None):
     y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...), cell counts")
     y.add_argument("--json", help="also write the report as JSON here")
     _engine_options(y, fmt=True, d=False)
+    oa = sub.add_parser("ops-area", help="single operators synthesized: generic cells beside FloPoCo's, and GE")
+    oa.add_argument("--fmt", default="bf16,fp16,fp32")
+    oa.add_argument("--ops", default="add,mul,exp")
+    oa.add_argument("--liberty")
     cp = sub.add_parser("compare", help="FLASH-D vs FA2 area sweep: table, CSV/JSON and plot")
     cp.add_argument("--d", dest="ds", default="16,32,64,128")
     cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
@@ -319,6 +324,15 @@ def main(argv=None):
             print(markdown(rep))
             if args.json:
                 Path(args.json).write_text(json.dumps(rep, indent=1))
+        elif args.cmd == "ops-area":
+            from flashd.synth.report import operator_table
+            ops = [o for o in args.ops.split(",") if o]
+            bad = [o for o in ops if o not in UNITS or o in ("dot", "convert", "fma", "compare")]
+            if bad:
+                raise ValueError(f"--ops {','.join(bad)} not supported (allowed: add, mul, reciprocal, ln, sigmoid, "
+                                 f"logsigmoid, exp)")
+            print(operator_table([as_format(f).name for f in args.fmt.split(",") if f], ops, liberty=args.liberty,
+                                 progress=lambda m: print(m, flush=True)))
         elif args.cmd == "compare":
             from flashd.synth.report import compare, table
             ds = [int(x) for x in args.ds.split(",") if x]

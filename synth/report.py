@@ -15,7 +15,12 @@ from amaranth.back import verilog
 from flashd.hdl.attention import ENGINES
 from .flow import synth_design
 
-__all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION"]
+__all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION", "operator_table", "FLOPOCO"]
+
+# FloPoCo's operators, generic-gate cell counts (../shared/notes/background.md)
+FLOPOCO = {("add", "bf16"): 442, ("add", "fp16"): 453, ("add", "fp32"): 996,
+           ("mul", "bf16"): 432, ("mul", "fp16"): 744, ("mul", "fp32"): 3549,
+           ("exp", "bf16"): 1685, ("exp", "fp16"): 2507, ("exp", "fp32"): 7524}
 
 PAPER_REDUCTION = -22.8        # % area, FLASH-D vs parallel FA2, 28 nm, average (arXiv 2505.14201)
 
@@ -161,3 +166,25 @@ def _plot(rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def operator_table(fmts, ops=("add", "mul", "exp"), liberty=None, progress=print):
+    """Markdown table of single operators (combinational): generic cells with the reference
+    flow (``synth -flatten; abc -g ...``, as FloPoCo's figures), and area in the library."""
+    from flashd.hdl.nonlinear import NONLINEAR
+    from flashd.hdl.ops import OPERATORS
+    from .flow import synth_module
+    units = {**OPERATORS, **NONLINEAR}
+    lines = ["| operator | format | generic cells | FloPoCo cells | ours / FloPoCo | area (GE) | depth |",
+             "|---|---|---|---|---|---|---|"]
+    for fmt in fmts:
+        for op in ops:
+            unit = units[op](fmt)
+            text = verilog.convert(unit, name=op, emit_src=False)
+            g = synth_module(text, op, mode="generic", effort="full")
+            c = synth_module(text, op, mode="cells", effort="full", liberty=liberty)
+            ref = FLOPOCO.get((op, fmt))
+            progress(f"  {op} {fmt}: {g.cells} cells, {c.area:.0f} GE ({g.seconds + c.seconds:.1f} s)")
+            lines.append(f"| {op} | {fmt} | {g.cells} | {ref or '-'} | "
+                         f"{f'{g.cells / ref:.2f}' if ref else '-'} | {c.area:.0f} | {c.depth} |")
+    return "\n".join(lines)

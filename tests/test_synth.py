@@ -88,3 +88,14 @@ def test_cli_synth_and_bad_design(tmp_path, capsys):
     assert "--liberty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["synth", "fa3", "--d", "2"])
+
+
+def test_ops_area_sets_our_operators_beside_flopoco(capsys):
+    assert main(["ops-area", "--fmt", "bf16", "--ops", "add,mul"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| add") or line.startswith("| mul")]
+    assert len(rows) == 2
+    for r in rows:
+        cells, ref = int(r[3]), int(r[4])
+        assert ref in (442, 432) and 0.5 * ref < cells < 3 * ref
+    assert main(["ops-area", "--ops", "div"]) == 2
