@@ -230,7 +230,7 @@ class FA2Engine(_Engine):
     scalar format) and ``o = o*c + v*e`` on d lanes (loop, accumulator format) -> at the row's
     end ``o * (1/l)`` on d parallel multipliers. On a row's first pair m = s, l = e, o = v*e.
 
-    Latency: ``dot + 2P + 5*stages`` cycles (dot = ``stages``). Further parameters:
+    Latency (``latency``, from the operators): ``2P + 6*stages`` cycles. Further parameters:
     ``exp_segments`` (default 8) and ``recip_segments`` (default 8), table sizes.
     See :class:`_Engine` for the common parameters and ports.
     """
@@ -245,68 +245,78 @@ class FA2Engine(_Engine):
             raise ValueError(f"scalar_fmt: {e}") from None
         self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
         self.recip_segments = _segments("recip_segments", recip_segments, sf, "reciprocal", 8)
+        P, S, af, d = self.interleave, self.stages, self.acc_fmt, self.d
+        u = self.units = {"max": FPCompare(sf, stages=P - 1),
+                          "sub_c": FPAdd(sf, stages=S), "sub_e": FPAdd(sf, stages=S),
+                          "exp_c": FPExp(sf, segments=self.exp_segments, stages=S),
+                          "exp_e": FPExp(sf, segments=self.exp_segments, stages=S),
+                          "l_fma": FPFMA(sf, stages=P - 1),
+                          "recip": FPReciprocal(sf, segments=self.recip_segments, stages=S)}
+        for j in range(d):
+            u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1), FPMul(af, stages=S)
+        # the rings need P - 1 ranks in their operators; the two exponential paths must align
+        assert u["max"].latency == u["l_fma"].latency == u["o_fma0"].latency == P - 1
+        assert u["sub_c"].latency + u["exp_c"].latency == u["sub_e"].latency + u["exp_e"].latency
 
     def _own_parameters(self):
         return {"exp_segments": self.exp_segments, "recip_segments": self.recip_segments}
 
     @property
     def latency(self):
-        """Cycles from the acceptance of a row's last pair to its output's valid."""
-        return self.dot.latency + 2 * self.interleave + 5 * self.stages
+        """Cycles from the acceptance of a row's last pair to its output's valid: dot, max
+        ring, subtraction and exponential, v*e, the l/o rings, reciprocal, normalization."""
+        u = self.units
+        return (self.dot.latency + self.interleave + u["sub_e"].latency + u["exp_e"].latency + u["ve0"].latency
+                + self.interleave + u["recip"].latency + u["norm0"].latency)
 
     def elaborate(self, platform):
         m = Module()
         P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        for name, unit in self.units.items():
+            m.submodules[name] = unit
+        u = self.units
         x = self._front(m)
         # running max: the only loop before the exponentials
         mx = Loop(m, "m_state", float_layout(sf), P)
-        m.submodules.max = cmp = FPCompare(sf, stages=P - 1)
+        cmp = u["max"]
         _drive(m, cmp, x.valid, a=mx.state, b=x.s)
         end = delay(m, P - 1, s=x.s, first=x.first, valid=x.valid)
         mx.close(end.valid, Mux(end.first, end.s, cmp.o.payload.max))
         y = delay(m, P, s=x.s, m_old=mx.state, v=x.v, first=x.first, last=x.last, valid=x.valid)
         m_new = mx.state
-        m.submodules.sub_c = sub_c = FPAdd(sf, stages=S)
-        m.submodules.sub_e = sub_e = FPAdd(sf, stages=S)
-        m.submodules.exp_c = exp_c = FPExp(sf, segments=self.exp_segments, stages=S)
-        m.submodules.exp_e = exp_e = FPExp(sf, segments=self.exp_segments, stages=S)
+        sub_c, sub_e, exp_c, exp_e = u["sub_c"], u["sub_e"], u["exp_c"], u["exp_e"]
         _drive(m, exp_c, sub_c.o.valid, a=_drive(m, sub_c, y.valid, a=y.m_old, b=m_new, sub=1))
         _drive(m, exp_e, sub_e.o.valid, a=_drive(m, sub_e, y.valid, a=y.s, b=m_new, sub=1))
         c, e = exp_c.o.payload, exp_e.o.payload
-        y = delay(m, 2 * S, v=y.v, first=y.first, last=y.last, valid=y.valid)
+        y = delay(m, sub_e.latency + exp_e.latency, v=y.v, first=y.first, last=y.last, valid=y.valid)
         # v * e on the lanes (feed-forward), in the accumulator format
         c_acc = _convert(m, "c_cvt", sf, af, c)
         e_acc = _convert(m, "e_cvt", sf, af, e)
         v_acc = self._lanes_to_acc(m, y.v)
-        ve = []
-        for j in range(self.d):
-            m.submodules[f"ve{j}"] = mul = FPMul(af, stages=S)
-            ve.append(_drive(m, mul, y.valid, a=v_acc[j], b=e_acc))
-        z = delay(m, S, c=c, e=e, c_acc=c_acc, first=y.first, last=y.last, valid=y.valid)
+        ve = [_drive(m, u[f"ve{j}"], y.valid, a=v_acc[j], b=e_acc) for j in range(self.d)]
+        z = delay(m, u["ve0"].latency, c=c, e=e, c_acc=c_acc, first=y.first, last=y.last, valid=y.valid)
         # the l and o recurrences: x*c + t, or t alone on a row's first pair
         end = delay(m, P - 1, first=z.first, valid=z.valid)
         l = Loop(m, "l_state", float_layout(sf), P)
-        m.submodules.l_fma = l_fma = FPFMA(sf, stages=P - 1)
-        l_next = _drive(m, l_fma, z.valid, a=l.state, b=z.c, c=z.e)
+        l_next = _drive(m, u["l_fma"], z.valid, a=l.state, b=z.c, c=z.e)
         l.close(end.valid, Mux(end.first, delay(m, P - 1, e=z.e).e, l_next))
         o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
         ve_late = delay(m, P - 1, **{f"ve{j}": ve[j] for j in range(self.d)}) if P > 1 else None
         o_next = Signal.like(o.state, name="o_next")
         for j in range(self.d):
-            m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=P - 1)
             t = getattr(ve_late, f"ve{j}") if P > 1 else ve[j]
-            m.d.comb += o_next[j].eq(Mux(end.first, t, _drive(m, fma, z.valid, a=o.state[j], b=z.c_acc, c=ve[j])))
+            body = _drive(m, u[f"o_fma{j}"], z.valid, a=o.state[j], b=z.c_acc, c=ve[j])
+            m.d.comb += o_next[j].eq(Mux(end.first, t, body))
         o.close(end.valid, o_next)
         # normalization at the row's end: d multipliers by 1/l
         done = delay(m, P, valid=z.valid & z.last).valid
-        m.submodules.recip = recip = FPReciprocal(sf, segments=self.recip_segments, stages=S)
+        recip = u["recip"]
         r_acc = _convert(m, "r_cvt", sf, af, _drive(m, recip, done, a=l.state))
-        o_late = delay(m, S, o=o.state).o
+        o_late = delay(m, recip.latency, o=o.state).o
         out = Signal.like(o.state, name="o_norm")
         for j in range(self.d):
-            m.submodules[f"norm{j}"] = mul = FPMul(af, stages=S)
-            m.d.comb += out[j].eq(_drive(m, mul, recip.o.valid, a=o_late[j], b=r_acc))
-        self._output(m, out, delay(m, S, valid=recip.o.valid).valid)
+            m.d.comb += out[j].eq(_drive(m, u[f"norm{j}"], recip.o.valid, a=o_late[j], b=r_acc))
+        self._output(m, out, delay(m, u["norm0"].latency, valid=recip.o.valid).valid)
         return m
 
 
@@ -329,8 +339,8 @@ class FlashDEngine(_Engine):
     ``update="lerp"`` (default): ``o + (v - o)*w``, one adder and one FMA per lane.
     ``update="blend"`` (published): ``w*v + (1 - w)*o``, one multiplier and one FMA per lane.
 
-    Latency: ``dot + 2P + 2*stages`` (exact) or ``dot + 2P + stages`` (published), plus
-    ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 8 per binade), ``exp_segments``
+    Latency (``latency``, from the operators): ``2P + 3*stages`` (exact) or ``2P + 2*stages``
+    (published), plus ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 8 per binade), ``exp_segments``
     (8) for exact; ``ln_segments`` (8) and ``sigmoid_segments`` (8) for published.
     See :class:`_Engine` for the common parameters and ports.
     """
@@ -371,6 +381,30 @@ class FlashDEngine(_Engine):
             self.sigmoid_segments = _segments("sigmoid_segments", sigmoid_segments, sf, "sigmoid", 8)
         self.thresholds = tuple(None if v is None else self._threshold_bits(name, v)
                                 for name, v in (("skip_below", skip_below), ("copy_above", copy_above)))
+        P, S, af = self.interleave, self.stages, self.acc_fmt
+        u = self.units = {"sub_dx": FPAdd(sf, stages=S)}
+        if saturation == "exact":                   # the ring: adder, log-sigmoid (P - 1 ranks)
+            r_add, r_lsig = spread(P - 1, 2)
+            u.update(add_a=FPAdd(sf, stages=r_add), lsig=FPLogSigmoid(sf, segments=self.lsig_segments, stages=r_lsig),
+                     exp_w=FPExp(sf, segments=self.exp_segments, stages=S))
+            ring = [u["add_a"], u["lsig"]]
+        else:                                       # the ring: ln, adder, sigmoid
+            r_ln, r_add, r_sig = spread(P - 1, 3)
+            u.update(ln_w=FPLn(sf, segments=self.ln_segments, stages=r_ln), add_a=FPAdd(sf, stages=r_add),
+                     sig=FPSigmoid(sf, segments=self.sigmoid_segments, stages=r_sig))
+            ring = [u["ln_w"], u["add_a"], u["sig"]]
+        if update == "lerp":                        # the lane ring: v - o, then the FMA
+            r_sub, r_fma = spread(P - 1, 2)
+            for j in range(self.d):
+                u[f"diff{j}"], u[f"o_fma{j}"] = FPAdd(af, stages=r_sub), FPFMA(af, stages=r_fma)
+            lane_ring = [u["diff0"], u["o_fma0"]]
+        else:                                       # 1 - w and w*v feed-forward, the FMA in the ring
+            u["one_minus_w"] = FPAdd(af, stages=S)
+            for j in range(self.d):
+                u[f"wv{j}"], u[f"o_fma{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1)
+            lane_ring = [u["o_fma0"]]
+            assert u["one_minus_w"].latency == u["wv0"].latency
+        assert sum(x.latency for x in ring) == sum(x.latency for x in lane_ring) == P - 1
 
     def _threshold_bits(self, name, v):
         sf = self.scalar_fmt
@@ -392,9 +426,11 @@ class FlashDEngine(_Engine):
 
     @property
     def latency(self):
-        S = self.stages
-        scalar = 2 * S if self.saturation == "exact" else S
-        return self.dot.latency + 2 * self.interleave + scalar + (S if self.update == "blend" else 0)
+        """Cycles from the acceptance of a row's last pair to its output's valid: dot, dx,
+        the weight ring, e^lw (exact), w*v (blend), the lane ring."""
+        u = self.units
+        return (self.dot.latency + u["sub_dx"].latency + self.interleave + (u["exp_w"].latency if "exp_w" in u else 0)
+                + (u["wv0"].latency if "wv0" in u else 0) + self.interleave)
 
     def _compare(self, m, name, a, threshold, valid):
         """(a < t, a > t, a == t) against a constant, or all 0 when the threshold is None."""
@@ -407,11 +443,13 @@ class FlashDEngine(_Engine):
     def elaborate(self, platform):
         m = Module()
         P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        for name, unit in self.units.items():
+            m.submodules[name] = unit
+        u = self.units
         x = self._front(m)
         s_prev = ring(m, P, x.s, x.valid, "s_prev")
-        m.submodules.sub_dx = sub_dx = FPAdd(sf, stages=S)
-        dx = _drive(m, sub_dx, x.valid, a=x.s, b=s_prev, sub=1)
-        y = delay(m, S, v=x.v, first=x.first, last=x.last, valid=x.valid)
+        dx = _drive(m, u["sub_dx"], x.valid, a=x.s, b=s_prev, sub=1)
+        y = delay(m, u["sub_dx"].latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
         if self.saturation == "exact":
             w, z = self._exact_chain(m, dx, y)
         else:
@@ -421,28 +459,18 @@ class FlashDEngine(_Engine):
         o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
         o_next = Signal.like(o.state, name="o_next")
         if self.update == "lerp":
-            r_sub, r_fma = spread(P - 1, 2)
-            late = delay(m, r_sub, w=w_acc, o=o.state)
+            late = delay(m, u["diff0"].latency, w=w_acc, o=o.state)
             body = []
             for j in range(self.d):
-                m.submodules[f"diff{j}"] = sub = FPAdd(af, stages=r_sub)
-                m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=r_fma)
-                diff = _drive(m, sub, z.valid, a=v_acc[j], b=o.state[j], sub=1)
-                body.append(_drive(m, fma, sub.o.valid, a=diff, b=late.w, c=late.o[j]))
+                diff = _drive(m, u[f"diff{j}"], z.valid, a=v_acc[j], b=o.state[j], sub=1)
+                body.append(_drive(m, u[f"o_fma{j}"], u[f"diff{j}"].o.valid, a=diff, b=late.w, c=late.o[j]))
         else:
             one = Const(af.bias << af.man_bits, af.width)
-            m.submodules.one_minus_w = om_add = FPAdd(af, stages=S)
-            om = _drive(m, om_add, z.valid, a=one, b=w_acc, sub=1)
-            wv = []
-            for j in range(self.d):
-                m.submodules[f"wv{j}"] = mul = FPMul(af, stages=S)
-                wv.append(_drive(m, mul, z.valid, a=v_acc[j], b=w_acc))
-            z = delay(m, S, v=v_acc, first=z.first, last=z.last, valid=z.valid, skip=z.skip, copy=z.copy)
+            om = _drive(m, u["one_minus_w"], z.valid, a=one, b=w_acc, sub=1)
+            wv = [_drive(m, u[f"wv{j}"], z.valid, a=v_acc[j], b=w_acc) for j in range(self.d)]
+            z = delay(m, u["wv0"].latency, v=v_acc, first=z.first, last=z.last, valid=z.valid, skip=z.skip, copy=z.copy)
             v_acc = z.v
-            body = []
-            for j in range(self.d):
-                m.submodules[f"o_fma{j}"] = fma = FPFMA(af, stages=P - 1)
-                body.append(_drive(m, fma, z.valid, a=om, b=o.state[j], c=wv[j]))
+            body = [_drive(m, u[f"o_fma{j}"], z.valid, a=om, b=o.state[j], c=wv[j]) for j in range(self.d)]
         end = delay(m, P - 1, v=v_acc, first=z.first, copy=z.copy, skip=z.skip, valid=z.valid)
         for j in range(self.d):
             m.d.comb += o_next[j].eq(Mux(end.first | end.copy, end.v[j], Mux(end.skip, o.old()[j], body[j])))
@@ -452,38 +480,33 @@ class FlashDEngine(_Engine):
 
     def _exact_chain(self, m, dx, y):
         """lw = ln sigmoid(dx + lw) around the loop, then w = e^lw; skip/copy from a."""
-        P, S, sf = self.interleave, self.stages, self.scalar_fmt
-        r_add, r_lsig = spread(P - 1, 2)
+        P, sf, u = self.interleave, self.scalar_fmt, self.units
         lw = Loop(m, "lw_state", float_layout(sf), P)
-        m.submodules.add_a = add = FPAdd(sf, stages=r_add)
-        m.submodules.lsig = lsig = FPLogSigmoid(sf, segments=self.lsig_segments, stages=r_lsig)
+        add, lsig = u["add_a"], u["lsig"]
         a = _drive(m, add, y.valid, a=dx, b=lw.state)
         lw_next = _drive(m, lsig, add.o.valid, a=a)
         end = delay(m, P - 1, first=y.first, valid=y.valid)
         lw.close(end.valid, Mux(end.first, 0, lw_next))
-        a_post = delay(m, r_lsig + 1, a=a).a
+        a_post = delay(m, lsig.latency + 1, a=a).a
         post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
         skip, _, _ = self._compare(m, "cmp_skip", a_post, self.thresholds[0], post.valid)
         _, copy, _ = self._compare(m, "cmp_copy", a_post, self.thresholds[1], post.valid)
-        m.submodules.exp_w = exp_w = FPExp(sf, segments=self.exp_segments, stages=S)
+        exp_w = u["exp_w"]
         w = _drive(m, exp_w, post.valid, a=lw.state)
-        z = delay(m, S, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
+        z = delay(m, exp_w.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
         return w, z
 
     def _published_chain(self, m, dx, y):
         """w = sigmoid(dx + ln w) around the loop, forced to constants by dx alone."""
-        P, sf = self.interleave, self.scalar_fmt
-        r_ln, r_add, r_sig = spread(P - 1, 3)
+        P, sf, u = self.interleave, self.scalar_fmt, self.units
         w = Loop(m, "w_state", float_layout(sf), P)
         lt, gt, eq = self._compare(m, "cmp_skip", dx, self.thresholds[0], y.valid)
         skip = lt | eq
         _, gt, eq = self._compare(m, "cmp_copy", dx, self.thresholds[1], y.valid)
         copy = gt | eq
-        m.submodules.ln_w = ln = FPLn(sf, segments=self.ln_segments, stages=r_ln)
-        m.submodules.add_a = add = FPAdd(sf, stages=r_add)
-        m.submodules.sig = sig = FPSigmoid(sf, segments=self.sigmoid_segments, stages=r_sig)
+        ln, add, sig = u["ln_w"], u["add_a"], u["sig"]
         lnw = _drive(m, ln, y.valid, a=w.state)
-        a = _drive(m, add, ln.o.valid, a=delay(m, r_ln, dx=dx).dx, b=lnw)
+        a = _drive(m, add, ln.o.valid, a=delay(m, ln.latency, dx=dx).dx, b=lnw)
         w_sig = _drive(m, sig, add.o.valid, a=a)
         end = delay(m, P - 1, first=y.first, valid=y.valid, skip=skip, copy=copy)
         w_lo, w_hi = published_weights(sf)
@@ -501,5 +524,21 @@ def engine_parameters(design, **kw):
     if design not in ENGINES:
         raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
     engine = ENGINES[design](**kw)
-    engine._MustUse__silence = engine.dot._MustUse__silence = True     # only its parameters are wanted
+    _silence(engine)                      # only its parameters are wanted, never its hardware
     return engine.parameters()
+
+
+def _silence(obj):
+    """Mark an unelaborated component and the components it holds as deliberately unused."""
+    from amaranth.hdl import Elaboratable
+    todo, seen = [obj], set()
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, Elaboratable):
+            x._MustUse__silence = True
+            todo += [v for k, v in vars(x).items() if not k.startswith("_") and isinstance(v, (Elaboratable, dict))]
+        elif isinstance(x, dict):
+            todo += [v for v in x.values() if isinstance(v, Elaboratable)]
