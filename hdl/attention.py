@@ -271,7 +271,7 @@ class FA2Engine(_Engine):
 
     def elaborate(self, platform):
         m = Module()
-        P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
         for name, unit in self.units.items():
             m.submodules[name] = unit
         u = self.units
@@ -442,7 +442,7 @@ class FlashDEngine(_Engine):
 
     def elaborate(self, platform):
         m = Module()
-        P, S, sf, af = self.interleave, self.stages, self.scalar_fmt, self.acc_fmt
+        P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
         for name, unit in self.units.items():
             m.submodules[name] = unit
         u = self.units

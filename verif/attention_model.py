@@ -58,6 +58,7 @@ def fa2(p, q, k, v):
     f, af, sf = _fmts(p)
     q, k, v = _check(q, k, v, p["d"])
     scores = model.dot(f, sf, q[:, None, :], k, p["guard_bits"])         # (R, N)
+    m = l = o = None                      # running max, sum and output, set by the first key
     for i in range(k.shape[1]):
         s = scores[:, i]
         m_new = s if i == 0 else model.compare(sf, m, s)["max"]
