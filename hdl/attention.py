@@ -186,7 +186,8 @@ class _Engine(wiring.Component):
         return out
 
     def _front(self, m):
-        """Acceptance, slot bookkeeping, q store and the dot product.
+        """Acceptance, slot bookkeeping, q store and the dot product (and registers every
+        operator of ``self.units`` as a submodule).
 
         Returns the dot product's output cycle: ``s`` with ``v``, ``first``, ``last`` and
         ``valid`` beside it (``dot.latency`` cycles after acceptance)."""
@@ -204,6 +205,8 @@ class _Engine(wiring.Component):
         m.d.comb += accept.eq(inp.valid & inp.ready)
         first = ring(m, P, inp.payload.last, accept, "row_done", init=1)
         q_store = ring(m, P, inp.payload.q, accept & first, "q_store")
+        for name, unit in self.units.items():          # the engine's operators, built in __init__
+            m.submodules[name] = unit
         m.submodules.dot = dot = self.dot
         _drive(m, dot, accept, a=Mux(first, inp.payload.q, q_store), b=inp.payload.k)
         side = delay(m, dot.latency, v=inp.payload.v, first=first, last=inp.payload.last)
@@ -272,8 +275,6 @@ class FA2Engine(_Engine):
     def elaborate(self, platform):
         m = Module()
         P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
-        for name, unit in self.units.items():
-            m.submodules[name] = unit
         u = self.units
         x = self._front(m)
         # running max: the only loop before the exponentials
@@ -443,8 +444,6 @@ class FlashDEngine(_Engine):
     def elaborate(self, platform):
         m = Module()
         P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
-        for name, unit in self.units.items():
-            m.submodules[name] = unit
         u = self.units
         x = self._front(m)
         s_prev = ring(m, P, x.s, x.valid, "s_prev")
