@@ -12,7 +12,7 @@ from amaranth.lib import data
 
 __all__ = ["float_layout", "wire", "Unpacked", "unpack", "lzc", "shift_right_sticky", "normalize",
            "multiply", "round_pack",
-           "align_add"]
+           "Aligned", "align", "add_aligned", "align_add"]
 
 
 def float_layout(fmt):
@@ -147,6 +147,44 @@ def round_pack(m, fmt, sign, top, sig, *, zero=0, inf=0, nan=0, normalized=False
               Cat(body, sign)))), f"{name}_out")
 
 
+@dataclass
+class Aligned:
+    big: Value      # larger-exponent significand, ``guard`` zero bits appended
+    small: Value    # the other, shifted to the same weight, sticky in its LSB
+    top: Value      # exponent of ``big``'s MSB
+    sign: Value     # sign of ``big``
+    eff_sub: Value  # signs differ
+    both_neg: Value # sign of an exact zero sum (-0 only for -0 + -0)
+    width: int      # result magnitude width (room for the carry)
+
+
+def align(m, a_sign, a_top, a_sig, a_zero, b_sign, b_top, b_sig, b_zero, *, min_width, guard=3, name="add"):
+    """First half of :func:`align_add`: order by exponent and shift the smaller operand."""
+    ws = max(len(a_sig), len(b_sig), min_width)
+    sa = Cat(Const(0, ws - len(a_sig)), a_sig)
+    sb = Cat(Const(0, ws - len(b_sig)), b_sig)
+    a_big = wire(m, ~a_zero & (b_zero | (a_top >= b_top)), f"{name}_a_big")
+    big_sig = wire(m, Mux(a_big, sa, sb), f"{name}_big_sig")
+    small_sig = wire(m, Mux(a_big, sb, sa), f"{name}_small_sig")
+    big_top = wire(m, Mux(a_big, a_top, b_top), f"{name}_big_top")
+    small_top = Mux(a_big, b_top, a_top)
+    small_zero = Mux(a_big, b_zero, a_zero)
+    dist = wire(m, Mux(small_zero, 0, big_top - small_top).as_unsigned(), f"{name}_dist")
+    small, lost = shift_right_sticky(m, Cat(Const(0, guard), small_sig), dist, f"{name}_align")
+    return Aligned(big=Cat(Const(0, guard), big_sig), small=small | lost, top=big_top,
+                   sign=Mux(a_big, a_sign, b_sign), eff_sub=a_sign ^ b_sign, both_neg=a_sign & b_sign,
+                   width=ws + guard + 1)
+
+
+def add_aligned(m, x, name="add"):
+    """Second half of :func:`align_add`: add or subtract an :class:`Aligned` pair."""
+    total = wire(m, Mux(x.eff_sub, x.big - x.small, x.big + x.small), f"{name}_total")   # u - u is signed
+    neg = wire(m, total < 0, f"{name}_neg")
+    mag = wire(m, Mux(neg, -total, total)[:x.width], f"{name}_mag")
+    sign = wire(m, Mux(mag.any(), x.sign ^ neg, x.both_neg), f"{name}_sign")
+    return sign, wire(m, (x.top + 1).as_signed(), f"{name}_top"), mag
+
+
 def align_add(m, a_sign, a_top, a_sig, a_zero, b_sign, b_top, b_sig, b_zero, *, min_width, guard=3,
               name="add"):
     """Add two signed significands (exact but for one sticky bit); return ``(sign, top, mag)``.
@@ -157,23 +195,5 @@ def align_add(m, a_sign, a_top, a_sig, a_zero, b_sign, b_top, b_sig, b_zero, *, 
     operand may have a leading zero, as a product does). ``mag`` is zero only for an exact
     zero sum, whose sign is the round-to-nearest one (-0 only for -0 + -0).
     """
-    ws = max(len(a_sig), len(b_sig), min_width)
-    sa = Cat(Const(0, ws - len(a_sig)), a_sig)
-    sb = Cat(Const(0, ws - len(b_sig)), b_sig)
-    a_big = wire(m, ~a_zero & (b_zero | (a_top >= b_top)), f"{name}_a_big")
-    big_sig = wire(m, Mux(a_big, sa, sb), f"{name}_big_sig")
-    small_sig = wire(m, Mux(a_big, sb, sa), f"{name}_small_sig")
-    big_top = wire(m, Mux(a_big, a_top, b_top), f"{name}_big_top")
-    small_top = Mux(a_big, b_top, a_top)
-    big_sign = Mux(a_big, a_sign, b_sign)
-    small_zero = Mux(a_big, b_zero, a_zero)
-    dist = wire(m, Mux(small_zero, 0, big_top - small_top).as_unsigned(), f"{name}_dist")
-    small, lost = shift_right_sticky(m, Cat(Const(0, guard), small_sig), dist, f"{name}_align")
-    small = small | lost
-    big = Cat(Const(0, guard), big_sig)
-    eff_sub = a_sign ^ b_sign
-    total = wire(m, Mux(eff_sub, big - small, big + small), f"{name}_total")   # u - u is signed
-    neg = wire(m, total < 0, f"{name}_neg")
-    mag = wire(m, Mux(neg, -total, total)[:ws + guard + 1], f"{name}_mag")
-    sign = wire(m, Mux(mag.any(), big_sign ^ neg, a_sign & b_sign), f"{name}_sign")
-    return sign, wire(m, (big_top + 1).as_signed(), f"{name}_top"), mag
+    return add_aligned(m, align(m, a_sign, a_top, a_sig, a_zero, b_sign, b_top, b_sig, b_zero,
+                                min_width=min_width, guard=guard, name=name), name)

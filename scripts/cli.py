@@ -7,7 +7,7 @@
                     [--rtl icarus|verilator] [--rtl-groups G]
     flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
     flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
-    flashd ops-area [--fmt bf16,fp16,fp32] [--ops add,mul,exp]   (generic cells vs FloPoCo, GE)
+    flashd ops-area [--fmt F,...] [--ops add,mul,...] [--parts] [--out MD]  (generic cells vs FloPoCo, GE)
     flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR]
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
@@ -34,6 +34,7 @@ ENGINE_OPTIONS = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "
                   "update", "skip_below", "copy_above", "exp_segments", "recip_segments", "lsig_segments",
                   "ln_segments", "sigmoid_segments")
 ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")
+OPS_AREA = ("add", "mul", "fma", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")  # one-format units
 
 
 def _spec(op, args):
@@ -264,9 +265,11 @@ def main(argv=None):
     y.add_argument("--json", help="also write the report as JSON here")
     _engine_options(y, fmt=True, d=False)
     oa = sub.add_parser("ops-area", help="single operators synthesized: generic cells beside FloPoCo's, and GE")
-    oa.add_argument("--fmt", default="bf16,fp16,fp32")
-    oa.add_argument("--ops", default="add,mul,exp")
+    oa.add_argument("--fmt", default="bf16,fp16,fp32,fp8_e4m3")
+    oa.add_argument("--ops", default=",".join(OPS_AREA))
     oa.add_argument("--liberty")
+    oa.add_argument("--parts", action="store_true", help="also each step of add, mul and fma on its own")
+    oa.add_argument("--out", help="also write the Markdown here")
     cp = sub.add_parser("compare", help="FLASH-D vs FA2 area sweep: table, CSV/JSON and plot")
     cp.add_argument("--d", dest="ds", default="16,32,64,128")
     cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
@@ -326,13 +329,23 @@ def main(argv=None):
                 Path(args.json).write_text(json.dumps(rep, indent=1))
         elif args.cmd == "ops-area":
             from flashd.synth.report import operator_table
+            from flashd.synth.parts import STEPS, parts_table
             ops = [o for o in args.ops.split(",") if o]
-            bad = [o for o in ops if o not in UNITS or o in ("dot", "convert", "fma", "compare")]
+            bad = [o for o in ops if o not in OPS_AREA]
             if bad:
-                raise ValueError(f"--ops {','.join(bad)} not supported (allowed: add, mul, reciprocal, ln, sigmoid, "
-                                 f"logsigmoid, exp)")
-            print(operator_table([as_format(f).name for f in args.fmt.split(",") if f], ops, liberty=args.liberty,
-                                 progress=lambda m: print(m, flush=True)))
+                raise ValueError(f"--ops {','.join(bad)} not supported (allowed: {', '.join(OPS_AREA)})")
+            fmts = [as_format(f).name for f in args.fmt.split(",") if f]
+            say = (lambda m: print(m, flush=True))
+            md = operator_table(fmts, ops, liberty=args.liberty, progress=say)
+            stepped = [o for o in ops if o in STEPS]
+            if args.parts and stepped:
+                md += "\n\nWhere the area goes (each step synthesized on its own):\n\n" + parts_table(
+                    stepped, fmts, liberty=args.liberty, progress=say)
+            print(md)
+            if args.out:
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(md + "\n")
+                print(f"wrote {args.out}")
         elif args.cmd == "compare":
             from flashd.synth.report import compare, table
             ds = [int(x) for x in args.ds.split(",") if x]

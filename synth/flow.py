@@ -251,7 +251,7 @@ def synth_design(verilog_text, top, categories, *, liberty=None, mode="cells", e
                           "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
                           "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
                           "seconds": r.seconds if i == 0 else 0.0})
-    glue_text = modules[top] + "".join(_blackbox(modules[m], m) for m in set(children.values()))
+    glue_text = modules[top] + "".join(_blackbox(modules[m], m) for m in sorted(set(children.values())))
     g = synth_module(glue_text, top, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
     cached += g.cached
     synthesized += not g.cached
