@@ -8,6 +8,7 @@
     flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
     flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
     flashd ops-area [--fmt F,...] [--ops add,mul,...] [--parts] [--out MD]  (generic cells vs FloPoCo, GE)
+    flashd tradeoff [--d 64] [--fmt bf16] [--heads 8] [--out DIR]  (area beside real-data error)
     flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR]
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
@@ -275,6 +276,13 @@ def main(argv=None):
     cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
     cp.add_argument("--liberty")
     cp.add_argument("--out", default="build/compare")
+    t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")
+    t.add_argument("--d", type=int, default=64, help="head dimension of the synthesized engines")
+    t.add_argument("--fmt", default="bf16")
+    t.add_argument("--heads", type=int, default=8, help="heads of the real data to evaluate")
+    t.add_argument("--npz", help="data file (default: the shared MiniLM data)")
+    t.add_argument("--liberty")
+    t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
     r = sub.add_parser("regress", help="simulate operators against the golden model")
     r.add_argument("--fmt", default="bf16", choices=sorted(PRESETS))
     r.add_argument("--ops", default="add,mul")
@@ -354,6 +362,21 @@ def main(argv=None):
                 check_int("--d", d, 1, 1024)
             rows = compare(ds, fmts, liberty=args.liberty, out_dir=args.out, progress=lambda m: print(m, flush=True))
             print(table(rows))
+        elif args.cmd == "tradeoff":
+            from flashd.synth.report import tradeoff
+            from flashd.verif.accuracy import SHARED_DATA, heads
+            check_int("--d", args.d, 1, 1024)
+            path = Path(args.npz) if args.npz else SHARED_DATA
+            if not path.is_file():
+                raise ValueError(f"--npz {path}: no such file (the shared MiniLM data sits in ../shared/data)")
+            rows, md = tradeoff(as_format(args.fmt).name, args.d, heads(path, args.heads), liberty=args.liberty,
+                                progress=lambda m: print(m, flush=True))
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "tradeoff.md").write_text(md + "\n")
+            (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
+            print(md)
+            print(f"wrote {out}/tradeoff.md and tradeoff.json")
         elif args.cmd == "accuracy":
             from flashd.verif.accuracy import SHARED_DATA, configs, heads, table
             path = Path(args.npz) if args.npz else SHARED_DATA

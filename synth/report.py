@@ -188,3 +188,49 @@ def operator_table(fmts, ops=("add", "mul", "exp"), liberty=None, progress=print
             lines.append(f"| {op} | {fmt} | {g.cells} | {ref or '-'} | "
                          f"{f'{g.cells / ref:.2f}' if ref else '-'} | {c.area:.0f} | {c.depth} |")
     return "\n".join(lines)
+
+
+def tradeoff(fmt, d, problems, *, liberty=None, progress=print, labels=None):
+    """Area at head dimension ``d`` beside error on real data for the standard configurations
+    (:func:`flashd.verif.accuracy.configs`): answers "how small is FLASH-D at equal or better
+    accuracy than FA2". Returns ``(rows, markdown)``; each row holds the parameters, area and
+    error statistics. Accuracy runs at the data's own head dimension. ``labels`` keeps only
+    those configurations (the first kept one is the baseline)."""
+    from flashd.verif.accuracy import configs, evaluate
+    data_d = problems[0][1].shape[1]
+    rows = []
+    for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d)):
+        if labels is not None and label not in labels:
+            continue
+        kw = {k: v for k, v in p.items() if k != "design"}
+        progress(f"  {label}: synthesizing")
+        area = engine_report(p["design"], liberty=liberty, progress=None, **kw)
+        err = evaluate(p_data, problems)
+        progress(f"  {label}: {area['total']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
+        rows.append({"label": label, "parameters": p, "area": area["total"], "area_unit": area["area_unit"],
+                     "breakdown": area["breakdown"], "latency": area["latency"], "throughput": area["throughput"],
+                     "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"]})
+    base = rows[0]                                  # FA2 at the input format
+    unit = base["area_unit"]
+    lines = [f"Area at {fmt} d={d}; error on {len(problems)} heads of real data (d={data_d}); "
+             f"FA2 = {base['area']:.0f} {unit}, RMS rel {base['rms_rel']:.4f}",
+             "", f"| configuration | area ({unit}) | vs FA2 | vs FA2, same formats | RMS rel | max rel | "
+             f"error vs FA2 | latency |", "|---|---|---|---|---|---|---|---|"]
+
+    def formats(r):
+        return tuple(r["parameters"][k] for k in ("fmt", "acc_fmt", "scalar_fmt"))
+    fa2 = {formats(r): r for r in rows if r["parameters"]["design"] == "fa2"}
+    for r in rows:
+        twin = fa2.get(formats(r))
+        same = f"{r['area'] / twin['area']:.3f}" if twin else "-"
+        lines.append(f"| {r['label']} | {r['area']:.0f} | {r['area'] / base['area']:.3f} | {same} | "
+                     f"{r['rms_rel']:.4f} | {r['max_rel']:.3g} | {r['rms_rel'] / base['rms_rel']:.2f}x | {r['latency']} |")
+    fair = [r for r in rows if r["parameters"]["design"] == "flashd" and r["rms_rel"] <= base["rms_rel"]]
+    if fair:
+        best = min(fair, key=lambda r: r["area"])
+        lines.append(f"\nSmallest FLASH-D at equal or better RMS error than FA2: {best['label']}, "
+                     f"{best['area']:.0f} {unit} = {best['area'] / base['area']:.3f} x FA2 "
+                     f"({100 * (best['area'] / base['area'] - 1):+.1f}%).")
+    else:
+        lines.append("\nNo FLASH-D configuration reaches FA2's RMS error.")
+    return rows, "\n".join(lines)

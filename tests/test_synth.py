@@ -158,3 +158,18 @@ def test_step_breakdown_reports_every_step_and_the_whole(capsys):
     step_sum, whole = cells[5], cells[6]
     assert all(c > 0 for c in cells[:5]) and sum(cells[:5]) == step_sum
     assert whole <= step_sum < 1.5 * whole        # what crossing step boundaries saves is small
+
+
+def test_tradeoff_sets_area_beside_real_data_error():
+    from flashd.synth.report import tradeoff
+    from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
+    if not SHARED_DATA.is_file():
+        pytest.skip("shared MiniLM data not present")
+    problems = heads(SHARED_DATA, 1)
+    rows, md = tradeoff("bf16", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
+    fa2, fd = rows
+    assert fa2["parameters"]["design"] == "fa2" and fd["parameters"]["d"] == 2
+    assert 0 < fd["area"] < fa2["area"]                 # same formats: FLASH-D drops the normalization
+    want = evaluate(dict(configs("bf16", problems[0][1].shape[1]))["FLASH-D"], problems)
+    assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-bf16 FLASH-D is less accurate
+    assert "No FLASH-D configuration reaches FA2's RMS error" in md
