@@ -178,7 +178,11 @@ def align(m, a_sign, a_top, a_sig, a_zero, b_sign, b_top, b_sig, b_zero, *, min_
 
 def add_aligned(m, x, name="add"):
     """Second half of :func:`align_add`: add or subtract an :class:`Aligned` pair."""
-    total = wire(m, Mux(x.eff_sub, x.big - x.small, x.big + x.small), f"{name}_total")   # u - u is signed
+    # one adder, big + (small ^ -eff_sub) + eff_sub, one bit wider than the sum so a
+    # difference's sign is its MSB (two adders and a mux otherwise)
+    w = len(x.big) + 2
+    big, small = Cat(x.big, Const(0, w - len(x.big))), Cat(x.small, Const(0, w - len(x.small)))
+    total = wire(m, (big + (small ^ Cat(*([x.eff_sub] * w))) + x.eff_sub)[:w].as_signed(), f"{name}_total")
     neg = wire(m, total < 0, f"{name}_neg")
     mag = wire(m, Mux(neg, -total, total)[:x.width], f"{name}_mag")
     sign = wire(m, Mux(mag.any(), x.sign ^ neg, x.both_neg), f"{name}_sign")

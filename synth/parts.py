@@ -93,7 +93,7 @@ STEPS = {
     "add": (lambda fmt: {"a": fmt.width, "b": fmt.width, "sub": 1},
             [("decode (IEEE unpack, specials)", _add_decode),
              ("align (swap, shift, sticky)", _align(lambda fmt: fmt.precision)),
-             ("add (add/sub, negate)", _add),
+             ("add (one adder, negate)", _add),
              ("normalize (LZC, left shift)", _normalize),
              ("round and pack (RNE, flush, specials)", _round(_same))]),
     "mul": (lambda fmt: {"a": fmt.width, "b": fmt.width},
@@ -104,7 +104,7 @@ STEPS = {
     "fma": (lambda fmt: {"a": fmt.width, "b": fmt.width, "c": fmt.width},
             [("decode and product", _fma_decode),
              ("align (swap, shift, sticky)", _align(lambda fmt: fmt.precision + 1)),
-             ("add (add/sub, negate)", _add),
+             ("add (one adder, negate)", _add),
              ("normalize (LZC, left shift)", _normalize),
              ("round and pack (RNE, flush, specials)", _round(_same))]),
 }
