@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup demo test test-full engines accuracy compare iverilog yosys clean
+.PHONY: setup demo test test-full engines accuracy compare tradeoff ops-area iverilog yosys clean
 
 setup: $(STAMP) iverilog yosys
 
@@ -24,11 +24,13 @@ iverilog yosys:
 	  else echo "error: $@ is missing and cannot be installed (not root, no sudo): install it (Icarus 11+, Yosys 0.23+)" >&2; exit 1; fi; }
 
 # Both engines at bf16, d=64: Verilog + sidecars, their error on real attention data (when
-# ../shared is there) with a bit-exact RTL check of real rows, then the area comparison table.
+# ../shared is there) with a bit-exact RTL check of real rows (d=32), random rows through the
+# d=64 RTL, then the area comparison table.
 demo: setup engines
 	@if [ -f ../shared/data/minilm_qkv.npz ]; then \
 	  $(VENV)/bin/flashd run --design fa2,flashd --fmt bf16 --prefix t0_l2 --rtl icarus --rtl-groups 1; \
 	else echo "(../shared/data/minilm_qkv.npz not found: skipping the real-data run)"; fi
+	$(VENV)/bin/flashd verify --d 64 --fmt bf16 --keys 16,8 --sim icarus
 	$(VENV)/bin/flashd compare --d 64 --fmt bf16 --out build/demo_compare
 
 # Verilog + JSON sidecars of both engines; override e.g. `make engines D=128 FMT=fp16 ENGINE_OPTS="--interleave 4"`.
@@ -44,6 +46,15 @@ COMPARE_D ?= 16,32,64,128
 COMPARE_FMT ?= bf16,fp16,fp32,fp8_e4m3
 compare: setup
 	$(VENV)/bin/flashd compare --d $(COMPARE_D) --fmt $(COMPARE_FMT) --out build/compare
+
+# Area at d=64 beside real-data error for the standard configurations: build/tradeoff/tradeoff.{md,json}.
+tradeoff: setup
+	$(VENV)/bin/flashd tradeoff --d 64 --fmt bf16 --heads 8 --out build/tradeoff
+
+# Every one-format operator and nonlinear unit on its own (generic cells beside FloPoCo's, GE),
+# and where add, mul and fma spend their area: build/ops_area/ops_area.md.
+ops-area: setup
+	$(VENV)/bin/flashd ops-area --parts --out build/ops_area/ops_area.md
 
 # Error table of the standard configurations on every head of the shared MiniLM data.
 accuracy: setup

@@ -5,6 +5,7 @@
                     [--interleave P] [--saturation exact|published] [--update lerp|blend] ...
     flashd run      [--npz FILE] [--prefix P] [--design fa2,flashd] [engine options]
                     [--rtl icarus|verilator] [--rtl-groups G]
+    flashd verify   --d D [--design fa2,flashd] [--keys 16,8] [--sim icarus|verilator] [engine options]
     flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
     flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
     flashd ops-area [--fmt F,...] [--ops add,mul,...] [--parts] [--out MD]  (generic cells vs FloPoCo, GE)
@@ -250,6 +251,14 @@ def main(argv=None):
     u.add_argument("--rtl", choices=["icarus", "verilator"], help="also simulate the first rows bit-exact")
     u.add_argument("--rtl-groups", dest="rtl_groups", type=int, default=2, help="groups of P rows to simulate")
     _engine_options(u, fmt=True, d=False)
+    vf = sub.add_parser("verify", help="random rows through an engine's RTL, bit-exact against the model")
+    vf.add_argument("--design", default="fa2,flashd")
+    vf.add_argument("--d", type=int, required=True)
+    vf.add_argument("--fmt", default="bf16")
+    vf.add_argument("--keys", default="16,8", help="keys per group of P rows, e.g. 16,8 (two groups)")
+    vf.add_argument("--sim", choices=["icarus", "verilator"], default="icarus")
+    vf.add_argument("--seed", type=int, default=1)
+    _engine_options(vf, fmt=True, d=False)
     a = sub.add_parser("accuracy", help="error table of the standard configurations on the shared data")
     a.add_argument("--fmt", default="bf16")
     a.add_argument("--heads", type=int, default=None, help="a fixed subset of heads (default: all 216)")
@@ -324,6 +333,22 @@ def main(argv=None):
                   f"{side['throughput']})")
         elif args.cmd == "run":
             return run(args)
+        elif args.cmd == "verify":
+            from flashd.verif.attention_bench import regress_engine
+            check_int("--d", args.d, 1, 1024)
+            keys = [int(x) for x in args.keys.split(",") if x]
+            for n in keys:
+                check_int("--keys", n, 1, 4096)
+            designs = [x for x in args.design.split(",") if x]
+            bad = [x for x in designs if x not in ENGINES]
+            if bad:
+                raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
+            for design in designs:
+                kw = engine_kwargs(args, design)
+                kw.setdefault("fmt", args.fmt)
+                t = time.time()
+                res = regress_engine(design, args.sim, f"verify_{design}", keys, seed=args.seed, **kw)
+                print(f"{design} d={args.d} {kw['fmt']} on {args.sim}: {str(res).strip()} ({time.time() - t:.0f} s)", flush=True)
         elif args.cmd == "synth":
             from flashd.synth.report import engine_report, markdown
             if args.d is None:

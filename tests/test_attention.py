@@ -238,6 +238,16 @@ def test_cli_run_reports_errors_and_refuses_bad_files(tmp_path, capsys):
     assert "--design fa3 unknown" in capsys.readouterr().err
 
 
+def test_cli_verify_simulates_random_rows_and_refuses_bad_options(capsys):
+    assert main(["verify", "--d", "2", "--design", "fa2", "--fmt", "fp8_e4m3", "--keys", "3,2"]) == 0
+    out = capsys.readouterr().out
+    assert "fa2 d=2 fp8_e4m3 on icarus: " in out and " ok (" in out
+    assert main(["verify", "--d", "2", "--keys", "0"]) == 2
+    assert "--keys=0 is out of range" in capsys.readouterr().err
+    assert main(["verify", "--d", "2", "--design", "flashd", "--recip-segments", "8"]) == 2
+    assert "does not apply to flashd" in capsys.readouterr().err
+
+
 def test_cli_generates_engines_with_sidecars(tmp_path):
     assert main(["generate", "flashd", "--d", "3", "--fmt", "fp16", "--scalar-fmt", "fp32", "--interleave", "2",
                  "--stages", "1", "--out", str(tmp_path)]) == 0
