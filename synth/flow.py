@@ -233,14 +233,13 @@ def synth_design(verilog_text, top, categories, *, liberty=None, mode="cells", e
     modules, children = hierarchy(verilog_text, top)
     groups = {}
     for inst, mod in children.items():
-        text = _subtree(modules, mod)
-        prefix = mod.lstrip("\\")
-        canon = text.replace(prefix, "UNIT")
-        groups.setdefault(hashlib.sha256(canon.encode()).hexdigest(), []).append((inst, mod, text))
+        # named by its own path only: identical units of any design or size share a cache entry
+        canon = _subtree(modules, mod).replace(mod.lstrip("\\"), "UNIT")
+        groups.setdefault(hashlib.sha256(canon.encode()).hexdigest(), []).append((inst, mod, canon))
     units, cached, synthesized = [], 0, 0
     for k, members in enumerate(groups.values()):
-        inst, mod, text = members[0]
-        r = synth_module(text, mod, liberty=liberty, mode=mode, label=f"{top}.{inst}", effort=effort)
+        inst, mod, canon = members[0]
+        r = synth_module(canon, "\\UNIT", liberty=liberty, mode=mode, label=f"{top}.{inst}", effort=effort)
         cached += r.cached
         synthesized += not r.cached
         if progress:
