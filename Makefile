@@ -45,7 +45,7 @@ engines: setup
 COMPARE_D ?= 16,32,64,128
 COMPARE_FMT ?= bf16,fp16,fp32,fp8_e4m3
 compare: setup
-	$(VENV)/bin/flashd compare --d $(COMPARE_D) --fmt $(COMPARE_FMT) --out build/compare
+	$(VENV)/bin/flashd compare --d $(COMPARE_D) --fmt $(COMPARE_FMT) --jobs $(JOBS) --out build/compare
 
 # Area at d=64 beside real-data error for the standard configurations: build/tradeoff/tradeoff.{md,json}.
 tradeoff: setup

@@ -10,7 +10,7 @@
     flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
     flashd ops-area [--fmt F,...] [--ops add,mul,...] [--parts] [--out MD]  (generic cells vs FloPoCo, GE)
     flashd tradeoff [--d 64] [--fmt bf16] [--heads 8] [--out DIR]  (area beside real-data error)
-    flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR]
+    flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR] [--jobs J]
     flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
     flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
     flashd characterize [--func ...] [--fmt ...] [--segments ...] (exhaustive error table)
@@ -285,6 +285,7 @@ def main(argv=None):
     cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
     cp.add_argument("--liberty")
     cp.add_argument("--out", default="build/compare")
+    cp.add_argument("--jobs", type=int, default=1, help="configurations synthesized at once (one Yosys each)")
     t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")
     t.add_argument("--d", type=int, default=64, help="head dimension of the synthesized engines")
     t.add_argument("--fmt", default="bf16")
@@ -385,7 +386,9 @@ def main(argv=None):
             fmts = [as_format(f).name for f in args.fmts.split(",") if f]
             for d in ds:
                 check_int("--d", d, 1, 1024)
-            rows = compare(ds, fmts, liberty=args.liberty, out_dir=args.out, progress=lambda m: print(m, flush=True))
+            check_int("--jobs", args.jobs, 1, 64)
+            rows = compare(ds, fmts, liberty=args.liberty, out_dir=args.out, progress=lambda m: print(m, flush=True),
+                           jobs=args.jobs)
             print(table(rows))
         elif args.cmd == "tradeoff":
             from flashd.synth.report import tradeoff

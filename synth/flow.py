@@ -132,7 +132,7 @@ def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=
     if cache.is_file():
         data = json.loads(cache.read_text())
         return UnitArea(**{**data, "cached": True})
-    work = BUILD / "work" / key
+    work = BUILD / "work" / f"{key}-{os.getpid()}"      # parallel sweeps may meet on one unit
     work.mkdir(parents=True, exist_ok=True)
     body = text
     for name in blackboxes:                       # keep the ports, drop the body
@@ -148,7 +148,9 @@ def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=
         raise SynthError(f"yosys failed on {label or top} (exit {rc}); log kept at {log}:\n" + "\n".join(tail))
     result = _parse(work, time.time() - t)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({k: v for k, v in result.__dict__.items() if k != "cached"}))
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({k: v for k, v in result.__dict__.items() if k != "cached"}))
+    os.replace(tmp, cache)                        # atomic: a parallel reader never sees half a file
     return result
 
 

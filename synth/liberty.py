@@ -8,6 +8,8 @@ Yosys maps logic with ``abc -liberty`` (which uses the combinational cells' func
 flip-flops with ``dfflibmap`` (the ``ff`` groups).
 """
 
+import os
+
 from pathlib import Path
 
 __all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME"]
@@ -70,7 +72,11 @@ def liberty_text():
 
 def write_liberty(path):
     """Write the GE library to ``path``; returns the path."""
-    path = Path(path)
+    path, text = Path(path), liberty_text()
+    if path.is_file() and path.read_text() == text:
+        return path                     # never rewritten under a Yosys run of a parallel sweep
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(liberty_text())
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return path

@@ -78,7 +78,7 @@ def _fma_decode(m, fmt, v):
     prod = multiply(m, unpack(m, fmt, v["a"], "a"), unpack(m, fmt, v["b"], "b"))
     c = unpack(m, fmt, v["c"], "c")
     return {"a_sign": prod.sign, "a_exp": prod.exp, "a_sig": prod.sig, "a_zero": prod.zero,
-            **{k: x for k, x in _unpacked("b", c).items()},
+            **_unpacked("b", c),
             "s_sign": Mux(prod.inf, prod.sign, c.sign), "s_any": prod.inf | c.inf, "inf": prod.inf | c.inf,
             "nan": prod.nan | c.nan | (prod.inf & c.inf & (prod.sign ^ c.sign))}
 

@@ -84,30 +84,43 @@ def markdown(report):
     return "\n".join(lines)
 
 
-def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, extra=None):
+def _config_rows(fmt, d, liberty, extra, t0, progress, verbose):
+    pair = {}
+    for design in ("fa2", "flashd"):
+        progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}")
+        pair[design] = r = engine_report(design, d=d, fmt=fmt, liberty=liberty, progress=progress if verbose else None,
+                                         **(extra or {}))
+        progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}: {r['total']:.0f} {r['area_unit']} in "
+                 f"{r['seconds']} s ({r['synthesized_units']} units synthesized, {r['cached_units']} cached)")
+    a, b = pair["fa2"], pair["flashd"]
+    return {"fmt": fmt, "d": d, "fa2": a["total"], "flashd": b["total"],
+            "reduction_pct": round(100 * (b["total"] / a["total"] - 1), 1),
+            "fa2_flops": a["flops"], "flashd_flops": b["flops"],
+            "fa2_depth": a["depth"], "flashd_depth": b["depth"],
+            "fa2_loop_depth": a["loop_depth"], "flashd_loop_depth": b["loop_depth"],
+            "fa2_breakdown": a["breakdown"], "flashd_breakdown": b["breakdown"],
+            "fa2_seconds": a["seconds"], "flashd_seconds": b["seconds"], "area_unit": a["area_unit"]}
+
+
+def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, extra=None, jobs=1):
     """Sweep both engines over ``ds`` x ``fmts``; write compare.{md,csv,json,png} into
-    ``out_dir`` and return the rows."""
+    ``out_dir`` and return the rows. ``jobs`` > 1 runs that many configurations at once
+    (processes; Yosys is single-threaded), each printing one line per engine."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, t0 = [], time.time()
-    for fmt in fmts:
-        for d in ds:
-            pair = {}
-            for design in ("fa2", "flashd"):
-                progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}")
-                pair[design] = engine_report(design, d=d, fmt=fmt, liberty=liberty, progress=progress, **(extra or {}))
-                r = pair[design]
-                progress(f"         {r['total']:.0f} {r['area_unit']} in {r['seconds']} s "
-                         f"({r['synthesized_units']} units synthesized, {r['cached_units']} cached)")
-            a, b = pair["fa2"], pair["flashd"]
-            rows.append({"fmt": fmt, "d": d, "fa2": a["total"], "flashd": b["total"],
-                         "reduction_pct": round(100 * (b["total"] / a["total"] - 1), 1),
-                         "fa2_flops": a["flops"], "flashd_flops": b["flops"],
-                         "fa2_depth": a["depth"], "flashd_depth": b["depth"],
-                         "fa2_loop_depth": a["loop_depth"], "flashd_loop_depth": b["loop_depth"],
-                         "fa2_breakdown": a["breakdown"], "flashd_breakdown": b["breakdown"],
-                         "area_unit": a["area_unit"]})
-    (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "rows": rows}, indent=1))
+    t0 = time.time()
+    configs = [(fmt, d) for fmt in fmts for d in ds]
+    if jobs <= 1:
+        rows = [_config_rows(fmt, d, liberty, extra, t0, progress, True) for fmt, d in configs]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+            futures = [ex.submit(_config_rows, fmt, d, liberty, extra, t0, _say, False) for fmt, d in configs]
+            rows = [f.result() for f in futures]
+    seconds = round(time.time() - t0, 1)
+    (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
+                                                      "jobs": jobs, "rows": rows}, indent=1))
     with open(out_dir / "compare.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         cats = sorted({c for r in rows for c in list(r["fa2_breakdown"]) + list(r["flashd_breakdown"])})
@@ -123,6 +136,10 @@ def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, 
     _plot(rows, out_dir / "compare.png")
     progress(f"wrote {out_dir}/compare.md, .csv, .json, .png in {time.time() - t0:.0f} s")
     return rows
+
+
+def _say(message):
+    print(message, flush=True)
 
 
 def table(rows):

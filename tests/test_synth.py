@@ -173,3 +173,17 @@ def test_tradeoff_sets_area_beside_real_data_error():
     want = evaluate(dict(configs("bf16", problems[0][1].shape[1]))["FLASH-D"], problems)
     assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-bf16 FLASH-D is less accurate
     assert "No FLASH-D configuration reaches FA2's RMS error" in md
+
+
+def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
+    from flashd.synth.report import compare
+    serial = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "s", progress=lambda m: None)
+    lines = []
+    parallel = compare([2, 3], ["fp8_e4m3"], out_dir=tmp_path / "p", progress=lines.append, jobs=2)
+    assert parallel[0]["fa2"] == serial[0]["fa2"] and parallel[0]["flashd"] == serial[0]["flashd"]
+    assert [r["d"] for r in parallel] == [2, 3] and all(r["flashd"] < r["fa2"] for r in parallel)
+    for ext in ("md", "csv", "json", "png"):
+        assert (tmp_path / "p" / f"compare.{ext}").stat().st_size > 100
+    data = json.loads((tmp_path / "p" / "compare.json").read_text())
+    assert data["jobs"] == 2 and data["seconds"] > 0 and len(data["rows"]) == 2
+    assert main(["compare", "--d", "2", "--jobs", "0"]) == 2
