@@ -9,7 +9,6 @@ flip-flops with ``dfflibmap`` (the ``ff`` groups).
 """
 
 import os
-
 from pathlib import Path
 
 __all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME"]
