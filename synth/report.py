@@ -177,7 +177,10 @@ def _plot(rows, path):
     unit = rows[0]["area_unit"] if rows else "GE"
     ax1.set(xscale="log", yscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
     ax2.set(xscale="log", xlabel="d", ylabel="FLASH-D vs FA2 area (%)", title="reduction")
+    ds = sorted({r["d"] for r in rows})
     for ax in (ax1, ax2):
+        ax.set_xticks(ds, [str(d) for d in ds])       # the swept d, not 2x10^1
+        ax.minorticks_off()
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
