@@ -183,21 +183,34 @@ def _engine_options(p, fmt, d=True):
         p.add_argument("--guard-bits", dest="guard_bits", type=int)
 
 
+def _data_path(npz):
+    """The ``--npz`` file, or the shared MiniLM data; an error naming the file if missing."""
+    from flashd.verif.accuracy import SHARED_DATA
+    path = Path(npz) if npz else SHARED_DATA
+    if not path.is_file():
+        raise ValueError(f"--npz {path}: no such file" + ("" if npz else " (the shared MiniLM data sits in "
+                                                            "../shared/data; or pass --npz FILE)"))
+    return path
+
+
+def _designs(text):
+    designs = [x for x in text.split(",") if x]
+    bad = [x for x in designs if x not in ENGINES]
+    if bad:
+        raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
+    return designs
+
+
 def run(args):
     """``flashd run``: model error statistics per design, optionally an RTL cross-check."""
     import numpy as np
     from flashd.verif import model
-    from flashd.verif.accuracy import SHARED_DATA, evaluate, load_qkv
+    from flashd.verif.accuracy import evaluate, load_qkv
     from flashd.verif.attention_model import engine_params
-    path = Path(args.npz) if args.npz else SHARED_DATA
-    if not path.is_file():
-        raise ValueError(f"--npz {path}: no such file" + ("" if args.npz else " (pass --npz FILE)"))
+    path = _data_path(args.npz)
     prefix = args.prefix if args.prefix or args.npz else "t0_l2"
     Q, K, V = load_qkv(path, prefix)
-    designs = [x for x in args.design.split(",") if x]
-    bad = [x for x in designs if x not in ENGINES]
-    if bad:
-        raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
+    designs = _designs(args.design)
     d = Q.shape[2]
     problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
     print(f"{path.name}{':' + prefix if prefix else ''}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
@@ -340,16 +353,12 @@ def main(argv=None):
             keys = [int(x) for x in args.keys.split(",") if x]
             for n in keys:
                 check_int("--keys", n, 1, 4096)
-            designs = [x for x in args.design.split(",") if x]
-            bad = [x for x in designs if x not in ENGINES]
-            if bad:
-                raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
-            for design in designs:
+            for design in _designs(args.design):
                 kw = engine_kwargs(args, design)
                 kw.setdefault("fmt", args.fmt)
                 t = time.time()
-                res = regress_engine(design, args.sim, f"verify_{design}", keys, seed=args.seed, **kw)
-                print(f"{design} d={args.d} {kw['fmt']} on {args.sim}: {str(res).strip()} ({time.time() - t:.0f} s)", flush=True)
+                res = str(regress_engine(design, args.sim, f"verify_{design}", keys, seed=args.seed, **kw)).strip()
+                print(f"{design} d={args.d} {kw['fmt']} on {args.sim}: {res} ({time.time() - t:.0f} s)", flush=True)
         elif args.cmd == "synth":
             from flashd.synth.report import engine_report, markdown
             if args.d is None:
@@ -392,11 +401,9 @@ def main(argv=None):
             print(table(rows))
         elif args.cmd == "tradeoff":
             from flashd.synth.report import tradeoff
-            from flashd.verif.accuracy import SHARED_DATA, heads
+            from flashd.verif.accuracy import heads
             check_int("--d", args.d, 1, 1024)
-            path = Path(args.npz) if args.npz else SHARED_DATA
-            if not path.is_file():
-                raise ValueError(f"--npz {path}: no such file (the shared MiniLM data sits in ../shared/data)")
+            path = _data_path(args.npz)
             rows, md = tradeoff(as_format(args.fmt).name, args.d, heads(path, args.heads), liberty=args.liberty,
                                 progress=lambda m: print(m, flush=True))
             out = Path(args.out)
@@ -406,10 +413,8 @@ def main(argv=None):
             print(md)
             print(f"wrote {out}/tradeoff.md and tradeoff.json")
         elif args.cmd == "accuracy":
-            from flashd.verif.accuracy import SHARED_DATA, configs, heads, table
-            path = Path(args.npz) if args.npz else SHARED_DATA
-            if not path.is_file():
-                raise ValueError(f"--npz {path}: no such file (the shared MiniLM data sits in ../shared/data)")
+            from flashd.verif.accuracy import configs, heads, table
+            path = _data_path(args.npz)
             problems = heads(path, args.heads)
             d = problems[0][1].shape[1]
             print(f"{len(problems)} heads of {path.name}, fmt {as_format(args.fmt).name}, d {d}")
