@@ -212,6 +212,14 @@ def _subtree(modules, name):
     return "".join(modules[n] for n in order)
 
 
+def _canonical(text, mod):
+    """A unit's text named by its own path only, and the ports Amaranth numbers design-wide
+    (``port$45$0``) renumbered in order: identical units of any design or size share a cache entry."""
+    text = text.replace(mod.lstrip("\\"), "UNIT")
+    seen = {}
+    return re.sub(r"port\$(\d+)\$", lambda m: f"port${seen.setdefault(m.group(1), len(seen))}$", text)
+
+
 @dataclass
 class DesignReport:
     name: str
@@ -235,8 +243,7 @@ def synth_design(verilog_text, top, categories, *, liberty=None, mode="cells", e
     modules, children = hierarchy(verilog_text, top)
     groups = {}
     for inst, mod in children.items():
-        # named by its own path only: identical units of any design or size share a cache entry
-        canon = _subtree(modules, mod).replace(mod.lstrip("\\"), "UNIT")
+        canon = _canonical(_subtree(modules, mod), mod)
         groups.setdefault(hashlib.sha256(canon.encode()).hexdigest(), []).append((inst, mod, canon))
     units, cached, synthesized = [], 0, 0
     for k, members in enumerate(groups.values()):
