@@ -403,6 +403,7 @@ def main(argv=None):
             from flashd.synth.report import tradeoff
             from flashd.verif.accuracy import heads
             check_int("--d", args.d, 1, 1024)
+            check_int("--heads", args.heads, 1, 1 << 20)
             path = _data_path(args.npz)
             rows, md = tradeoff(as_format(args.fmt).name, args.d, heads(path, args.heads), liberty=args.liberty,
                                 progress=lambda m: print(m, flush=True))
@@ -414,6 +415,8 @@ def main(argv=None):
             print(f"wrote {out}/tradeoff.md and tradeoff.json")
         elif args.cmd == "accuracy":
             from flashd.verif.accuracy import configs, heads, table
+            if args.heads is not None:
+                check_int("--heads", args.heads, 1, 1 << 20)
             path = _data_path(args.npz)
             problems = heads(path, args.heads)
             d = problems[0][1].shape[1]

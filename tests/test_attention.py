@@ -257,3 +257,9 @@ def test_cli_generates_engines_with_sidecars(tmp_path):
     assert side["latency_cycles"] == FlashDEngine(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1).latency
     assert side["ports"]["i__payload"]["k"] == [48, 16, 3] and side["ports"]["i__payload"]["last"] == [144, 1, 1]
     assert side["parameters"]["skip_below"] == -11.09
+
+
+def test_cli_refuses_a_head_count_below_one(capsys):
+    for cmd in ("accuracy", "tradeoff"):
+        assert main([cmd, "--heads", "0"]) == 2
+        assert "--heads=0 is out of range" in capsys.readouterr().err
