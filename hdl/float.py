@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from amaranth.lib import data
 
 __all__ = ["float_layout", "wire", "Unpacked", "unpack", "lzc", "shift_right_sticky", "normalize",
-           "multiply", "round_pack",
+           "multiply", "normalize_product", "round_pack",
            "Aligned", "align", "add_aligned", "align_add"]
 
 
@@ -96,6 +96,12 @@ def normalize(m, top, sig, name="norm"):
     count, _ = lzc(m, sig, f"{name}_lzc")
     return (wire(m, (top - count).as_signed(), f"{name}_top"),
             wire(m, (sig << count)[:len(sig)], f"{name}_sig"))
+
+
+def normalize_product(top, sig):
+    """One-bit normalize of a product of two [1, 2) significands (it lies in [1, 4))."""
+    msb = sig[-1]
+    return (top - ~msb).as_signed(), Mux(msb, sig, (sig << 1)[:len(sig)])
 
 
 def multiply(m, a, b, name="prod"):

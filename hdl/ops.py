@@ -12,7 +12,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .float import (align_add, float_layout, multiply, normalize, round_pack,
+from .float import (align_add, float_layout, multiply, normalize, normalize_product, round_pack,
                     shift_right_sticky, unpack, wire)
 from .format import as_format, check_int
 from .pipeline import Pipeline, ValidSignature, check_stages
@@ -103,9 +103,7 @@ class FPMul(_Operator):
         p = self._pipeline(m)
         prod = multiply(m, unpack(m, fmt, self.i.payload.a, "a"), unpack(m, fmt, self.i.payload.b, "b"))
         v = p.cut(sign=prod.sign, top=prod.exp, sig=prod.sig, inf=prod.inf, nan=prod.nan)
-        msb = v.sig[-1]             # product of [1,2) significands is in [1,4): one-bit normalize
-        sig = Mux(msb, v.sig, (v.sig << 1)[:len(v.sig)])
-        top = (v.top - ~msb).as_signed()
+        top, sig = normalize_product(v.top, v.sig)
         v = p.cut(out=round_pack(m, fmt, v.sign, top, sig, inf=v.inf, nan=v.nan, normalized=True))
         self._drive(m, p, v.out)
         return m

@@ -11,7 +11,8 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from flashd.hdl.float import Aligned, Unpacked, add_aligned, align, multiply, normalize, round_pack, unpack
+from flashd.hdl.float import Aligned, Unpacked, add_aligned, align, multiply, normalize,
+                             normalize_product, round_pack, unpack
 from flashd.hdl.format import as_format
 
 __all__ = ["STEPS", "part_modules", "parts_table"]
@@ -69,9 +70,8 @@ def _product(m, fmt, v):
 
 
 def _mul_normalize(m, fmt, v):
-    msb = v["sig"][-1]          # as FPMul: a [1, 4) product needs at most a one-bit shift
-    return {"top": (v["top"] - ~msb).as_signed(), "mag": Mux(msb, v["sig"], (v["sig"] << 1)[:len(v["sig"])]),
-            **_keep(v, "sign", "inf", "nan")}
+    top, mag = normalize_product(v["top"], v["sig"])
+    return {"top": top, "mag": mag, **_keep(v, "sign", "inf", "nan")}
 
 
 def _fma_decode(m, fmt, v):
