@@ -11,8 +11,8 @@ from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from flashd.hdl.float import Aligned, Unpacked, add_aligned, align, multiply, normalize,
-                             normalize_product, round_pack, unpack
+from flashd.hdl.float import (Aligned, Unpacked, add_aligned, align, multiply, normalize,
+                              normalize_product, round_pack, unpack)
 from flashd.hdl.format import as_format
 
 __all__ = ["STEPS", "part_modules", "parts_table"]
