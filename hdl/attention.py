@@ -18,52 +18,17 @@ exponentials, lane multiplies, reciprocal); ``latency`` is computed from the ope
 Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input stream.
 """
 
-import math
-
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .float import float_layout
-from .format import as_format, check_int
-from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid, exponent_check
+from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
 from .ops import FPAdd, FPCompare, FPConvert, FPDot, FPFMA, FPMul
-from .pipeline import ValidSignature, check_stages, delay
-from .pwl import check_segments, round_to_format
+from .params import FA2Params, FlashDParams, published_weights
+from .pipeline import ValidSignature, delay, spread
 
-__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights",
-           "engine_parameters"]
-
-MAX_D = 1024
-MAX_INTERLEAVE = 64
-PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and dx >= 11
-PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
-
-
-def default_thresholds(acc_fmt):
-    """FLASH-D's exact-mode defaults: skip when w < 2**-(p+5), copy when 1 - w < 2**-(p+5),
-    p the accumulator's precision (a = ln(w/(1-w)) = -+(p+5)*ln2). A skipped update would
-    move o by under 2**-(p+5)*|v - o|, so even 16 skipped keys in a row stay within half
-    an ulp when |v - o| ~ |o|. Measured on real data: no change in error (README sweep)."""
-    t = round((acc_fmt.precision + 5) * math.log(2), 2)
-    return -t, t
-
-
-def published_weights(scalar_fmt):
-    """The published forced weights (1e-5, 0.99999) as ``scalar_fmt`` bits; 1e-5 below the
-    smallest normal (fp8) becomes the smallest normal, so ln w stays finite."""
-    lo, hi = PUBLISHED_WEIGHTS
-    lo_bits = round_to_format(scalar_fmt, lo) if lo >= 2.0 ** scalar_fmt.emin else 1 << scalar_fmt.man_bits
-    return lo_bits, round_to_format(scalar_fmt, hi)
-
-
-def same_format(a, b):
-    return (a.exp_bits, a.man_bits) == (b.exp_bits, b.man_bits)
-
-
-def spread(total, parts):
-    """``total`` register ranks spread evenly over ``parts`` operators (earlier ones get fewer)."""
-    return [(i + 1) * total // parts - i * total // parts for i in range(parts)]
+__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "build_engine"]
 
 
 def ring(m, depth, value, load, name, init=None):
@@ -101,7 +66,7 @@ class Loop:
 
 def _convert(m, name, fmt_in, fmt_out, value):
     """``value`` in ``fmt_out`` (combinational; nothing when the formats are the same)."""
-    if same_format(fmt_in, fmt_out):
+    if fmt_in == fmt_out:
         return value
     cvt = FPConvert(fmt_in, fmt_out)
     m.submodules[name] = cvt
@@ -115,83 +80,76 @@ def _drive(m, unit, valid, **operands):
     return unit.o.payload
 
 
-def _segments(name, value, fmt, func, default):
-    """A segment count for ``func``'s table: ``value``, or ``default`` capped to what ``fmt`` allows."""
-    if value is None:
-        for s in (default, 32, 16, 8, 4, 2):
-            if s <= default:
-                try:
-                    return check_segments(s, fmt, func)
-                except ValueError:
-                    continue
-    try:
-        return check_segments(value, fmt, func)
-    except ValueError as e:
-        raise ValueError(f"{name}: {e}") from None
-
-
 class _Engine(wiring.Component):
-    """Parameters, ports and the front end (acceptance, q store, dot product) of both engines.
+    """Ports and the front end (acceptance, q store, dot product) of both engines.
 
     Parameters
     ----------
-    d : int
-        Head dimension, 1..1024.
-    fmt : FPFormat or str
-        Format of q, k, v and of the output row.
-    acc_fmt : FPFormat or str, optional
-        Format of the d output lanes (running o and its update); defaults to ``fmt``.
-    scalar_fmt : FPFormat or str, optional
-        Format of the one-lane path (scores and everything computed from them); defaults
-        to ``fmt``.
-    stages : int
-        Register ranks in each feed-forward operator, >= 0.
-    interleave : int
-        Rows processed round-robin (P), 1..64.
-    guard_bits : int
-        Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`).
+    params : FA2Params or FlashDParams, optional
+        The engine's parameters (:mod:`flashd.hdl.params`); or give them as keyword
+        arguments instead (``d=64, fmt="bf16", ...``).
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from the acceptance of a row's last pair to its output's valid (the
+        parameters' formula; ``elaborate`` checks it against the operators it builds).
+    throughput : int
+        Accepted (k, v) pairs per cycle.
 
     Members
     -------
     i : In(stream.Signature(StructLayout({"q", "k", "v": ArrayLayout(fmt, d), "last": 1})))
     o : Out(ValidSignature(ArrayLayout(fmt, d)))
     """
+    PARAMS = None
 
-    def __init__(self, *, d, fmt, acc_fmt=None, scalar_fmt=None, stages=0, interleave=1, guard_bits=3):
-        self.d = check_int("d", d, 1, MAX_D)
-        self.fmt = as_format(fmt, "fmt")
-        self.acc_fmt = as_format(acc_fmt if acc_fmt is not None else fmt, "acc_fmt")
-        self.scalar_fmt = as_format(scalar_fmt if scalar_fmt is not None else fmt, "scalar_fmt")
-        self.stages = check_stages(stages)
-        self.interleave = check_int("interleave", interleave, 1, MAX_INTERLEAVE)
-        self.guard_bits = check_int("guard_bits", guard_bits, 0, 64)
-        self.dot = FPDot(self.fmt, self.scalar_fmt, n=self.d, guard_bits=guard_bits, stages=self.stages)
-        vec = data.ArrayLayout(float_layout(self.fmt), self.d)
+    def __init__(self, params=None, **kw):
+        if params is None:
+            params = self.PARAMS(**kw)
+        elif kw:
+            raise TypeError(f"give {self.PARAMS.__name__} or keyword arguments, not both (got {', '.join(kw)})")
+        elif not isinstance(params, self.PARAMS):
+            raise TypeError(f"params must be {self.PARAMS.__name__}, not {params!r}")
+        self.params = params
+        vec = data.ArrayLayout(float_layout(params.fmt), params.d)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"q": vec, "k": vec, "v": vec, "last": 1}))),
             "o": Out(ValidSignature(vec)),
         })
 
     @property
+    def latency(self):
+        return self.params.latency
+
+    @property
     def throughput(self):
-        """Accepted (k, v) pairs per cycle."""
-        return 1
+        return self.params.throughput
 
-    def parameters(self):
-        """The constructor arguments, resolved (formats by name), for reports and sidecars."""
-        out = {"design": self.DESIGN, "d": self.d, "fmt": self.fmt.name, "acc_fmt": self.acc_fmt.name,
-               "scalar_fmt": self.scalar_fmt.name, "stages": self.stages, "interleave": self.interleave,
-               "guard_bits": self.guard_bits}
-        out.update(self._own_parameters())
-        return out
+    def _dot(self):
+        p = self.params
+        return FPDot(p.fmt, p.scalar_fmt, n=p.d, guard_bits=p.guard_bits, stages=p.stages)
 
-    def _front(self, m):
-        """Acceptance, slot bookkeeping, q store and the dot product (and registers every
-        operator of ``self.units`` as a submodule).
+    def units(self):
+        """The engine's functional units, ``{instance name: operator}``, built anew: the ones
+        whose latency the pipeline depends on (converters and threshold comparators are
+        combinational and built in ``elaborate``)."""
+        raise NotImplementedError
+
+    def _build(self, m):
+        """Every unit as a submodule; checks the latency formula against them."""
+        u = self.units()
+        for name, unit in u.items():
+            m.submodules[name] = unit
+        assert self.path_latency(u) == self.params.latency, (self.path_latency(u), self.params.latency)
+        return u
+
+    def _front(self, m, u):
+        """Acceptance, slot bookkeeping, q store and the dot product ``u["dot"]``.
 
         Returns the dot product's output cycle: ``s`` with ``v``, ``first``, ``last`` and
         ``valid`` beside it (``dot.latency`` cycles after acceptance)."""
-        P, inp = self.interleave, self.i
+        P, inp = self.params.interleave, self.i
         if P == 1:
             m.d.comb += inp.ready.eq(1)
         else:
@@ -205,23 +163,23 @@ class _Engine(wiring.Component):
         m.d.comb += accept.eq(inp.valid & inp.ready)
         first = ring(m, P, inp.payload.last, accept, "row_done", init=1)
         q_store = ring(m, P, inp.payload.q, accept & first, "q_store")
-        for name, unit in self.units.items():          # the engine's operators, built in __init__
-            m.submodules[name] = unit
-        m.submodules.dot = dot = self.dot
+        dot = u["dot"]
         _drive(m, dot, accept, a=Mux(first, inp.payload.q, q_store), b=inp.payload.k)
         side = delay(m, dot.latency, v=inp.payload.v, first=first, last=inp.payload.last)
         side.s, side.valid = dot.o.payload, dot.o.valid
         return side
 
     def _lanes_to_acc(self, m, v):
-        out = Signal(data.ArrayLayout(float_layout(self.acc_fmt), self.d), name="v_acc")
-        for j in range(self.d):
-            m.d.comb += out[j].eq(_convert(m, f"v_cvt{j}", self.fmt, self.acc_fmt, v[j]))
+        p = self.params
+        out = Signal(data.ArrayLayout(float_layout(p.acc_fmt), p.d), name="v_acc")
+        for j in range(p.d):
+            m.d.comb += out[j].eq(_convert(m, f"v_cvt{j}", p.fmt, p.acc_fmt, v[j]))
         return out
 
     def _output(self, m, o, valid):
-        for j in range(self.d):
-            m.d.comb += self.o.payload[j].eq(_convert(m, f"out_cvt{j}", self.acc_fmt, self.fmt, o[j]))
+        p = self.params
+        for j in range(p.d):
+            m.d.comb += self.o.payload[j].eq(_convert(m, f"out_cvt{j}", p.acc_fmt, p.fmt, o[j]))
         m.d.comb += self.o.valid.eq(valid)
 
 
@@ -233,50 +191,41 @@ class FA2Engine(_Engine):
     scalar format) and ``o = o*c + v*e`` on d lanes (loop, accumulator format) -> at the row's
     end ``o * (1/l)`` on d parallel multipliers. On a row's first pair m = s, l = e, o = v*e.
 
-    Latency (``latency``, from the operators): ``2P + 6*stages`` cycles. Further parameters:
-    ``exp_segments`` (default 8) and ``recip_segments`` (default 8), table sizes.
-    See :class:`_Engine` for the common parameters and ports.
+    Latency: ``2P + 6*stages`` cycles (:attr:`FA2Params.latency <flashd.hdl.params.FA2Params.latency>`).
+    Parameters: :class:`~flashd.hdl.params.FA2Params`; ports: see :class:`_Engine`.
     """
-    DESIGN = "fa2"
+    PARAMS = FA2Params
 
-    def __init__(self, *, exp_segments=None, recip_segments=None, **common):
-        super().__init__(**common)
-        sf = self.scalar_fmt
-        try:
-            exponent_check(sf, "exp")
-        except ValueError as e:
-            raise ValueError(f"scalar_fmt: {e}") from None
-        self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
-        self.recip_segments = _segments("recip_segments", recip_segments, sf, "reciprocal", 8)
-        P, S, af, d = self.interleave, self.stages, self.acc_fmt, self.d
-        u = self.units = {"max": FPCompare(sf, stages=P - 1),
-                          "sub_c": FPAdd(sf, stages=S), "sub_e": FPAdd(sf, stages=S),
-                          "exp_c": FPExp(sf, segments=self.exp_segments, stages=S),
-                          "exp_e": FPExp(sf, segments=self.exp_segments, stages=S),
-                          "l_fma": FPFMA(sf, stages=P - 1),
-                          "recip": FPReciprocal(sf, segments=self.recip_segments, stages=S)}
-        for j in range(d):
+    def units(self):
+        p = self.params
+        P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
+        u = {"max": FPCompare(sf, stages=P - 1),
+             "sub_c": FPAdd(sf, stages=S), "sub_e": FPAdd(sf, stages=S),
+             "exp_c": FPExp(sf, segments=p.exp_segments, stages=S),
+             "exp_e": FPExp(sf, segments=p.exp_segments, stages=S),
+             "l_fma": FPFMA(sf, stages=P - 1),
+             "recip": FPReciprocal(sf, segments=p.recip_segments, stages=S)}
+        for j in range(p.d):
             u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1), FPMul(af, stages=S)
-        # the rings need P - 1 ranks in their operators; the two exponential paths must align
+        u["dot"] = self._dot()
+        return u
+
+    def path_latency(self, u):
+        """The latency the operators ``u`` give: dot, max ring, subtraction and exponential,
+        v*e, the l/o rings, reciprocal, normalization. The rings need P - 1 ranks in their
+        operators, and the two exponential paths must align."""
+        P = self.params.interleave
         assert u["max"].latency == u["l_fma"].latency == u["o_fma0"].latency == P - 1
         assert u["sub_c"].latency + u["exp_c"].latency == u["sub_e"].latency + u["exp_e"].latency
-
-    def _own_parameters(self):
-        return {"exp_segments": self.exp_segments, "recip_segments": self.recip_segments}
-
-    @property
-    def latency(self):
-        """Cycles from the acceptance of a row's last pair to its output's valid: dot, max
-        ring, subtraction and exponential, v*e, the l/o rings, reciprocal, normalization."""
-        u = self.units
-        return (self.dot.latency + self.interleave + u["sub_e"].latency + u["exp_e"].latency + u["ve0"].latency
-                + self.interleave + u["recip"].latency + u["norm0"].latency)
+        return (u["dot"].latency + P + u["sub_e"].latency + u["exp_e"].latency + u["ve0"].latency
+                + P + u["recip"].latency + u["norm0"].latency)
 
     def elaborate(self, platform):
         m = Module()
-        P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
-        u = self.units
-        x = self._front(m)
+        p = self.params
+        P, sf, af = p.interleave, p.scalar_fmt, p.acc_fmt
+        u = self._build(m)
+        x = self._front(m, u)
         # running max: the only loop before the exponentials
         mx = Loop(m, "m_state", float_layout(sf), P)
         cmp = u["max"]
@@ -294,17 +243,17 @@ class FA2Engine(_Engine):
         c_acc = _convert(m, "c_cvt", sf, af, c)
         e_acc = _convert(m, "e_cvt", sf, af, e)
         v_acc = self._lanes_to_acc(m, y.v)
-        ve = [_drive(m, u[f"ve{j}"], y.valid, a=v_acc[j], b=e_acc) for j in range(self.d)]
+        ve = [_drive(m, u[f"ve{j}"], y.valid, a=v_acc[j], b=e_acc) for j in range(p.d)]
         z = delay(m, u["ve0"].latency, c=c, e=e, c_acc=c_acc, first=y.first, last=y.last, valid=y.valid)
         # the l and o recurrences: x*c + t, or t alone on a row's first pair
         end = delay(m, P - 1, first=z.first, valid=z.valid)
         l = Loop(m, "l_state", float_layout(sf), P)
         l_next = _drive(m, u["l_fma"], z.valid, a=l.state, b=z.c, c=z.e)
         l.close(end.valid, Mux(end.first, delay(m, P - 1, e=z.e).e, l_next))
-        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
-        ve_late = delay(m, P - 1, **{f"ve{j}": ve[j] for j in range(self.d)}) if P > 1 else None
+        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), p.d), P)
+        ve_late = delay(m, P - 1, **{f"ve{j}": ve[j] for j in range(p.d)}) if P > 1 else None
         o_next = Signal.like(o.state, name="o_next")
-        for j in range(self.d):
+        for j in range(p.d):
             t = getattr(ve_late, f"ve{j}") if P > 1 else ve[j]
             body = _drive(m, u[f"o_fma{j}"], z.valid, a=o.state[j], b=z.c_acc, c=ve[j])
             m.d.comb += o_next[j].eq(Mux(end.first, t, body))
@@ -315,7 +264,7 @@ class FA2Engine(_Engine):
         r_acc = _convert(m, "r_cvt", sf, af, _drive(m, recip, done, a=l.state))
         o_late = delay(m, recip.latency, o=o.state).o
         out = Signal.like(o.state, name="o_norm")
-        for j in range(self.d):
+        for j in range(p.d):
             m.d.comb += out[j].eq(_drive(m, u[f"norm{j}"], recip.o.valid, a=o_late[j], b=r_acc))
         self._output(m, out, delay(m, u["norm0"].latency, valid=recip.o.valid).valid)
         return m
@@ -340,146 +289,96 @@ class FlashDEngine(_Engine):
     ``update="lerp"`` (default): ``o + (v - o)*w``, one adder and one FMA per lane.
     ``update="blend"`` (published): ``w*v + (1 - w)*o``, one multiplier and one FMA per lane.
 
-    Latency (``latency``, from the operators): ``2P + 3*stages`` (exact) or ``2P + 2*stages``
-    (published), plus ``stages`` for ``blend``. Table sizes: ``lsig_segments`` (default 8 per binade), ``exp_segments``
-    (8) for exact; ``ln_segments`` (8) and ``sigmoid_segments`` (8) for published.
-    See :class:`_Engine` for the common parameters and ports.
+    Latency: ``2P + 3*stages`` (exact) or ``2P + 2*stages`` (published), plus ``stages`` for
+    ``blend`` (:attr:`FlashDParams.latency <flashd.hdl.params.FlashDParams.latency>`).
+    Parameters: :class:`~flashd.hdl.params.FlashDParams`; ports: see :class:`_Engine`.
     """
-    DESIGN = "flashd"
-    SATURATION = ("exact", "published")
-    UPDATE = ("lerp", "blend")
+    PARAMS = FlashDParams
 
-    def __init__(self, *, saturation="exact", update="lerp", skip_below="default", copy_above="default",
-                 lsig_segments=None, exp_segments=None, ln_segments=None, sigmoid_segments=None, **common):
-        super().__init__(**common)
-        if saturation not in self.SATURATION:
-            raise ValueError(f"saturation={saturation!r} is not allowed (allowed: {', '.join(self.SATURATION)})")
-        if update not in self.UPDATE:
-            raise ValueError(f"update={update!r} is not allowed (allowed: {', '.join(self.UPDATE)})")
-        self.saturation, self.update = saturation, update
-        if saturation == "published":
-            lo, hi = PUBLISHED_THRESHOLDS
-        else:
-            lo, hi = default_thresholds(self.acc_fmt)
-        skip_below = lo if skip_below == "default" else skip_below
-        copy_above = hi if copy_above == "default" else copy_above
-        for name, v in (("skip_below", skip_below), ("copy_above", copy_above)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
-                raise ValueError(f"{name}={v!r} must be a finite number, None or 'default'")
-        if skip_below is not None and copy_above is not None and not skip_below < copy_above:
-            raise ValueError(f"skip_below={skip_below} must be below copy_above={copy_above}")
-        self.skip_below, self.copy_above = skip_below, copy_above
-        sf = self.scalar_fmt
-        try:
-            exponent_check(sf, "exp" if saturation == "exact" else "ln")
-        except ValueError as e:
-            raise ValueError(f"scalar_fmt: {e}") from None
-        if saturation == "exact":
-            self.lsig_segments = _segments("lsig_segments", lsig_segments, sf, "logsigmoid", 8)
-            self.exp_segments = _segments("exp_segments", exp_segments, sf, "exp", 8)
-        else:
-            self.ln_segments = _segments("ln_segments", ln_segments, sf, "ln", 8)
-            self.sigmoid_segments = _segments("sigmoid_segments", sigmoid_segments, sf, "sigmoid", 8)
-        self.thresholds = tuple(None if v is None else self._threshold_bits(name, v)
-                                for name, v in (("skip_below", skip_below), ("copy_above", copy_above)))
-        P, S, af = self.interleave, self.stages, self.acc_fmt
-        u = self.units = {"sub_dx": FPAdd(sf, stages=S)}
-        if saturation == "exact":                   # the ring: adder, log-sigmoid (P - 1 ranks)
+    def units(self):
+        p = self.params
+        P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
+        u = {"sub_dx": FPAdd(sf, stages=S)}
+        if p.saturation == "exact":                 # the ring: adder, log-sigmoid (P - 1 ranks)
             r_add, r_lsig = spread(P - 1, 2)
-            u.update(add_a=FPAdd(sf, stages=r_add), lsig=FPLogSigmoid(sf, segments=self.lsig_segments, stages=r_lsig),
-                     exp_w=FPExp(sf, segments=self.exp_segments, stages=S))
-            ring = [u["add_a"], u["lsig"]]
+            u.update(add_a=FPAdd(sf, stages=r_add), lsig=FPLogSigmoid(sf, segments=p.lsig_segments, stages=r_lsig),
+                     exp_w=FPExp(sf, segments=p.exp_segments, stages=S))
         else:                                       # the ring: ln, adder, sigmoid
             r_ln, r_add, r_sig = spread(P - 1, 3)
-            u.update(ln_w=FPLn(sf, segments=self.ln_segments, stages=r_ln), add_a=FPAdd(sf, stages=r_add),
-                     sig=FPSigmoid(sf, segments=self.sigmoid_segments, stages=r_sig))
-            ring = [u["ln_w"], u["add_a"], u["sig"]]
-        if update == "lerp":                        # the lane ring: v - o, then the FMA
+            u.update(ln_w=FPLn(sf, segments=p.ln_segments, stages=r_ln), add_a=FPAdd(sf, stages=r_add),
+                     sig=FPSigmoid(sf, segments=p.sigmoid_segments, stages=r_sig))
+        if p.update == "lerp":                      # the lane ring: v - o, then the FMA
             r_sub, r_fma = spread(P - 1, 2)
-            for j in range(self.d):
+            for j in range(p.d):
                 u[f"diff{j}"], u[f"o_fma{j}"] = FPAdd(af, stages=r_sub), FPFMA(af, stages=r_fma)
-            lane_ring = [u["diff0"], u["o_fma0"]]
         else:                                       # 1 - w and w*v feed-forward, the FMA in the ring
             u["one_minus_w"] = FPAdd(af, stages=S)
-            for j in range(self.d):
+            for j in range(p.d):
                 u[f"wv{j}"], u[f"o_fma{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1)
-            lane_ring = [u["o_fma0"]]
+        u["dot"] = self._dot()
+        return u
+
+    def path_latency(self, u):
+        """The latency the operators ``u`` give: dot, dx, the weight ring, e^lw (exact), w*v
+        (blend), the lane ring. Each ring's operators hold exactly P - 1 ranks."""
+        P = self.params.interleave
+        ring = [u[k] for k in ("ln_w", "add_a", "lsig", "sig") if k in u]
+        lanes = [u[k] for k in ("diff0", "o_fma0") if k in u]
+        assert sum(x.latency for x in ring) == sum(x.latency for x in lanes) == P - 1
+        if "wv0" in u:
             assert u["one_minus_w"].latency == u["wv0"].latency
-        assert sum(x.latency for x in ring) == sum(x.latency for x in lane_ring) == P - 1
-
-    def _threshold_bits(self, name, v):
-        sf = self.scalar_fmt
-        if v == 0:
-            return 0
-        if not 2.0 ** sf.emin <= abs(v) < 2.0 ** (sf.emax + 1):
-            raise ValueError(f"{name}={v} is outside the normal range of scalar_fmt={sf.name} "
-                             f"(allowed: 0 or {2.0 ** sf.emin:g} <= |value| < {2.0 ** (sf.emax + 1):g})")
-        return round_to_format(sf, float(v))
-
-    def _own_parameters(self):
-        out = {"saturation": self.saturation, "update": self.update,
-               "skip_below": self.skip_below, "copy_above": self.copy_above}
-        if self.saturation == "exact":
-            out.update(lsig_segments=self.lsig_segments, exp_segments=self.exp_segments)
-        else:
-            out.update(ln_segments=self.ln_segments, sigmoid_segments=self.sigmoid_segments)
-        return out
-
-    @property
-    def latency(self):
-        """Cycles from the acceptance of a row's last pair to its output's valid: dot, dx,
-        the weight ring, e^lw (exact), w*v (blend), the lane ring."""
-        u = self.units
-        return (self.dot.latency + u["sub_dx"].latency + self.interleave + (u["exp_w"].latency if "exp_w" in u else 0)
-                + (u["wv0"].latency if "wv0" in u else 0) + self.interleave)
+        return (u["dot"].latency + u["sub_dx"].latency + P + (u["exp_w"].latency if "exp_w" in u else 0)
+                + (u["wv0"].latency if "wv0" in u else 0) + P)
 
     def _compare(self, m, name, a, threshold, valid):
         """(a < t, a > t, a == t) against a constant, or all 0 when the threshold is None."""
         if threshold is None:
             return Const(0, 1), Const(0, 1), Const(0, 1)
-        m.submodules[name] = cmp = FPCompare(self.scalar_fmt)
+        m.submodules[name] = cmp = FPCompare(self.params.scalar_fmt)
         out = _drive(m, cmp, valid, a=a, b=threshold)
         return out.less, out.greater, out.equal
 
     def elaborate(self, platform):
         m = Module()
-        P, sf, af = self.interleave, self.scalar_fmt, self.acc_fmt
-        u = self.units
-        x = self._front(m)
+        p = self.params
+        P, sf, af = p.interleave, p.scalar_fmt, p.acc_fmt
+        u = self._build(m)
+        x = self._front(m, u)
         s_prev = ring(m, P, x.s, x.valid, "s_prev")
         dx = _drive(m, u["sub_dx"], x.valid, a=x.s, b=s_prev, sub=1)
         y = delay(m, u["sub_dx"].latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
-        if self.saturation == "exact":
-            w, z = self._exact_chain(m, dx, y)
+        if p.saturation == "exact":
+            w, z = self._exact_chain(m, u, dx, y)
         else:
-            w, z = self._published_chain(m, dx, y)
+            w, z = self._published_chain(m, u, dx, y)
         w_acc = _convert(m, "w_cvt", sf, af, w)
         v_acc = self._lanes_to_acc(m, z.v)
-        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), self.d), P)
+        o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), p.d), P)
         o_next = Signal.like(o.state, name="o_next")
-        if self.update == "lerp":
+        if p.update == "lerp":
             late = delay(m, u["diff0"].latency, w=w_acc, o=o.state)
             body = []
-            for j in range(self.d):
+            for j in range(p.d):
                 diff = _drive(m, u[f"diff{j}"], z.valid, a=v_acc[j], b=o.state[j], sub=1)
                 body.append(_drive(m, u[f"o_fma{j}"], u[f"diff{j}"].o.valid, a=diff, b=late.w, c=late.o[j]))
         else:
             one = Const(af.bias << af.man_bits, af.width)
             om = _drive(m, u["one_minus_w"], z.valid, a=one, b=w_acc, sub=1)
-            wv = [_drive(m, u[f"wv{j}"], z.valid, a=v_acc[j], b=w_acc) for j in range(self.d)]
+            wv = [_drive(m, u[f"wv{j}"], z.valid, a=v_acc[j], b=w_acc) for j in range(p.d)]
             z = delay(m, u["wv0"].latency, v=v_acc, first=z.first, last=z.last, valid=z.valid, skip=z.skip, copy=z.copy)
             v_acc = z.v
-            body = [_drive(m, u[f"o_fma{j}"], z.valid, a=om, b=o.state[j], c=wv[j]) for j in range(self.d)]
+            body = [_drive(m, u[f"o_fma{j}"], z.valid, a=om, b=o.state[j], c=wv[j]) for j in range(p.d)]
         end = delay(m, P - 1, v=v_acc, first=z.first, copy=z.copy, skip=z.skip, valid=z.valid)
-        for j in range(self.d):
+        for j in range(p.d):
             m.d.comb += o_next[j].eq(Mux(end.first | end.copy, end.v[j], Mux(end.skip, o.old()[j], body[j])))
         o.close(end.valid, o_next)
         self._output(m, o.state, delay(m, P, valid=z.valid & z.last).valid)
         return m
 
-    def _exact_chain(self, m, dx, y):
+    def _exact_chain(self, m, u, dx, y):
         """lw = ln sigmoid(dx + lw) around the loop, then w = e^lw; skip/copy from a."""
-        P, sf, u = self.interleave, self.scalar_fmt, self.units
+        p = self.params
+        P, sf = p.interleave, p.scalar_fmt
         lw = Loop(m, "lw_state", float_layout(sf), P)
         add, lsig = u["add_a"], u["lsig"]
         a = _drive(m, add, y.valid, a=dx, b=lw.state)
@@ -488,20 +387,21 @@ class FlashDEngine(_Engine):
         lw.close(end.valid, Mux(end.first, 0, lw_next))
         a_post = delay(m, lsig.latency + 1, a=a).a
         post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
-        skip, _, _ = self._compare(m, "cmp_skip", a_post, self.thresholds[0], post.valid)
-        _, copy, _ = self._compare(m, "cmp_copy", a_post, self.thresholds[1], post.valid)
+        skip, _, _ = self._compare(m, "cmp_skip", a_post, p.threshold_bits("skip_below"), post.valid)
+        _, copy, _ = self._compare(m, "cmp_copy", a_post, p.threshold_bits("copy_above"), post.valid)
         exp_w = u["exp_w"]
         w = _drive(m, exp_w, post.valid, a=lw.state)
         z = delay(m, exp_w.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
         return w, z
 
-    def _published_chain(self, m, dx, y):
+    def _published_chain(self, m, u, dx, y):
         """w = sigmoid(dx + ln w) around the loop, forced to constants by dx alone."""
-        P, sf, u = self.interleave, self.scalar_fmt, self.units
+        p = self.params
+        P, sf = p.interleave, p.scalar_fmt
         w = Loop(m, "w_state", float_layout(sf), P)
-        lt, gt, eq = self._compare(m, "cmp_skip", dx, self.thresholds[0], y.valid)
+        lt, gt, eq = self._compare(m, "cmp_skip", dx, p.threshold_bits("skip_below"), y.valid)
         skip = lt | eq
-        _, gt, eq = self._compare(m, "cmp_copy", dx, self.thresholds[1], y.valid)
+        _, gt, eq = self._compare(m, "cmp_copy", dx, p.threshold_bits("copy_above"), y.valid)
         copy = gt | eq
         ln, add, sig = u["ln_w"], u["add_a"], u["sig"]
         lnw = _drive(m, ln, y.valid, a=w.state)
@@ -518,26 +418,9 @@ class FlashDEngine(_Engine):
 ENGINES = {"fa2": FA2Engine, "flashd": FlashDEngine}
 
 
-def engine_parameters(design, **kw):
-    """Resolved parameters of ``design`` built with ``kw`` (validated; no hardware is kept)."""
-    if design not in ENGINES:
-        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
-    engine = ENGINES[design](**kw)
-    _silence(engine)                      # only its parameters are wanted, never its hardware
-    return engine.parameters()
-
-
-def _silence(obj):
-    """Mark an unelaborated component and the components it holds as deliberately unused."""
-    from amaranth.hdl import Elaboratable
-    todo, seen = [obj], set()
-    while todo:
-        x = todo.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, Elaboratable):
-            x._MustUse__silence = True
-            todo += [v for k, v in vars(x).items() if not k.startswith("_") and isinstance(v, (Elaboratable, dict))]
-        elif isinstance(x, dict):
-            todo += [v for v in x.values() if isinstance(v, Elaboratable)]
+def build_engine(params):
+    """The engine a parameter object describes (:class:`FA2Engine` for :class:`FA2Params`, ...)."""
+    for cls in ENGINES.values():
+        if isinstance(params, cls.PARAMS):
+            return cls(params)
+    raise TypeError(f"params must be FA2Params or FlashDParams, not {params!r}")

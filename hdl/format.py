@@ -6,7 +6,7 @@ independently: once in Amaranth (:mod:`flashd.hdl.float`) and once in NumPy
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["FPFormat", "PRESETS", "as_format", "check_int"]
 
@@ -35,7 +35,8 @@ class FPFormat:
     man_bits : int
         Stored fraction width (hidden bit excluded), 1..52.
     name : str, optional
-        Display name; defaults to ``e{exp_bits}m{man_bits}``.
+        Display name; defaults to ``e{exp_bits}m{man_bits}``. Not part of equality: two
+        formats with the same widths are the same format.
 
     The exponent bias is ``2**(exp_bits-1) - 1``. Exponent field all ones encodes Inf
     (fraction zero) or NaN; exponent field zero encodes zero. Subnormals are flushed to
@@ -44,7 +45,7 @@ class FPFormat:
 
     exp_bits: int
     man_bits: int
-    name: str = ""
+    name: str = field(default="", compare=False)      # a display name: e8m7 == bf16
 
     def __post_init__(self):
         check_int("exp_bits", self.exp_bits, *EXP_BITS_RANGE)

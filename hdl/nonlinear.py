@@ -17,11 +17,11 @@ from .float import float_layout, round_pack, unpack, wire
 from .format import as_format
 from .ops import FPFMA, FPMul
 from .float import shift_right_sticky
-from .pipeline import ValidSignature, check_stages, delay
-from .pwl import (EXP_RANGE, LSIG_GROUPS, check_segments, coefficients, lsig_range, round_to_format,
-                  sigmoid_range, split_ln2)
+from .pipeline import ValidSignature, check_stages, delay, spread
+from .pwl import (EXP_RANGE, LSIG_GROUPS, check_segments, coefficients, exponent_check, lsig_range,
+                  round_to_format, sigmoid_range, split_ln2)
 
-__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "NONLINEAR", "exponent_check", "uniform_index"]
+__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "NONLINEAR", "uniform_index"]
 
 
 def uniform_index(m, x, e_hi, k, name="idx"):
@@ -34,13 +34,6 @@ def uniform_index(m, x, e_hi, k, name="idx"):
     shifted, _ = shift_right_sticky(m, x.sig, Mux(amount < 0, 0, amount).as_unsigned(), name)
     over = ~x.zero & (x.exp >= e_hi)
     return wire(m, Cat(Mux(over, (1 << k) - 1, shifted[:k]), x.sign), f"{name}_segment")
-
-
-def exponent_check(fmt, func):
-    """ln and exp use the exponent as an exact float: every |e| <= emax+1 must be exact."""
-    if fmt.emax + 1 > (1 << fmt.precision):
-        raise ValueError(f"fmt={fmt} is too narrow for {func}: exponents up to {fmt.emax + 1} need "
-                         f"{(fmt.emax + 1).bit_length()} significant bits, it has {fmt.precision}")
 
 
 class _TableUnit(wiring.Component):
@@ -283,7 +276,7 @@ class FPExp(_TableUnit):
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("exp", fmt, segments, stages)
         exponent_check(self.fmt, "exp")
-        split = [(i + 1) * self.stages // 4 - i * self.stages // 4 for i in range(4)]
+        split = spread(self.stages, 4)
         self.mul_t = FPMul(self.fmt, stages=split[0])
         self.fma_hi = FPFMA(self.fmt, stages=split[1])
         self.fma_lo = FPFMA(self.fmt, stages=split[2])

@@ -8,7 +8,13 @@ from amaranth.lib.wiring import Out
 
 from .format import check_int
 
-__all__ = ["ValidSignature", "Pipeline"]
+__all__ = ["ValidSignature", "Pipeline", "spread", "delay"]
+
+
+def spread(total, parts):
+    """``total`` register ranks spread evenly over ``parts`` places (earlier ones get fewer):
+    place ``i`` gets ``floor((i+1)*total/parts) - floor(i*total/parts)``."""
+    return [(i + 1) * total // parts - i * total // parts for i in range(parts)]
 
 
 class ValidSignature(wiring.Signature):
@@ -38,7 +44,7 @@ class Pipeline:
         self._next = 0
 
     def ranks_at(self, i):
-        return (i + 1) * self.stages // self.cuts - i * self.stages // self.cuts
+        return spread(self.stages, self.cuts)[i]
 
     def cut(self, **values):
         """Register ``values`` as many times as this cut point wants; return them as attributes."""

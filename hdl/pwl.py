@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from .format import as_format, check_int
 
-__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "fit", "intervals", "sigmoid_range",
+__all__ = ["FUNCTIONS", "SEGMENT_CHOICES", "EXP_RANGE", "check_segments", "exponent_check", "fit", "intervals", "sigmoid_range",
            "coefficients", "round_to_format", "split_ln2", "SYMMETRIC", "lsig_range", "LSIG_GROUPS"]
 
 SEGMENT_CHOICES = (2, 4, 8, 16, 32, 64)
@@ -110,6 +110,13 @@ def intervals(name, segments, fmt=None):
         pos = [(j * h, (j + 1) * h) for j in range(side)]
         return pos + [(-v, -u) for u, v in pos]          # index = sign * side + j
     return [(1 + i / segments, 1 + (i + 1) / segments) for i in range(segments)]
+
+
+def exponent_check(fmt, func):
+    """ln and exp use the exponent as an exact float: every |e| <= emax+1 must be exact."""
+    if fmt.emax + 1 > (1 << fmt.precision):
+        raise ValueError(f"fmt={fmt} is too narrow for {func}: exponents up to {fmt.emax + 1} need "
+                         f"{(fmt.emax + 1).bit_length()} significant bits, it has {fmt.precision}")
 
 
 def check_segments(segments, fmt, name="reciprocal"):

@@ -29,7 +29,8 @@ from flashd.hdl.format import PRESETS, as_format, check_int
 from flashd.hdl.nonlinear import NONLINEAR
 from flashd.hdl.ops import OPERATORS
 
-from flashd.hdl.attention import ENGINES, engine_parameters
+from flashd.hdl.params import DESIGNS as ENGINES
+from flashd.hdl.params import engine_params
 
 UNITS = {**OPERATORS, **NONLINEAR}
 ENGINE_OPTIONS = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "saturation",
@@ -105,41 +106,18 @@ def _threshold(name, text):
         raise ValueError(f"--{name.replace('_', '-')} {text!r}: need a number, 'none' or 'default'") from None
 
 
-def engine_module_name(engine):
-    """``flashd_<design>_<fmt>_d<d>[_acc<F>][_sc<F>]_p<P>_s<S>[...]``: every non-default parameter."""
-    p = engine.parameters()
-    parts = ["flashd", p["design"], p["fmt"], f"d{p['d']}"]
-    if p["acc_fmt"] != p["fmt"]:
-        parts.append(f"acc{p['acc_fmt']}")
-    if p["scalar_fmt"] != p["fmt"]:
-        parts.append(f"sc{p['scalar_fmt']}")
-    parts += [f"p{p['interleave']}", f"s{p['stages']}"]
-    if p["guard_bits"] != 3:
-        parts.append(f"g{p['guard_bits']}")
-    defaults = engine_parameters(p["design"], d=p["d"], fmt=p["fmt"], acc_fmt=p["acc_fmt"], scalar_fmt=p["scalar_fmt"],
-                                 **({"saturation": p["saturation"]} if "saturation" in p else {}))
-    for key in ("saturation", "update"):
-        if key in p and p[key] != ("exact" if key == "saturation" else "lerp"):
-            parts.append(p[key])
-    for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
-        if key in p and p[key] != defaults[key]:
-            parts.append(f"{tag}{'none' if p[key] is None else str(p[key]).replace('-', 'm').replace('.', 'p')}")
-    for key in ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments"):
-        if key in p and p[key] != defaults[key]:
-            parts.append(f"{key.split('_')[0]}{p[key]}")
-    return "_".join(parts)
-
-
 def generate_engine(design, kw, out_dir):
+    from flashd.hdl.attention import build_engine
     from flashd.verif.harness import describe_fields
     from flashd.verif.sim import write_verilog
-    engine = ENGINES[design](**kw)
-    name = engine_module_name(engine)
-    P = engine.interleave
+    params = engine_params(design, **kw)
+    engine = build_engine(params)
+    name = params.module_name
+    P = params.interleave
     sidecar = {
-        "module": name, "parameters": engine.parameters(), "latency_cycles": engine.latency,
+        "module": name, "parameters": params.as_dict(), "latency_cycles": params.latency,
         "latency": "cycles from the acceptance of a row's last (k, v) pair to that row's o.valid",
-        "throughput": f"{engine.throughput} (k, v) pair per cycle; {P} row(s) interleaved round-robin",
+        "throughput": f"{params.throughput} (k, v) pair per cycle; {P} row(s) interleaved round-robin",
         "ports": {"clk": "clock", "rst": "synchronous reset",
                   "i__payload": describe_fields(engine.i.payload.shape()), "i__valid": 1, "i__ready": 1,
                   "o__payload": describe_fields(engine.o.payload.shape()), "o__valid": 1},
@@ -226,8 +204,8 @@ def run(args):
               f"copied {100 * r['copy']:.1f}% of lane updates; {r['rows']} rows in {time.time() - t:.1f} s")
         if args.rtl:
             from flashd.verif.attention_bench import regress_engine
-            P = p.get("interleave", 1)
-            fmt = p["fmt"]
+            P = p.interleave
+            fmt = p.fmt
             groups = []
             for g in range(args.rtl_groups):
                 rows = Q[0, g * P:(g + 1) * P]

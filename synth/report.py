@@ -12,7 +12,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from flashd.hdl.attention import ENGINES
+from flashd.hdl.attention import build_engine
+from flashd.hdl.params import engine_params
 from .flow import synth_design
 
 __all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION", "operator_table", "FLOPOCO"]
@@ -48,10 +49,9 @@ def category(instance):
 
 def engine_report(design, *, liberty=None, mode="cells", progress=None, **params):
     """Synthesize one engine; returns a JSON-able dict (areas, flops, depth, breakdown)."""
-    if design not in ENGINES:
-        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
-    engine = ENGINES[design](**params)
-    p = engine.parameters()
+    params = engine_params(design, **params)
+    engine = build_engine(params)
+    p = params.as_dict()
     name = "_".join(["e", design, p["fmt"], f"d{p['d']}"])
     text = verilog.convert(engine, name=name, emit_src=False)
     r = synth_design(text, name, category, liberty=liberty, mode=mode, progress=progress)
@@ -62,7 +62,7 @@ def engine_report(design, *, liberty=None, mode="cells", progress=None, **params
             "loop_depth": max(loops) if loops else 0,
             "breakdown": {k: round(v, 1) for k, v in sorted(r.groups.items(), key=lambda kv: -kv[1])},
             "units": r.units, "seconds": r.seconds, "cached_units": r.cached, "synthesized_units": r.synthesized,
-            "latency": engine.latency, "throughput": engine.throughput}
+            "latency": params.latency, "throughput": params.throughput}
 
 
 def markdown(report):
@@ -222,12 +222,12 @@ def tradeoff(fmt, d, problems, *, liberty=None, progress=print, labels=None):
     for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d)):
         if labels is not None and label not in labels:
             continue
-        kw = {k: v for k, v in p.items() if k != "design"}
+        kw = {k: v for k, v in p.as_dict().items() if k != "design"}
         progress(f"  {label}: synthesizing")
-        area = engine_report(p["design"], liberty=liberty, progress=None, **kw)
+        area = engine_report(p.design, liberty=liberty, progress=None, **kw)
         err = evaluate(p_data, problems)
         progress(f"  {label}: {area['total']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
-        rows.append({"label": label, "parameters": p, "area": area["total"], "area_unit": area["area_unit"],
+        rows.append({"label": label, "parameters": p.as_dict(), "area": area["total"], "area_unit": area["area_unit"],
                      "breakdown": area["breakdown"], "latency": area["latency"], "throughput": area["throughput"],
                      "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"]})
     base = rows[0]                                  # FA2 at the input format

@@ -1,73 +1,106 @@
-"""Invalid parameters raise ValueError naming the parameter, the value and what is allowed."""
+# amaranth: UnusedElaboratable=no
+"""Engine parameter objects: validation, defaults, module names, and the latency formula
+held against the operators the hardware builds (the operators are built and deliberately
+left unelaborated here, hence the pragma above)."""
+
+import dataclasses
+import itertools
 
 import pytest
 
-from flashd.hdl.format import FPFormat, as_format
-from flashd.hdl.ops import FPAdd, FPCompare, FPConvert, FPDot, FPFMA, FPMul
-from flashd.verif.harness import make_unit
-from flashd.verif.sim import check_simulator
+from flashd.hdl.attention import FA2Engine, FlashDEngine, build_engine
+from flashd.hdl.format import as_format
+from flashd.hdl.params import FA2Params, FlashDParams, default_thresholds, engine_params
+
+BAD_PARAMETERS = [
+    ("fa2", dict(d=0, fmt="bf16"), "d=0 is out of range (allowed: 1..1024)"),
+    ("flashd", dict(d=2000, fmt="bf16"), "d=2000 is out of range"),
+    ("fa2", dict(d="4", fmt="bf16"), "d must be an integer"),
+    ("flashd", dict(d=4, fmt="bf17"), "fmt='bf17' is not a known format"),
+    ("flashd", dict(d=4, fmt="bf16", acc_fmt="x"), "acc_fmt='x' is not a known format"),
+    ("fa2", dict(d=4, fmt="bf16", interleave=0), "interleave=0 is out of range (allowed: 1..64)"),
+    ("fa2", dict(d=4, fmt="bf16", stages=-1), "stages=-1 is out of range"),
+    ("fa2", dict(d=4, fmt="bf16", guard_bits=5000), "guard_bits=5000 is out of range (allowed: 0..4096)"),
+    ("flashd", dict(d=4, fmt="bf16", saturation="clamp"), "saturation='clamp' is not allowed (allowed: exact, published)"),
+    ("flashd", dict(d=4, fmt="bf16", update="fma"), "update='fma' is not allowed (allowed: lerp, blend)"),
+    ("flashd", dict(d=4, fmt="bf16", skip_below=3.0, copy_above=1.0), "skip_below=3.0 must be below copy_above=1.0"),
+    ("flashd", dict(d=4, fmt="bf16", skip_below=float("nan")), "skip_below=nan must be a finite number"),
+    ("flashd", dict(d=4, fmt="fp8_e4m3", copy_above=1000.0), "copy_above=1000.0 is outside the normal range of scalar_fmt=fp8_e4m3"),
+    ("flashd", dict(d=4, fmt="bf16", lsig_segments=3), "lsig_segments: segments=3 is not allowed"),
+    ("flashd", dict(d=4, fmt="fp8_e4m3", lsig_segments=16), "lsig_segments: segments=16 needs 4 fraction bits"),
+    ("flashd", dict(d=4, fmt="bf16", ln_segments=8), "ln_segments=8 does not apply to saturation='exact'"),
+    ("fa2", dict(d=4, fmt="bf16", exp_segments=128), "exp_segments: segments=128 is not allowed"),
+    ("fa2", dict(d=4, fmt="fp8_e5m2"), "scalar_fmt: fmt=fp8_e5m2 is too narrow for exp"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp8_e5m2", saturation="published"), "too narrow for ln"),
+    ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
+]
 
 
-@pytest.mark.parametrize("kwargs,param,value,allowed", [
-    (dict(exp_bits=1, man_bits=7), "exp_bits", "1", "2..11"),
-    (dict(exp_bits=12, man_bits=7), "exp_bits", "12", "2..11"),
-    (dict(exp_bits=8, man_bits=0), "man_bits", "0", "1..52"),
-    (dict(exp_bits=8, man_bits=53), "man_bits", "53", "1..52"),
-])
-def test_format_ranges(kwargs, param, value, allowed):
+@pytest.mark.parametrize("design,kw,message", BAD_PARAMETERS)
+def test_bad_parameters_name_the_parameter(design, kw, message):
     with pytest.raises(ValueError) as e:
-        FPFormat(**kwargs)
-    assert f"{param}={value}" in str(e.value) and allowed in str(e.value)
+        engine_params(design, **kw)
+    assert message in str(e.value)
 
 
-def test_format_not_an_integer():
-    with pytest.raises(ValueError, match="exp_bits must be an integer, not 8.0"):
-        FPFormat(8.0, 7)
+def test_an_engine_takes_a_parameter_object_or_keywords_not_both():
+    p = FA2Params(d=4, fmt="bf16")
+    assert FA2Engine(p).params is p and FA2Engine(d=4, fmt="bf16").params == p
+    with pytest.raises(TypeError, match="give FA2Params or keyword arguments, not both"):
+        FA2Engine(p, d=4)
+    with pytest.raises(TypeError, match="params must be FlashDParams"):
+        FlashDEngine(p)
 
 
-def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(ValueError) as e:
-        as_format("bf17")
-    assert "fmt='bf17'" in str(e.value) and "bf16" in str(e.value) and "fp8_e4m3" in str(e.value)
+def test_parameters_are_frozen_and_resolved():
+    p = FlashDParams(d=8, fmt="bf16", acc_fmt="fp32")
+    assert p.scalar_fmt == as_format("bf16") and p.acc_fmt.name == "fp32"
+    assert (p.skip_below, p.copy_above) == default_thresholds(as_format("fp32")) == (-20.1, 20.1)
+    assert (p.lsig_segments, p.exp_segments, p.ln_segments, p.sigmoid_segments) == (8, 8, None, None)
+    assert FlashDParams(d=2, fmt="bf16", saturation="published").skip_below == -6.0
+    assert FA2Params(d=2, fmt="fp8_e4m3").recip_segments == 8 and FA2Params(d=2, fmt="e4m2").recip_segments == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.d = 16
+    assert "ln_segments" not in p.as_dict() and p.as_dict()["acc_fmt"] == "fp32"
 
 
-@pytest.mark.parametrize("make", [
-    lambda: FPAdd("bf16", stages=-1), lambda: FPMul("bf16", stages=-1),
-    lambda: FPFMA("bf16", stages=-1), lambda: FPCompare("bf16", stages=-1),
-    lambda: FPConvert("bf16", "fp32", stages=-1), lambda: FPDot("bf16", n=4, stages=-1),
+@pytest.mark.parametrize("design,kw,name", [
+    ("fa2", dict(d=64, fmt="bf16"), "flashd_fa2_bf16_d64_p1_s0"),
+    ("flashd", dict(d=64, fmt="bf16", scalar_fmt="fp32", interleave=2, stages=2), "flashd_flashd_bf16_d64_scfp32_p2_s2"),
+    ("flashd", dict(d=8, fmt="fp8_e4m3", saturation="published", update="blend"),
+     "flashd_flashd_fp8_e4m3_d8_p1_s0_published_blend"),
+    ("flashd", dict(d=8, fmt="bf16", acc_fmt="fp32", skip_below=None, lsig_segments=4),
+     "flashd_flashd_bf16_d8_accfp32_p1_s0_skipnone_lsig4"),
+    ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_recip16"),
+    ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
 ])
-def test_negative_stages(make):
-    with pytest.raises(ValueError, match=r"stages=-1 is out of range \(allowed: >= 0\)"):
-        make()
+def test_module_name_encodes_every_non_default_parameter(design, kw, name):
+    assert engine_params(design, **kw).module_name == name
 
 
-def test_stages_not_an_integer():
-    with pytest.raises(ValueError, match="stages must be an integer, not 1.5"):
-        FPMul("bf16", stages=1.5)
+def _parameter_sets():
+    for d, P, S in itertools.product((1, 3), (1, 2, 3, 5), (0, 1, 2, 5)):
+        yield FA2Params(d=d, fmt="bf16", interleave=P, stages=S)
+        yield FA2Params(d=d, fmt="fp16", scalar_fmt="fp32", acc_fmt="fp32", interleave=P, stages=S)
+        for sat, upd in itertools.product(FlashDParams.SATURATION, FlashDParams.UPDATE):
+            yield FlashDParams(d=d, fmt="bf16", interleave=P, stages=S, saturation=sat, update=upd)
 
 
-@pytest.mark.parametrize("n", [0, -3])
-def test_dot_needs_a_term(n):
-    with pytest.raises(ValueError, match=rf"n={n} is out of range \(allowed: >= 1\)"):
-        FPDot("bf16", n=n)
+def test_latency_formula_matches_the_operators_the_hardware_builds():
+    """192 parameter sets: the formula (no hardware) against the sum of the latencies of
+    the operators each engine builds along its path (the rings' rank counts are asserted too)."""
+    count = 0
+    for p in _parameter_sets():
+        engine = build_engine(p)
+        assert engine.path_latency(engine.units()) == p.latency, p
+        count += 1
+    assert count == 192
 
 
-def test_dot_guard_bits_and_exact():
-    with pytest.raises(ValueError, match=r"guard_bits=-1 is out of range"):
-        FPDot("bf16", n=2, guard_bits=-1)
-    with pytest.raises(ValueError, match="exact must be True or False, not 'yes'"):
-        FPDot("bf16", n=2, exact="yes")
-
-
-def test_format_argument_names_the_parameter():
-    with pytest.raises(ValueError, match="fmt_out='fp64'"):
-        FPConvert("bf16", "fp64")
-    with pytest.raises(TypeError, match="fmt_in must be an FPFormat or a preset name, not 16"):
-        FPFMA(16)
-
-
-def test_unknown_operator_and_simulator():
-    with pytest.raises(ValueError, match="op='div' is not an operator"):
-        make_unit({"op": "div", "fmt": "bf16"})
-    with pytest.raises(ValueError, match="sim='questa' is not supported"):
-        check_simulator("questa")
+def test_latency_formulas_in_closed_form():
+    for P, S in [(1, 0), (2, 1), (4, 3)]:
+        fa2 = FA2Params(d=8, fmt="bf16", interleave=P, stages=S)
+        fd = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S)
+        pub = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, saturation="published", update="blend")
+        assert (fa2.latency, fd.latency, pub.latency) == (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S)
+        assert fa2.throughput == fd.throughput == 1

@@ -83,7 +83,7 @@ def evaluate(params, problems):
     (one head each: Q (R, d), K and V (N, d)). Returns a dict: ``max_abs``, ``max_rel``,
     ``rms_rel`` (pooled over all heads), the same for ``floor``, ``skip`` and ``copy``
     fractions of the lane updates, and ``rows``."""
-    fmt = as_format(params["fmt"])
+    fmt = params.fmt
     acc = {"err2": 0.0, "ref2": 0.0, "max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0}
     floor = {"err2": 0.0, "max_abs": 0.0, "max_rel": 0.0}
     skipped = copied = updates = rows = 0

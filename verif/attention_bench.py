@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flashd.hdl.attention import ENGINES
+from flashd.hdl.attention import build_engine
 from flashd.hdl.format import as_format
+from flashd.hdl.params import engine_params
 from . import model
 from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
@@ -33,12 +34,12 @@ def make_stimulus(engine, groups, rng):
     """Input payloads (stream order) and expected output rows for ``groups``: each entry is
     one group of ``interleave`` rows, either N (random rows of N pairs) or a ``(q, k, v)``
     tuple of bit patterns shaped (P, d), (P, N, d), (P, N, d). Returns a JSON-able dict."""
-    p = engine.parameters()
-    P, d = engine.interleave, engine.d
+    p = engine.params
+    P, d = p.interleave, p.d
     fields = describe_fields(engine.i.payload.shape())
     payloads, expected = [], []
     for g in groups:
-        q, k, v = random_problem(p["fmt"], d, g, P, rng) if isinstance(g, int) else g
+        q, k, v = random_problem(p.fmt, d, g, P, rng) if isinstance(g, int) else g
         n = k.shape[1]
         out = run_model(p, q, k, v).out                      # (P, d)
         for i in range(n):
@@ -47,11 +48,11 @@ def make_stimulus(engine, groups, rng):
         expected += [row for row in out]
     values = {f: np.array([pl[f] for pl in payloads], dtype=np.uint64) for f in fields}
     ins = pack(fields, values)
-    width = engine.fmt.width
+    width = p.fmt.width
     outs = [sum(int(x) << (j * width) for j, x in enumerate(row)) for row in expected]
-    return {"params": p, "latency": engine.latency, "payloads": [str(x) for x in ins.tolist()],
+    return {"params": p.as_dict(), "latency": p.latency, "payloads": [str(x) for x in ins.tolist()],
             "last": [pl["last"] for pl in payloads], "expected": [str(x) for x in outs],
-            "fmt": p["fmt"], "d": d}
+            "fmt": p.fmt.name, "d": d}
 
 
 def _decode_row(fmt, d, value):
@@ -123,11 +124,9 @@ async def drive_engine(dut):
 def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, **params):
     """Generate ``design`` with ``params``, simulate ``groups`` (N per group of P rows) on
     ``sim`` and assert every row matches the model bit for bit at the stated latency."""
-    if design not in ENGINES:
-        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(ENGINES)})")
     seed = seed_from_env() if seed is None else seed
-    engine = ENGINES[design](**params)
+    engine = build_engine(engine_params(design, **params))
     stim = make_stimulus(engine, groups, np.random.default_rng(seed))
     env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
     return simulate(sim, name, engine, "engine", "flashd.verif.test_attention", seed, env,
-                    engine.parameters(), files={"stimulus.json": json.dumps(stim)})
+                    engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)})

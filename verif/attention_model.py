@@ -1,7 +1,8 @@
 """Bit-exact models of the two attention engines, built from the operator models, plus
 float64 softmax attention and the error statistics that compare them.
 
-The models take bit patterns: ``q`` of shape (R, d), ``k`` and ``v`` of shape (R, N, d)
+The models take the engine's parameter object (:mod:`flashd.hdl.params`, never the
+generator) and bit patterns: ``q`` of shape (R, d), ``k`` and ``v`` of shape (R, N, d)
 (one row of keys per query row, as the engine is streamed), and return (R, d) output bit
 patterns. Each step mirrors the engine's operator sequence (see
 :mod:`flashd.hdl.attention`), evaluated for all R rows at once, one key at a time.
@@ -11,18 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashd.hdl.attention import engine_parameters, published_weights, same_format
-from flashd.hdl.format import as_format
+from flashd.hdl.params import engine_params, published_weights
 from flashd.hdl.pwl import round_to_format
 from . import model
 
 __all__ = ["engine_params", "run_model", "fa2", "flashd", "softmax_attention", "error_stats",
            "ModelResult"]
-
-
-def engine_params(design, **kw):
-    """Resolved parameters of ``design`` (defaults filled in, validated by the generator)."""
-    return engine_parameters(design, **kw)
 
 
 @dataclass
@@ -35,11 +30,11 @@ class ModelResult:
 
 
 def _fmts(p):
-    return as_format(p["fmt"]), as_format(p["acc_fmt"]), as_format(p["scalar_fmt"])
+    return p.fmt, p.acc_fmt, p.scalar_fmt
 
 
 def _cvt(fi, fo, x):
-    return x if same_format(fi, fo) else model.convert(fi, fo, x)
+    return x if fi == fo else model.convert(fi, fo, x)
 
 
 def _check(q, k, v, d):
@@ -56,22 +51,22 @@ def _check(q, k, v, d):
 def fa2(p, q, k, v):
     """FlashAttention-2 engine (:class:`flashd.hdl.attention.FA2Engine`) on bit patterns."""
     f, af, sf = _fmts(p)
-    q, k, v = _check(q, k, v, p["d"])
-    scores = model.dot(f, sf, q[:, None, :], k, p["guard_bits"])         # (R, N)
+    q, k, v = _check(q, k, v, p.d)
+    scores = model.dot(f, sf, q[:, None, :], k, p.guard_bits)         # (R, N)
     m = l = o = None                      # running max, sum and output, set by the first key
     for i in range(k.shape[1]):
         s = scores[:, i]
         m_new = s if i == 0 else model.compare(sf, m, s)["max"]
-        e = model.exp(sf, model.add(sf, s, m_new, 1), p["exp_segments"])
+        e = model.exp(sf, model.add(sf, s, m_new, 1), p.exp_segments)
         ve = model.mul(af, _cvt(f, af, v[:, i]), _cvt(sf, af, e)[:, None])
         if i == 0:
             l, o = e, ve
         else:
-            c = model.exp(sf, model.add(sf, m, m_new, 1), p["exp_segments"])
+            c = model.exp(sf, model.add(sf, m, m_new, 1), p.exp_segments)
             l = model.fma(sf, sf, l, c, e)
             o = model.fma(af, af, o, _cvt(sf, af, c)[:, None], ve)
         m = m_new
-    r = _cvt(sf, af, model.reciprocal(sf, l, p["recip_segments"]))
+    r = _cvt(sf, af, model.reciprocal(sf, l, p.recip_segments))
     return ModelResult(_cvt(af, f, model.mul(af, o, r[:, None])), updates=q.shape[0] * (k.shape[1] - 1))
 
 
@@ -82,14 +77,14 @@ def _threshold(sf, value, n):
 def flashd(p, q, k, v):
     """FLASH-D engine (:class:`flashd.hdl.attention.FlashDEngine`) on bit patterns."""
     f, af, sf = _fmts(p)
-    q, k, v = _check(q, k, v, p["d"])
+    q, k, v = _check(q, k, v, p.d)
     R, N = k.shape[:2]
-    scores = model.dot(f, sf, q[:, None, :], k, p["guard_bits"])
-    lo, hi = _threshold(sf, p["skip_below"], R), _threshold(sf, p["copy_above"], R)
+    scores = model.dot(f, sf, q[:, None, :], k, p.guard_bits)
+    lo, hi = _threshold(sf, p.skip_below, R), _threshold(sf, p.copy_above, R)
     none = np.zeros(R, dtype=bool)
     one_s = np.full(R, sf.bias << sf.man_bits, dtype=np.uint64)
     one_a = np.full(R, af.bias << af.man_bits, dtype=np.uint64)
-    published = p["saturation"] == "published"
+    published = p.saturation == "published"
     res = ModelResult(None, updates=R * (N - 1))
     for i in range(N):
         s = scores[:, i]
@@ -103,19 +98,19 @@ def flashd(p, q, k, v):
         if published:
             skip = none if lo is None else _le(sf, dx, lo)
             copy = none if hi is None else _le(sf, hi, dx)
-            a = model.add(sf, dx, model.ln(sf, w, p["ln_segments"]))
-            w = model.sigmoid(sf, a, p["sigmoid_segments"])
+            a = model.add(sf, dx, model.ln(sf, w, p.ln_segments))
+            w = model.sigmoid(sf, a, p.sigmoid_segments)
             w_lo, w_hi = published_weights(sf)
             w = np.where(skip, w_lo, np.where(copy, w_hi, w)).astype(np.uint64)
             w_lanes = w
         else:
             a = model.add(sf, dx, lw)
-            lw = model.logsigmoid(sf, a, p["lsig_segments"])
+            lw = model.logsigmoid(sf, a, p.lsig_segments)
             skip = none if lo is None else model.compare(sf, a, lo)["less"].astype(bool)
             copy = none if hi is None else model.compare(sf, a, hi)["greater"].astype(bool)
-            w_lanes = model.exp(sf, lw, p["exp_segments"])
+            w_lanes = model.exp(sf, lw, p.exp_segments)
         w_acc = _cvt(sf, af, w_lanes)[:, None]
-        if p["update"] == "lerp":
+        if p.update == "lerp":
             body = model.fma(af, af, model.add(af, v_acc, o, 1), w_acc, o)
         else:
             om = model.add(af, one_a, w_acc[:, 0], 1)[:, None]
@@ -136,8 +131,8 @@ MODELS = {"fa2": fa2, "flashd": flashd}
 
 
 def run_model(p, q, k, v):
-    """Dispatch on ``p["design"]``; returns a :class:`ModelResult`."""
-    return MODELS[p["design"]](p, q, k, v)
+    """The model of ``p.design``; returns a :class:`ModelResult`."""
+    return MODELS[p.design](p, q, k, v)
 
 
 def softmax_attention(q, k, v):

@@ -1,0 +1,289 @@
+"""Engine parameters apart from hardware: validated, defaults resolved, named, latency by formula.
+
+A parameter object is a frozen dataclass. Building one validates every argument (a
+``ValueError`` or ``TypeError`` naming the parameter, the value and what is allowed) and
+resolves every default; reading it never builds hardware. The engines
+(:mod:`flashd.hdl.attention`) take one, the NumPy models (:mod:`flashd.verif.attention_model`)
+take the same one, and ``generate`` names its module after it.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .format import FPFormat, as_format, check_int
+from .pwl import check_segments, exponent_check, round_to_format
+
+__all__ = ["EngineParams", "FA2Params", "FlashDParams", "DESIGNS", "engine_params", "MAX_D", "MAX_INTERLEAVE",
+           "MAX_GUARD_BITS", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+
+MAX_D = 1024
+MAX_INTERLEAVE = 64
+MAX_GUARD_BITS = 4096                    # the dot product's window; exact fp32 needs 506
+PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and dx >= 11
+PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
+DEFAULT_SEGMENTS = 8
+SEGMENT_OPTIONS = ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments")
+
+
+def default_thresholds(acc_fmt):
+    """FLASH-D's exact-mode defaults: skip when w < 2**-(p+5), copy when 1 - w < 2**-(p+5),
+    p the accumulator's precision (a = ln(w/(1-w)) = -+(p+5)*ln2). A skipped update would
+    move o by under 2**-(p+5)*|v - o|, so even 16 skipped keys in a row stay within half
+    an ulp when |v - o| ~ |o|. Measured on real data: no change in error (README sweep)."""
+    t = round((acc_fmt.precision + 5) * math.log(2), 2)
+    return -t, t
+
+
+def published_weights(scalar_fmt):
+    """The published forced weights (1e-5, 0.99999) as ``scalar_fmt`` bits; 1e-5 below the
+    smallest normal (fp8) becomes the smallest normal, so ln w stays finite."""
+    lo, hi = PUBLISHED_WEIGHTS
+    lo_bits = round_to_format(scalar_fmt, lo) if lo >= 2.0 ** scalar_fmt.emin else 1 << scalar_fmt.man_bits
+    return lo_bits, round_to_format(scalar_fmt, hi)
+
+
+def _segments(name, value, fmt, func):
+    """A table size for ``func``: ``value``, or the default capped to what ``fmt`` can index."""
+    if value is None:
+        for s in (DEFAULT_SEGMENTS, 4, 2):
+            try:
+                return check_segments(s, fmt, func)
+            except ValueError:
+                continue
+    try:
+        return check_segments(value, fmt, func)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _scalar_check(fmt, func):
+    try:
+        exponent_check(fmt, func)
+    except ValueError as e:
+        raise ValueError(f"scalar_fmt: {e}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineParams:
+    """Parameters both engines share.
+
+    Parameters
+    ----------
+    d : int
+        Head dimension, 1..``MAX_D``.
+    fmt : FPFormat or str
+        Format of q, k, v and of the output row.
+    acc_fmt : FPFormat or str, optional
+        Format of the d output lanes (running o and its update); defaults to ``fmt``.
+    scalar_fmt : FPFormat or str, optional
+        Format of the one-lane path (scores and everything computed from them); defaults
+        to ``fmt``.
+    stages : int
+        Register ranks in each feed-forward operator, >= 0.
+    interleave : int
+        Rows processed round-robin (P), 1..``MAX_INTERLEAVE``.
+    guard_bits : int
+        Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`), 0..``MAX_GUARD_BITS``.
+    """
+    DESIGN: ClassVar[str] = ""
+    COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits")
+
+    d: int
+    fmt: FPFormat
+    acc_fmt: FPFormat = None
+    scalar_fmt: FPFormat = None
+    stages: int = 0
+    interleave: int = 1
+    guard_bits: int = 3
+
+    def _set(self, name, value):
+        object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
+
+    def __post_init__(self):
+        self._set("d", check_int("d", self.d, 1, MAX_D))
+        fmt = as_format(self.fmt, "fmt")
+        self._set("fmt", fmt)
+        self._set("acc_fmt", as_format(self.acc_fmt if self.acc_fmt is not None else fmt, "acc_fmt"))
+        self._set("scalar_fmt", as_format(self.scalar_fmt if self.scalar_fmt is not None else fmt, "scalar_fmt"))
+        check_int("stages", self.stages, 0)
+        check_int("interleave", self.interleave, 1, MAX_INTERLEAVE)
+        check_int("guard_bits", self.guard_bits, 0, MAX_GUARD_BITS)
+
+    @classmethod
+    def options(cls):
+        """The design's own parameters (beyond :attr:`COMMON`), in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in cls.COMMON)
+
+    @property
+    def design(self):
+        return self.DESIGN
+
+    @property
+    def throughput(self):
+        """Accepted (k, v) pairs per cycle."""
+        return 1
+
+    def as_dict(self):
+        """Resolved parameters (formats by name), for reports, sidecars and JSON."""
+        out = {"design": self.DESIGN}
+        for name in self.COMMON + self.options():
+            if name in self._unused():
+                continue
+            v = getattr(self, name)
+            out[name] = v.name if isinstance(v, FPFormat) else v
+        return out
+
+    def _unused(self):
+        return ()
+
+    @property
+    def module_name(self):
+        """``flashd_<design>_<fmt>_d<d>[_acc<F>][_sc<F>]_p<P>_s<S>[...]``: every non-default parameter."""
+        parts = ["flashd", self.DESIGN, self.fmt.name, f"d{self.d}"]
+        if self.acc_fmt != self.fmt:
+            parts.append(f"acc{self.acc_fmt.name}")
+        if self.scalar_fmt != self.fmt:
+            parts.append(f"sc{self.scalar_fmt.name}")
+        parts += [f"p{self.interleave}", f"s{self.stages}"]
+        if self.guard_bits != 3:
+            parts.append(f"g{self.guard_bits}")
+        return "_".join(parts + self._name_parts())
+
+    def _name_parts(self):
+        return []
+
+    def _segment_name_parts(self, defaults):
+        return [f"{key.split('_')[0]}{getattr(self, key)}" for key in SEGMENT_OPTIONS
+                if key in self.options() and key not in self._unused() and getattr(self, key) != getattr(defaults, key)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FA2Params(EngineParams):
+    """FlashAttention-2 (:class:`~flashd.hdl.attention.FA2Engine`): the common parameters and
+    the table sizes ``exp_segments`` and ``recip_segments`` (default 8, capped to what
+    ``scalar_fmt`` can index)."""
+    DESIGN: ClassVar[str] = "fa2"
+
+    exp_segments: int = None
+    recip_segments: int = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        _scalar_check(self.scalar_fmt, "exp")
+        self._set("exp_segments", _segments("exp_segments", self.exp_segments, self.scalar_fmt, "exp"))
+        self._set("recip_segments", _segments("recip_segments", self.recip_segments, self.scalar_fmt, "reciprocal"))
+
+    @property
+    def latency(self):
+        """Cycles from the acceptance of a row's last pair to its output's valid: dot (S),
+        max ring (P), subtraction and exponential (2S), v*e (S), the l/o rings (P),
+        reciprocal (S), normalization (S)."""
+        return 2 * self.interleave + 6 * self.stages
+
+    def _name_parts(self):
+        return self._segment_name_parts(FA2Params(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt,
+                                                  scalar_fmt=self.scalar_fmt))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlashDParams(EngineParams):
+    """FLASH-D (:class:`~flashd.hdl.attention.FlashDEngine`).
+
+    Parameters
+    ----------
+    saturation : str
+        ``"exact"`` (default: the loop carries ln w, never clamped) or ``"published"``.
+    update : str
+        ``"lerp"`` (default: ``o + (v - o)*w``) or ``"blend"`` (``w*v + (1 - w)*o``).
+    skip_below, copy_above : float, None or "default"
+        Thresholds on the sigmoid argument (exact) or on dx (published); None: never.
+        "default": :func:`default_thresholds` (exact) or :data:`PUBLISHED_THRESHOLDS`.
+    lsig_segments, exp_segments : int, optional
+        Table sizes of the exact mode (default 8, capped to the format).
+    ln_segments, sigmoid_segments : int, optional
+        Table sizes of the published mode (default 8, capped to the format).
+    """
+    DESIGN: ClassVar[str] = "flashd"
+    SATURATION: ClassVar[tuple] = ("exact", "published")
+    UPDATE: ClassVar[tuple] = ("lerp", "blend")
+    MODE_SEGMENTS: ClassVar[dict] = {"exact": ("lsig_segments", "exp_segments"),
+                                     "published": ("ln_segments", "sigmoid_segments")}
+
+    saturation: str = "exact"
+    update: str = "lerp"
+    skip_below: float = "default"
+    copy_above: float = "default"
+    lsig_segments: int = None
+    exp_segments: int = None
+    ln_segments: int = None
+    sigmoid_segments: int = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.saturation not in self.SATURATION:
+            raise ValueError(f"saturation={self.saturation!r} is not allowed (allowed: {', '.join(self.SATURATION)})")
+        if self.update not in self.UPDATE:
+            raise ValueError(f"update={self.update!r} is not allowed (allowed: {', '.join(self.UPDATE)})")
+        lo, hi = PUBLISHED_THRESHOLDS if self.saturation == "published" else default_thresholds(self.acc_fmt)
+        for name, default in (("skip_below", lo), ("copy_above", hi)):
+            v = getattr(self, name)
+            v = default if isinstance(v, str) and v == "default" else v
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise ValueError(f"{name}={v!r} must be a finite number, None or 'default'")
+            self._set(name, v)
+        if self.skip_below is not None and self.copy_above is not None and not self.skip_below < self.copy_above:
+            raise ValueError(f"skip_below={self.skip_below} must be below copy_above={self.copy_above}")
+        _scalar_check(self.scalar_fmt, "exp" if self.saturation == "exact" else "ln")
+        funcs = {"lsig_segments": "logsigmoid", "exp_segments": "exp", "ln_segments": "ln",
+                 "sigmoid_segments": "sigmoid"}
+        for name in self.MODE_SEGMENTS[self.saturation]:
+            self._set(name, _segments(name, getattr(self, name), self.scalar_fmt, funcs[name]))
+        for name in self._unused():
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}={getattr(self, name)} does not apply to saturation={self.saturation!r} "
+                                 f"(its tables: {', '.join(self.MODE_SEGMENTS[self.saturation])})")
+        for name in ("skip_below", "copy_above"):
+            self.threshold_bits(name)                    # in the scalar format's normal range
+
+    def _unused(self):
+        other = "published" if self.saturation == "exact" else "exact"
+        return self.MODE_SEGMENTS[other]
+
+    def threshold_bits(self, name):
+        """``skip_below`` or ``copy_above`` as ``scalar_fmt`` bits (None: no threshold)."""
+        v, sf = getattr(self, name), self.scalar_fmt
+        if v is None or v == 0:
+            return None if v is None else 0
+        if not 2.0 ** sf.emin <= abs(v) < 2.0 ** (sf.emax + 1):
+            raise ValueError(f"{name}={v} is outside the normal range of scalar_fmt={sf.name} "
+                             f"(allowed: 0 or {2.0 ** sf.emin:g} <= |value| < {2.0 ** (sf.emax + 1):g})")
+        return round_to_format(sf, float(v))
+
+    @property
+    def latency(self):
+        """Cycles from the acceptance of a row's last pair to its output's valid: dot (S),
+        dx (S), the weight ring (P), e^lw (S, exact), w*v (S, blend), the lane ring (P)."""
+        S = self.stages
+        return 2 * self.interleave + 2 * S + S * (self.saturation == "exact") + S * (self.update == "blend")
+
+    def _name_parts(self):
+        defaults = FlashDParams(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt, scalar_fmt=self.scalar_fmt,
+                                saturation=self.saturation)
+        parts = [v for v, default in ((self.saturation, "exact"), (self.update, "lerp")) if v != default]
+        for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
+            v = getattr(self, key)
+            if v != getattr(defaults, key):
+                parts.append(f"{tag}{'none' if v is None else str(v).replace('-', 'm').replace('.', 'p')}")
+        return parts + self._segment_name_parts(defaults)
+
+
+DESIGNS = {"fa2": FA2Params, "flashd": FlashDParams}
+
+
+def engine_params(design, **kw):
+    """The parameter object of ``design`` (``"fa2"`` or ``"flashd"``) built from ``kw``."""
+    if design not in DESIGNS:
+        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(DESIGNS)})")
+    return DESIGNS[design](**kw)
