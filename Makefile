@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup demo test test-full engines accuracy compare tradeoff ops-area iverilog yosys clean
+.PHONY: setup lint demo test test-full engines accuracy compare tradeoff ops-area iverilog yosys clean
 
 setup: $(STAMP) iverilog yosys
 
@@ -60,13 +60,17 @@ ops-area: setup
 accuracy: setup
 	$(VENV)/bin/flashd accuracy --fmt $(FMT)
 
-# pytest exits 5 when it collects nothing: say so and fail, never pass silently.
-test: setup
-	@$(PY) -m pytest -n $(JOBS) -q -W ignore::UserWarning; rc=$$?; \
+# The linter first (ruff: F, B, I; pyproject.toml). pytest exits 5 when it collects nothing:
+# say so and fail, never pass silently. The `full` marker is deselected by default (pyproject.toml).
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	@$(PY) -m pytest -n $(JOBS) -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
-test-full: setup
-	@FLASHD_FULL=1 $(PY) -m pytest -n $(JOBS) -q -W ignore::UserWarning; rc=$$?; \
+test-full: lint
+	@$(PY) -m pytest -n $(JOBS) -q -m "full or not full"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 clean:

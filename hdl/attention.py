@@ -18,17 +18,35 @@ exponentials, lane multiplies, reciprocal); ``latency`` is computed from the ope
 Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input stream.
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .float import float_layout
 from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
-from .ops import FPAdd, FPCompare, FPConvert, FPDot, FPFMA, FPMul
+from .ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
 from .params import FA2Params, FlashDParams, published_weights
 from .pipeline import ValidSignature, delay, spread
 
-__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "build_engine"]
+__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "Unit", "build_engine"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An operator to build: its class and arguments. Hashable, so units built with the same
+    parameters (the d identical lanes) compare equal without building anything."""
+    cls: type
+    args: tuple = ()
+    kwargs: tuple = ()
+
+    def build(self):
+        return self.cls(*self.args, **dict(self.kwargs))
+
+
+def _unit(cls, *args, **kwargs):
+    return Unit(cls, args, tuple(sorted(kwargs.items())))
 
 
 def ring(m, depth, value, load, name, init=None):
@@ -64,14 +82,19 @@ class Loop:
         self.m.d.sync += self.state.eq(Mux(valid, update, self.old()))
 
 
-def _convert(m, name, fmt_in, fmt_out, value):
-    """``value`` in ``fmt_out`` (combinational; nothing when the formats are the same)."""
-    if fmt_in == fmt_out:
+def _converters(u, names, fmt_in, fmt_out):
+    """Add a combinational ``fmt_in`` -> ``fmt_out`` converter per name (none when the
+    formats are the same)."""
+    if fmt_in != fmt_out:
+        u.update({name: _unit(FPConvert, fmt_in, fmt_out) for name in names})
+
+
+def _convert(m, u, name, value):
+    """``value`` through converter ``u[name]``, or unchanged when there is none."""
+    if name not in u:
         return value
-    cvt = FPConvert(fmt_in, fmt_out)
-    m.submodules[name] = cvt
-    m.d.comb += [cvt.i.payload.a.eq(value), cvt.i.valid.eq(1)]
-    return cvt.o.payload
+    m.d.comb += [u[name].i.payload.a.eq(value), u[name].i.valid.eq(1)]
+    return u[name].o.payload
 
 
 def _drive(m, unit, valid, **operands):
@@ -128,17 +151,25 @@ class _Engine(wiring.Component):
 
     def _dot(self):
         p = self.params
-        return FPDot(p.fmt, p.scalar_fmt, n=p.d, guard_bits=p.guard_bits, stages=p.stages)
+        return _unit(FPDot, p.fmt, p.scalar_fmt, n=p.d, guard_bits=p.guard_bits, stages=p.stages)
 
     def units(self):
-        """The engine's functional units, ``{instance name: operator}``, built anew: the ones
-        whose latency the pipeline depends on (converters and threshold comparators are
-        combinational and built in ``elaborate``)."""
+        """The engine's functional units, ``{instance name: Unit}``, in the order
+        ``elaborate`` adds them (the pipelined operators and the dot product, then the
+        combinational converters and threshold comparators). Builds nothing."""
         raise NotImplementedError
 
+    def _lane_converters(self, u):
+        p = self.params
+        _converters(u, [f"v_cvt{j}" for j in range(p.d)], p.fmt, p.acc_fmt)
+
+    def _output_converters(self, u):
+        p = self.params
+        _converters(u, [f"out_cvt{j}" for j in range(p.d)], p.acc_fmt, p.fmt)
+
     def _build(self, m):
-        """Every unit as a submodule; checks the latency formula against them."""
-        u = self.units()
+        """Every unit built and added as a submodule; checks the latency formula against them."""
+        u = {name: unit.build() for name, unit in self.units().items()}
         for name, unit in u.items():
             m.submodules[name] = unit
         assert self.path_latency(u) == self.params.latency, (self.path_latency(u), self.params.latency)
@@ -169,17 +200,17 @@ class _Engine(wiring.Component):
         side.s, side.valid = dot.o.payload, dot.o.valid
         return side
 
-    def _lanes_to_acc(self, m, v):
+    def _lanes_to_acc(self, m, u, v):
         p = self.params
         out = Signal(data.ArrayLayout(float_layout(p.acc_fmt), p.d), name="v_acc")
         for j in range(p.d):
-            m.d.comb += out[j].eq(_convert(m, f"v_cvt{j}", p.fmt, p.acc_fmt, v[j]))
+            m.d.comb += out[j].eq(_convert(m, u, f"v_cvt{j}", v[j]))
         return out
 
-    def _output(self, m, o, valid):
+    def _output(self, m, u, o, valid):
         p = self.params
         for j in range(p.d):
-            m.d.comb += self.o.payload[j].eq(_convert(m, f"out_cvt{j}", p.acc_fmt, p.fmt, o[j]))
+            m.d.comb += self.o.payload[j].eq(_convert(m, u, f"out_cvt{j}", o[j]))
         m.d.comb += self.o.valid.eq(valid)
 
 
@@ -199,15 +230,19 @@ class FA2Engine(_Engine):
     def units(self):
         p = self.params
         P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
-        u = {"max": FPCompare(sf, stages=P - 1),
-             "sub_c": FPAdd(sf, stages=S), "sub_e": FPAdd(sf, stages=S),
-             "exp_c": FPExp(sf, segments=p.exp_segments, stages=S),
-             "exp_e": FPExp(sf, segments=p.exp_segments, stages=S),
-             "l_fma": FPFMA(sf, stages=P - 1),
-             "recip": FPReciprocal(sf, segments=p.recip_segments, stages=S)}
+        u = {"max": _unit(FPCompare, sf, stages=P - 1),
+             "sub_c": _unit(FPAdd, sf, stages=S), "sub_e": _unit(FPAdd, sf, stages=S),
+             "exp_c": _unit(FPExp, sf, segments=p.exp_segments, stages=S),
+             "exp_e": _unit(FPExp, sf, segments=p.exp_segments, stages=S),
+             "l_fma": _unit(FPFMA, sf, stages=P - 1),
+             "recip": _unit(FPReciprocal, sf, segments=p.recip_segments, stages=S)}
         for j in range(p.d):
-            u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1), FPMul(af, stages=S)
+            u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1), _unit(FPMul, af, stages=S)
         u["dot"] = self._dot()
+        _converters(u, ["c_cvt", "e_cvt"], sf, af)
+        self._lane_converters(u)
+        _converters(u, ["r_cvt"], sf, af)
+        self._output_converters(u)
         return u
 
     def path_latency(self, u):
@@ -240,9 +275,9 @@ class FA2Engine(_Engine):
         c, e = exp_c.o.payload, exp_e.o.payload
         y = delay(m, sub_e.latency + exp_e.latency, v=y.v, first=y.first, last=y.last, valid=y.valid)
         # v * e on the lanes (feed-forward), in the accumulator format
-        c_acc = _convert(m, "c_cvt", sf, af, c)
-        e_acc = _convert(m, "e_cvt", sf, af, e)
-        v_acc = self._lanes_to_acc(m, y.v)
+        c_acc = _convert(m, u, "c_cvt", c)
+        e_acc = _convert(m, u, "e_cvt", e)
+        v_acc = self._lanes_to_acc(m, u, y.v)
         ve = [_drive(m, u[f"ve{j}"], y.valid, a=v_acc[j], b=e_acc) for j in range(p.d)]
         z = delay(m, u["ve0"].latency, c=c, e=e, c_acc=c_acc, first=y.first, last=y.last, valid=y.valid)
         # the l and o recurrences: x*c + t, or t alone on a row's first pair
@@ -261,12 +296,12 @@ class FA2Engine(_Engine):
         # normalization at the row's end: d multipliers by 1/l
         done = delay(m, P, valid=z.valid & z.last).valid
         recip = u["recip"]
-        r_acc = _convert(m, "r_cvt", sf, af, _drive(m, recip, done, a=l.state))
+        r_acc = _convert(m, u, "r_cvt", _drive(m, recip, done, a=l.state))
         o_late = delay(m, recip.latency, o=o.state).o
         out = Signal.like(o.state, name="o_norm")
         for j in range(p.d):
             m.d.comb += out[j].eq(_drive(m, u[f"norm{j}"], recip.o.valid, a=o_late[j], b=r_acc))
-        self._output(m, out, delay(m, u["norm0"].latency, valid=recip.o.valid).valid)
+        self._output(m, u, out, delay(m, u["norm0"].latency, valid=recip.o.valid).valid)
         return m
 
 
@@ -298,24 +333,30 @@ class FlashDEngine(_Engine):
     def units(self):
         p = self.params
         P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
-        u = {"sub_dx": FPAdd(sf, stages=S)}
+        u = {"sub_dx": _unit(FPAdd, sf, stages=S)}
         if p.saturation == "exact":                 # the ring: adder, log-sigmoid (P - 1 ranks)
             r_add, r_lsig = spread(P - 1, 2)
-            u.update(add_a=FPAdd(sf, stages=r_add), lsig=FPLogSigmoid(sf, segments=p.lsig_segments, stages=r_lsig),
-                     exp_w=FPExp(sf, segments=p.exp_segments, stages=S))
+            u.update(add_a=_unit(FPAdd, sf, stages=r_add), lsig=_unit(FPLogSigmoid, sf, segments=p.lsig_segments, stages=r_lsig),
+                     exp_w=_unit(FPExp, sf, segments=p.exp_segments, stages=S))
         else:                                       # the ring: ln, adder, sigmoid
             r_ln, r_add, r_sig = spread(P - 1, 3)
-            u.update(ln_w=FPLn(sf, segments=p.ln_segments, stages=r_ln), add_a=FPAdd(sf, stages=r_add),
-                     sig=FPSigmoid(sf, segments=p.sigmoid_segments, stages=r_sig))
+            u.update(ln_w=_unit(FPLn, sf, segments=p.ln_segments, stages=r_ln), add_a=_unit(FPAdd, sf, stages=r_add),
+                     sig=_unit(FPSigmoid, sf, segments=p.sigmoid_segments, stages=r_sig))
         if p.update == "lerp":                      # the lane ring: v - o, then the FMA
             r_sub, r_fma = spread(P - 1, 2)
             for j in range(p.d):
-                u[f"diff{j}"], u[f"o_fma{j}"] = FPAdd(af, stages=r_sub), FPFMA(af, stages=r_fma)
+                u[f"diff{j}"], u[f"o_fma{j}"] = _unit(FPAdd, af, stages=r_sub), _unit(FPFMA, af, stages=r_fma)
         else:                                       # 1 - w and w*v feed-forward, the FMA in the ring
-            u["one_minus_w"] = FPAdd(af, stages=S)
+            u["one_minus_w"] = _unit(FPAdd, af, stages=S)
             for j in range(p.d):
-                u[f"wv{j}"], u[f"o_fma{j}"] = FPMul(af, stages=S), FPFMA(af, stages=P - 1)
+                u[f"wv{j}"], u[f"o_fma{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1)
         u["dot"] = self._dot()
+        for threshold, name in (("skip_below", "cmp_skip"), ("copy_above", "cmp_copy")):
+            if p.threshold_bits(threshold) is not None:     # combinational comparators
+                u[name] = _unit(FPCompare, sf)
+        _converters(u, ["w_cvt"], sf, af)
+        self._lane_converters(u)
+        self._output_converters(u)
         return u
 
     def path_latency(self, u):
@@ -330,18 +371,18 @@ class FlashDEngine(_Engine):
         return (u["dot"].latency + u["sub_dx"].latency + P + (u["exp_w"].latency if "exp_w" in u else 0)
                 + (u["wv0"].latency if "wv0" in u else 0) + P)
 
-    def _compare(self, m, name, a, threshold, valid):
-        """(a < t, a > t, a == t) against a constant, or all 0 when the threshold is None."""
+    def _compare(self, m, u, name, a, threshold, valid):
+        """(a < t, a > t, a == t) against a constant (comparator ``u[name]``), or all 0 when
+        the threshold is None."""
         if threshold is None:
             return Const(0, 1), Const(0, 1), Const(0, 1)
-        m.submodules[name] = cmp = FPCompare(self.params.scalar_fmt)
-        out = _drive(m, cmp, valid, a=a, b=threshold)
+        out = _drive(m, u[name], valid, a=a, b=threshold)
         return out.less, out.greater, out.equal
 
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        P, sf, af = p.interleave, p.scalar_fmt, p.acc_fmt
+        P, af = p.interleave, p.acc_fmt
         u = self._build(m)
         x = self._front(m, u)
         s_prev = ring(m, P, x.s, x.valid, "s_prev")
@@ -351,8 +392,8 @@ class FlashDEngine(_Engine):
             w, z = self._exact_chain(m, u, dx, y)
         else:
             w, z = self._published_chain(m, u, dx, y)
-        w_acc = _convert(m, "w_cvt", sf, af, w)
-        v_acc = self._lanes_to_acc(m, z.v)
+        w_acc = _convert(m, u, "w_cvt", w)
+        v_acc = self._lanes_to_acc(m, u, z.v)
         o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), p.d), P)
         o_next = Signal.like(o.state, name="o_next")
         if p.update == "lerp":
@@ -372,7 +413,7 @@ class FlashDEngine(_Engine):
         for j in range(p.d):
             m.d.comb += o_next[j].eq(Mux(end.first | end.copy, end.v[j], Mux(end.skip, o.old()[j], body[j])))
         o.close(end.valid, o_next)
-        self._output(m, o.state, delay(m, P, valid=z.valid & z.last).valid)
+        self._output(m, u, o.state, delay(m, P, valid=z.valid & z.last).valid)
         return m
 
     def _exact_chain(self, m, u, dx, y):
@@ -387,8 +428,8 @@ class FlashDEngine(_Engine):
         lw.close(end.valid, Mux(end.first, 0, lw_next))
         a_post = delay(m, lsig.latency + 1, a=a).a
         post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
-        skip, _, _ = self._compare(m, "cmp_skip", a_post, p.threshold_bits("skip_below"), post.valid)
-        _, copy, _ = self._compare(m, "cmp_copy", a_post, p.threshold_bits("copy_above"), post.valid)
+        skip, _, _ = self._compare(m, u, "cmp_skip", a_post, p.threshold_bits("skip_below"), post.valid)
+        _, copy, _ = self._compare(m, u, "cmp_copy", a_post, p.threshold_bits("copy_above"), post.valid)
         exp_w = u["exp_w"]
         w = _drive(m, exp_w, post.valid, a=lw.state)
         z = delay(m, exp_w.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
@@ -399,9 +440,9 @@ class FlashDEngine(_Engine):
         p = self.params
         P, sf = p.interleave, p.scalar_fmt
         w = Loop(m, "w_state", float_layout(sf), P)
-        lt, gt, eq = self._compare(m, "cmp_skip", dx, p.threshold_bits("skip_below"), y.valid)
+        lt, gt, eq = self._compare(m, u, "cmp_skip", dx, p.threshold_bits("skip_below"), y.valid)
         skip = lt | eq
-        _, gt, eq = self._compare(m, "cmp_copy", dx, p.threshold_bits("copy_above"), y.valid)
+        _, gt, eq = self._compare(m, u, "cmp_copy", dx, p.threshold_bits("copy_above"), y.valid)
         copy = gt | eq
         ln, add, sig = u["ln_w"], u["add_a"], u["sig"]
         lnw = _drive(m, ln, y.valid, a=w.state)

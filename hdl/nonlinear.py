@@ -3,7 +3,8 @@
 Both units reduce the input x = (-1)**s * m * 2**e exactly to its significand m in
 [1, 2); the top ``log2(segments)`` fraction bits pick the segment, and ``a*m + b`` is
 evaluated by :class:`~flashd.hdl.ops.FPFMA` in the unit's format (one rounding).
-Register ranks live inside the FMAs, so ``latency`` is theirs; side-band data travels
+Register ranks live inside the FMAs (built in ``elaborate``), so ``latency`` is ``stages``,
+spread over them; side-band data travels
 beside them through :func:`~flashd.hdl.pipeline.delay`.
 """
 
@@ -13,15 +14,23 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .float import float_layout, round_pack, unpack, wire
+from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
 from .ops import FPFMA, FPMul
-from .float import shift_right_sticky
 from .pipeline import ValidSignature, check_stages, delay, spread
-from .pwl import (EXP_RANGE, LSIG_GROUPS, check_segments, coefficients, exponent_check, lsig_range,
-                  round_to_format, sigmoid_range, split_ln2)
+from .pwl import (
+    EXP_RANGE,
+    LSIG_GROUPS,
+    check_segments,
+    coefficients,
+    exponent_check,
+    lsig_range,
+    round_to_format,
+    sigmoid_range,
+    split_ln2,
+)
 
-__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "NONLINEAR", "uniform_index"]
+__all__ = ["FPReciprocal", "FPLn", "FPSigmoid", "FPExp", "FPLogSigmoid", "uniform_index"]
 
 
 def uniform_index(m, x, e_hi, k, name="idx"):
@@ -37,6 +46,9 @@ def uniform_index(m, x, e_hi, k, name="idx"):
 
 
 class _TableUnit(wiring.Component):
+    """A table unit's parameters, coefficient tables and ports; ``latency == stages``."""
+    CUTS = 4          # ranks are spread over up to 4 inner operators (exp), then stack
+
     def __init__(self, func, fmt, segments, stages):
         self.fmt = as_format(fmt)
         self.segments = check_segments(segments, self.fmt, func)
@@ -64,16 +76,17 @@ class _TableUnit(wiring.Component):
         return raw
 
 
+    @property
+    def latency(self):
+        return self.stages
+
+
 class _OneFMAUnit(_TableUnit):
     """A table unit whose only pipelined part is one FMA (reciprocal, sigmoid)."""
 
-    def __init__(self, func, fmt, segments, stages):
-        super().__init__(func, fmt, segments, stages)
-        self.fma = FPFMA(self.fmt, stages=self.stages)
-
-    @property
-    def latency(self):
-        return self.fma.latency
+    def _fma(self, m):
+        m.submodules.fma = fma = FPFMA(self.fmt, stages=self.stages)
+        return fma
 
 
 class FPReciprocal(_OneFMAUnit):
@@ -100,7 +113,7 @@ class FPReciprocal(_OneFMAUnit):
 
     def elaborate(self, platform):
         m, fmt = Module(), self.fmt
-        m.submodules.fma = fma = self.fma
+        fma = self._fma(m)
         x_bits = self.i.payload.a.as_value()
         self._table_fma(m, fma, x_bits, self.i.valid)
         x = unpack(m, fmt, x_bits, "x")
@@ -132,18 +145,12 @@ class FPLn(_TableUnit):
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("ln", fmt, segments, stages)
         exponent_check(self.fmt, "ln")
-        self.fma_t = FPFMA(self.fmt, stages=self.stages // 2)
-        self.fma_e = FPFMA(self.fmt, stages=self.stages - self.stages // 2)
         self.ln2 = round_to_format(self.fmt, math.log(2))
-
-    @property
-    def latency(self):
-        return self.fma_t.latency + self.fma_e.latency
 
     def elaborate(self, platform):
         m, fmt = Module(), self.fmt
-        m.submodules.fma_t = fma_t = self.fma_t
-        m.submodules.fma_e = fma_e = self.fma_e
+        m.submodules.fma_t = fma_t = FPFMA(fmt, stages=self.stages // 2)
+        m.submodules.fma_e = fma_e = FPFMA(fmt, stages=self.stages - self.stages // 2)
         x_bits = self.i.payload.a.as_value()
         raw = self._table_fma(m, fma_t, x_bits, self.i.valid)
         x = unpack(m, fmt, x_bits, "x")
@@ -181,22 +188,24 @@ class FPSigmoid(_OneFMAUnit):
         Register ranks, all inside the FMA; ``latency == stages``.
     """
 
+    FUNC = "sigmoid"
+
     def __init__(self, fmt, *, segments=8, stages=0):
-        super().__init__("sigmoid", fmt, segments, stages)
+        super().__init__(self.FUNC, fmt, segments, stages)
         self.e_hi = sigmoid_range(self.fmt)
 
-    def _symmetric_table(self, m):
-        """Drive the FMA with the line of x's piece; return (x, |x| >= 2**e_hi or Inf)."""
-        m.submodules.fma = self.fma
+    def _symmetric_table(self, m, fma):
+        """Drive ``fma`` with the line of x's piece; return (x, |x| >= 2**e_hi or Inf)."""
         x_bits = self.i.payload.a.as_value()
         x = unpack(m, self.fmt, x_bits, "x")
         idx = uniform_index(m, x, self.e_hi, self.segments.bit_length() - 2)
-        self._drive_table(m, self.fma, idx, x_bits, self.i.valid)
+        self._drive_table(m, fma, idx, x_bits, self.i.valid)
         return x, ~x.zero & (x.inf | (x.exp >= self.e_hi))
 
     def elaborate(self, platform):
-        m, fmt, fma = Module(), self.fmt, self.fma
-        x, big = self._symmetric_table(m)
+        m, fmt = Module(), self.fmt
+        fma = self._fma(m)
+        x, big = self._symmetric_table(m, fma)
         side = delay(m, fma.latency, nan=x.nan, one=big & ~x.sign, zero=big & x.sign)
         r = fma.o.payload.as_value()
         one = Const(fmt.bias << fmt.man_bits, fmt.width)
@@ -226,12 +235,13 @@ class FPLogSigmoid(FPSigmoid):
         Register ranks, all inside the FMA; ``latency == stages``.
     """
 
+    FUNC = "logsigmoid"
+
     def __init__(self, fmt, *, segments=8, stages=0):
-        _OneFMAUnit.__init__(self, "logsigmoid", fmt, segments, stages)
+        super().__init__(fmt, segments=segments, stages=stages)
         self.e_lo, self.e_hi = lsig_range(self.fmt)
 
-    def _symmetric_table(self, m):
-        m.submodules.fma = self.fma
+    def _symmetric_table(self, m, fma):
         fmt, k = self.fmt, self.segments.bit_length() - 1
         x_bits = self.i.payload.a.as_value()
         x = unpack(m, fmt, x_bits, "x")
@@ -239,12 +249,13 @@ class FPLogSigmoid(FPSigmoid):
         g = wire(m, Mux(x.zero | (x.exp < self.e_lo), 0,
                         Mux(x.exp >= self.e_hi, LSIG_GROUPS - 1, x.exp - self.e_lo + 1)), "group")
         idx = wire(m, Cat(raw.man[fmt.man_bits - k:], g[:(LSIG_GROUPS - 1).bit_length()], x.sign), "segment")
-        self._drive_table(m, self.fma, idx, x_bits, self.i.valid)
+        self._drive_table(m, fma, idx, x_bits, self.i.valid)
         return x, ~x.zero & (x.inf | (x.exp >= self.e_hi))
 
     def elaborate(self, platform):
-        m, fmt, fma = Module(), self.fmt, self.fma
-        x, big = self._symmetric_table(m)
+        m, fmt = Module(), self.fmt
+        fma = self._fma(m)
+        x, big = self._symmetric_table(m, fma)
         side = delay(m, fma.latency, nan=x.nan, zero=big & ~x.sign, same=big & x.sign,
                      x=self.i.payload.a.as_value())
         r = fma.o.payload.as_value()
@@ -276,23 +287,16 @@ class FPExp(_TableUnit):
     def __init__(self, fmt, *, segments=8, stages=0):
         super().__init__("exp", fmt, segments, stages)
         exponent_check(self.fmt, "exp")
-        split = spread(self.stages, 4)
-        self.mul_t = FPMul(self.fmt, stages=split[0])
-        self.fma_hi = FPFMA(self.fmt, stages=split[1])
-        self.fma_lo = FPFMA(self.fmt, stages=split[2])
-        self.fma_tab = FPFMA(self.fmt, stages=split[3])
         self.log2e = round_to_format(self.fmt, 1 / math.log(2))
         self.ln2_hi, self.ln2_lo = split_ln2(self.fmt)
 
-    @property
-    def latency(self):
-        return sum(u.latency for u in (self.mul_t, self.fma_hi, self.fma_lo, self.fma_tab))
-
     def elaborate(self, platform):
         m, fmt = Module(), self.fmt
-        for name in ("mul_t", "fma_hi", "fma_lo", "fma_tab"):
-            m.submodules[name] = getattr(self, name)
-        mul_t, fma_hi, fma_lo, fma_tab = self.mul_t, self.fma_hi, self.fma_lo, self.fma_tab
+        split = spread(self.stages, 4)
+        m.submodules.mul_t = mul_t = FPMul(fmt, stages=split[0])
+        m.submodules.fma_hi = fma_hi = FPFMA(fmt, stages=split[1])
+        m.submodules.fma_lo = fma_lo = FPFMA(fmt, stages=split[2])
+        m.submodules.fma_tab = fma_tab = FPFMA(fmt, stages=split[3])
         x_bits = self.i.payload.a.as_value()
         x = unpack(m, fmt, x_bits, "x")
         m.d.comb += [mul_t.i.payload.a.eq(x_bits), mul_t.i.payload.b.eq(self.log2e),
@@ -325,7 +329,3 @@ class FPExp(_TableUnit):
                          inf=side.hi, nan=nan, normalized=True, name="scale")
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(fma_tab.o.valid)]
         return m
-
-
-NONLINEAR = {"reciprocal": FPReciprocal, "ln": FPLn, "sigmoid": FPSigmoid, "logsigmoid": FPLogSigmoid,
-             "exp": FPExp}

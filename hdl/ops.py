@@ -12,12 +12,21 @@ from amaranth.hdl import Cat, Const, Module, Mux, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .float import (align_add, float_layout, multiply, normalize, normalize_product, round_pack,
-                    shift_right_sticky, unpack, wire)
+from .float import (
+    align_add,
+    float_layout,
+    multiply,
+    normalize,
+    normalize_product,
+    round_pack,
+    shift_right_sticky,
+    unpack,
+    wire,
+)
 from .format import as_format, check_int
 from .pipeline import Pipeline, ValidSignature, check_stages
 
-__all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot", "OPERATORS"]
+__all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot"]
 
 
 class _Operator(wiring.Component):
@@ -330,6 +339,3 @@ class FPDot(_Operator):
         self._drive(m, p, v.out)
         return m
 
-
-OPERATORS = {"add": FPAdd, "mul": FPMul, "fma": FPFMA, "compare": FPCompare,
-             "convert": FPConvert, "dot": FPDot}

@@ -1,22 +1,19 @@
-"""``flashd``: the command line.
+"""``flashd``: the command line. ``flashd <command> --help`` lists every option.
 
-    flashd generate OP [--fmt F | --fmt-in F --fmt-out F] [--stages S] [--n N] [--out DIR]
-    flashd generate fa2|flashd --d D [--fmt F] [--acc-fmt F] [--scalar-fmt F] [--stages S]
-                    [--interleave P] [--saturation exact|published] [--update lerp|blend] ...
-    flashd run      [--npz FILE] [--prefix P] [--design fa2,flashd] [engine options]
-                    [--rtl icarus|verilator] [--rtl-groups G]
-    flashd verify   --d D [--design fa2,flashd] [--keys 16,8] [--sim icarus|verilator] [engine options]
-    flashd accuracy [--fmt F] [--heads H]                  (error table on the shared data)
-    flashd synth    fa2|flashd --d D [--fmt F] [--liberty LIB] [--generic] [engine options]
-    flashd ops-area [--fmt F,...] [--ops add,mul,...] [--parts] [--out MD]  (generic cells vs FloPoCo, GE)
-    flashd tradeoff [--d 64] [--fmt bf16] [--heads 8] [--out DIR]  (area beside real-data error)
-    flashd compare  [--d 16,32,64,128] [--fmt bf16,fp16,fp32,fp8_e4m3] [--liberty LIB] [--out DIR] [--jobs J]
-    flashd regress  [--fmt F] [--ops add,mul,...] [--sim icarus,verilator] [--count C]
-    flashd coeffs   --func ln|reciprocal --fmt F --segments S     (regenerates a table)
-    flashd characterize [--func ...] [--fmt ...] [--segments ...] (exhaustive error table)
+    flashd generate OP|fa2|flashd ...  Verilog and a JSON sidecar (ports, parameters, latency)
+    flashd run      ...                engine models (and optionally RTL) on Q/K/V from an .npz
+    flashd verify   ...                random rows through an engine's RTL, bit-exact
+    flashd accuracy ...                error table of the standard configurations on real data
+    flashd synth    fa2|flashd ...     Yosys area report of one engine, per functional unit
+    flashd compare  ...                FLASH-D vs FA2 area sweep: table, CSV/JSON, plot
+    flashd tradeoff ...                area beside real-data error
+    flashd ops-area ...                operators synthesized: generic cells beside FloPoCo's, GE
+    flashd regress  ...                operators simulated against the golden model
+    flashd coeffs   ...                one fitted table (a, b per piece)
+    flashd characterize ...            exhaustive error table of the nonlinear units
 
-``generate`` writes ``<module>.v`` and a ``<module>.json`` sidecar (ports, parameters,
-latency, throughput); the module name encodes the parameters.
+``generate`` writes ``<module>.v`` and a ``<module>.json`` sidecar; the module name encodes
+every non-default parameter.
 """
 
 import argparse
@@ -25,140 +22,121 @@ import sys
 import time
 from pathlib import Path
 
-from flashd.hdl.format import PRESETS, as_format, check_int
-from flashd.hdl.nonlinear import NONLINEAR
-from flashd.hdl.ops import OPERATORS
+from flashd.hdl.format import PRESETS, as_format
+from flashd.hdl.params import DESIGNS, MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, engine_params
+from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES
+from flashd.verif.registry import OPERATORS, OpSpec, names
+from flashd.verif.sim import SIMULATORS
 
-from flashd.hdl.params import DESIGNS as ENGINES
-from flashd.hdl.params import engine_params
-
-UNITS = {**OPERATORS, **NONLINEAR}
-ENGINE_OPTIONS = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "saturation",
-                  "update", "skip_below", "copy_above", "exp_segments", "recip_segments", "lsig_segments",
-                  "ln_segments", "sigmoid_segments")
-ONE_FORMAT = ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")
-OPS_AREA = ("add", "mul", "fma", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp")  # one-format units
-
-
-def _spec(op, args):
-    spec = {"op": op, "stages": args.stages}
-    if op in ONE_FORMAT:
-        spec["fmt"] = args.fmt
-    else:
-        spec["fmt_in"] = args.fmt_in or args.fmt
-        fo = args.fmt_out
-        if op == "convert" and fo is None:
-            raise ValueError("convert needs --fmt-out (allowed: " + ", ".join(PRESETS) + ")")
-        if fo is not None:
-            spec["fmt_out"] = fo
-    if op in NONLINEAR:
-        spec["segments"] = args.segments
-    if op == "dot":
-        spec["n"] = args.n
-        if args.exact:
-            spec["exact"] = True
-        elif args.guard_bits is not None:
-            spec["guard_bits"] = args.guard_bits
-    return spec
+ENGINE_HELP = {
+    "acc_fmt": "format of the d output lanes (default: --fmt)",
+    "scalar_fmt": "format of the one-lane score path (default: --fmt)",
+    "stages": "register ranks in each feed-forward operator (default 0)",
+    "interleave": f"rows interleaved round-robin, P (1..{MAX_INTERLEAVE}, default 1)",
+    "guard_bits": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)",
+    "saturation": "flashd: exact (default: the loop carries ln w) or published (the paper's rule)",
+    "update": "flashd: lerp (default: o + (v - o)*w) or blend (w*v + (1 - w)*o)",
+    "skip_below": "flashd: keep o when the sigmoid argument (published: dx) is below this; "
+                  "a number, none or default",
+    "copy_above": "flashd: take o = v above this; a number, none or default",
+    "exp_segments": "table pieces of the exponential (default 8)",
+    "recip_segments": "fa2: table pieces of the reciprocal (default 8)",
+    "lsig_segments": "flashd exact: log-sigmoid pieces per binade (default 8)",
+    "ln_segments": "flashd published: table pieces of ln (default 8)",
+    "sigmoid_segments": "flashd published: table pieces of the sigmoid (default 8)",
+}
+DESIGN_OPTIONS = tuple(dict.fromkeys(o for cls in DESIGNS.values() for o in cls.options()))
+CHOICES = {"saturation": {"choices": FlashDParams.SATURATION}, "update": {"choices": FlashDParams.UPDATE}}
 
 
-def module_name(spec):
-    parts = ["flashd", spec["op"]]
-    for key in ("fmt", "fmt_in", "fmt_out"):
-        if key in spec:
-            parts.append(str(spec[key]))
-    if "n" in spec:
-        parts.append(f"n{spec['n']}")
-    if "segments" in spec:
-        parts.append(f"seg{spec['segments']}")
-    if spec.get("exact"):
-        parts.append("exact")
-    elif "guard_bits" in spec:
-        parts.append(f"g{spec['guard_bits']}")
-    parts.append(f"s{spec['stages']}")
-    return "_".join(parts)
+# --- argparse types: a bad value is reported by argparse, naming the option -------------
+
+def _int_range(lo, hi=None):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is out of range (allowed: {lo}..{hi})" if hi is not None
+                                             else f"{v} is out of range (allowed: >= {lo})")
+        return v
+    parse.__name__ = "integer"
+    return parse
 
 
-def engine_kwargs(args, design):
-    """Engine constructor arguments from parsed options (only those given, so the engine's
-    own defaults apply); options the design does not take are an error."""
-    kw = {k: getattr(args, k) for k in ENGINE_OPTIONS if getattr(args, k, None) is not None}
-    own = {"fa2": ("exp_segments", "recip_segments"),
-           "flashd": ("saturation", "update", "skip_below", "copy_above", "exp_segments", "lsig_segments",
-                      "ln_segments", "sigmoid_segments")}
-    others = set(ENGINE_OPTIONS[7:]) - set(own[design])
-    bad = sorted(k for k in kw if k in others)
-    if bad:
-        raise ValueError(f"--{bad[0].replace('_', '-')} does not apply to {design} "
-                         f"(its options: {', '.join('--' + o.replace('_', '-') for o in own[design])})")
-    for k in ("skip_below", "copy_above"):
-        if k in kw:
-            kw[k] = _threshold(k, kw[k])
-    return kw
+def _list(item):
+    def parse(text):
+        values = [item(x) for x in text.split(",") if x]
+        if not values:
+            raise argparse.ArgumentTypeError("an empty list")
+        return values
+    parse.__name__ = "list"
+    return parse
 
 
-def _threshold(name, text):
+def _format(text):
+    try:
+        return as_format(text).name
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _choice(allowed, what):
+    def parse(text):
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"{what} {text!r} unknown (allowed: {', '.join(allowed)})")
+        return text
+    parse.__name__ = what
+    return parse
+
+
+def _threshold(text):
     if text in ("none", "default"):
         return None if text == "none" else "default"
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"--{name.replace('_', '-')} {text!r}: need a number, 'none' or 'default'") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: need a number, 'none' or 'default'") from None
 
 
-def generate_engine(design, kw, out_dir):
-    from flashd.hdl.attention import build_engine
-    from flashd.verif.harness import describe_fields
-    from flashd.verif.sim import write_verilog
-    params = engine_params(design, **kw)
-    engine = build_engine(params)
-    name = params.module_name
-    P = params.interleave
-    sidecar = {
-        "module": name, "parameters": params.as_dict(), "latency_cycles": params.latency,
-        "latency": "cycles from the acceptance of a row's last (k, v) pair to that row's o.valid",
-        "throughput": f"{params.throughput} (k, v) pair per cycle; {P} row(s) interleaved round-robin",
-        "ports": {"clk": "clock", "rst": "synchronous reset",
-                  "i__payload": describe_fields(engine.i.payload.shape()), "i__valid": 1, "i__ready": 1,
-                  "o__payload": describe_fields(engine.o.payload.shape()), "o__valid": 1},
-        "field_format": "{name: [bit offset, element width, element count]}",
-    }
-    path = write_verilog(engine, name, out_dir, sidecar)
-    return path, sidecar
+D = _int_range(1, MAX_D)
+POSITIVE = _int_range(1)
+DESIGN_LIST = _list(_choice(list(DESIGNS), "design"))
 
 
-def generate(spec, out_dir):
-    from flashd.verif.harness import describe_fields, make_unit
-    from flashd.verif.sim import write_verilog
-    unit = make_unit(spec)
-    name = module_name(spec)
-    sidecar = {
-        "module": name, "parameters": spec, "latency_cycles": unit.latency,
-        "throughput": "1 result per cycle",
-        "ports": {"clk": "clock (present when latency > 0)", "rst": "synchronous reset of the valid bits",
-                  "i__payload": describe_fields(unit.i.payload.shape()), "i__valid": 1,
-                  "o__payload": describe_fields(unit.o.payload.shape()), "o__valid": 1},
-        "field_format": "{name: [bit offset, element width, element count]}",
-    }
-    path = write_verilog(unit, name, out_dir, sidecar)
-    return path, sidecar
+# --- option groups shared by several commands ------------------------------------------
 
-
-def _engine_options(p, fmt, d=True):
+def _engine_options(p, *, d=True, stages=True):
+    """Engine parameters (only those given reach the engine, so its own defaults apply)."""
     if d:
-        p.add_argument("--d", type=int, default=None, help="engines: head dimension")
-    p.add_argument("--acc-fmt", dest="acc_fmt", help="engines: format of the d output lanes")
-    p.add_argument("--scalar-fmt", dest="scalar_fmt", help="engines: format of the one-lane score path")
-    p.add_argument("--interleave", type=int, help="engines: rows interleaved round-robin (P)")
-    p.add_argument("--saturation", help="flashd: exact (default) or published")
-    p.add_argument("--update", help="flashd: lerp (default) or blend")
-    p.add_argument("--skip-below", dest="skip_below", help="flashd: threshold, a number, none or default")
-    p.add_argument("--copy-above", dest="copy_above", help="flashd: threshold, a number, none or default")
-    for name in ("exp", "recip", "lsig", "ln", "sigmoid"):
-        p.add_argument(f"--{name}-segments", dest=f"{name}_segments", type=int)
-    if fmt:
-        p.add_argument("--stages", type=int, default=None)
-        p.add_argument("--guard-bits", dest="guard_bits", type=int)
+        p.add_argument("--d", type=D, help=f"head dimension (1..{MAX_D})")
+    for name in ("acc_fmt", "scalar_fmt"):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_format, help=ENGINE_HELP[name])
+    if stages:
+        p.add_argument("--stages", type=_int_range(0), help=ENGINE_HELP["stages"])
+    p.add_argument("--interleave", type=_int_range(1, MAX_INTERLEAVE), help=ENGINE_HELP["interleave"])
+    p.add_argument("--guard-bits", dest="guard_bits", type=_int_range(0, MAX_GUARD_BITS), help=ENGINE_HELP["guard_bits"])
+    for name in DESIGN_OPTIONS:
+        kw = CHOICES.get(name) or ({"type": _threshold} if name in ("skip_below", "copy_above") else
+                                   {"type": int, "metavar": "|".join(map(str, SEGMENT_CHOICES))})
+        # absent unless given: "none" (no threshold) is a value, not "not given"
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, help=ENGINE_HELP[name], default=argparse.SUPPRESS, **kw)
+
+
+def engine_kwargs(args, design):
+    """Engine parameters from parsed options, only those given; an option the design does
+    not take is an error naming it and the design's own options."""
+    common = [k for k in DESIGNS[design].COMMON if k not in ("d", "fmt") and getattr(args, k, None) is not None]
+    kw = {k: getattr(args, k) for k in common}
+    given = [k for k in DESIGN_OPTIONS if hasattr(args, k)]
+    own = DESIGNS[design].options()
+    bad = [k for k in given if k not in own]
+    if bad:
+        raise ValueError(f"--{bad[0].replace('_', '-')} does not apply to {design} "
+                         f"(its options: {', '.join('--' + o.replace('_', '-') for o in own)})")
+    kw.update({k: getattr(args, k) for k in given})
+    return kw
 
 
 def _data_path(npz):
@@ -171,32 +149,84 @@ def _data_path(npz):
     return path
 
 
-def _designs(text):
-    designs = [x for x in text.split(",") if x]
-    bad = [x for x in designs if x not in ENGINES]
-    if bad:
-        raise ValueError(f"--design {','.join(bad)} unknown (allowed: {', '.join(ENGINES)})")
-    return designs
+def _say(message):
+    print(message, flush=True)
 
 
-def run(args):
-    """``flashd run``: model error statistics per design, optionally an RTL cross-check."""
+# --- the commands ----------------------------------------------------------------------
+
+def cmd_generate(args):
+    """Verilog and a JSON sidecar for an operator or an engine."""
+    from flashd.hdl.emit import write_verilog
+    from flashd.verif.harness import describe_fields
+    if args.op in DESIGNS:
+        from flashd.hdl.attention import build_engine
+        if args.d is None:
+            raise ValueError(f"{args.op} needs --d (the head dimension, 1..{MAX_D})")
+        op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
+        if op_only or args.exact:
+            raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.op}")
+        kw = engine_kwargs(args, args.op)
+        params = engine_params(args.op, d=args.d, fmt=args.fmt or "bf16", **kw)
+        unit, name, P = build_engine(params), params.module_name, params.interleave
+        sidecar = {
+            "module": name, "parameters": params.as_dict(), "latency_cycles": params.latency,
+            "latency": "cycles from the acceptance of a row's last (k, v) pair to that row's o.valid",
+            "throughput": f"{params.throughput} (k, v) pair per cycle; {P} row(s) interleaved round-robin",
+            "ports": {"clk": "clock", "rst": "synchronous reset",
+                      "i__payload": describe_fields(unit.i.payload.shape()), "i__valid": 1, "i__ready": 1,
+                      "o__payload": describe_fields(unit.o.payload.shape()), "o__valid": 1},
+            "field_format": "{name: [bit offset, element width, element count]}",
+        }
+    else:
+        spec = _op_spec(args)
+        unit, name = spec.build(), spec.module_name
+        sidecar = {
+            "module": name, "parameters": spec.as_dict(), "latency_cycles": spec.latency,
+            "throughput": "1 result per cycle",
+            "ports": {"clk": "clock (present when latency > 0)", "rst": "synchronous reset of the valid bits",
+                      "i__payload": describe_fields(unit.i.payload.shape()), "i__valid": 1,
+                      "o__payload": describe_fields(unit.o.payload.shape()), "o__valid": 1},
+            "field_format": "{name: [bit offset, element width, element count]}",
+        }
+    path = write_verilog(unit, name, args.out, sidecar)
+    print(f"wrote {path} and {path.with_suffix('.json')} (latency {sidecar['latency_cycles']} cycles, "
+          f"{sidecar['throughput']})")
+    return 0
+
+
+def _op_spec(args):
+    entry = OPERATORS[args.op]
+    engine_only = [k for k in ("d", "acc_fmt", "scalar_fmt", "interleave") if getattr(args, k) is not None]
+    engine_only += [k for k in DESIGN_OPTIONS if hasattr(args, k)]
+    if engine_only:
+        raise ValueError(f"--{engine_only[0].replace('_', '-')} applies to the engines (fa2, flashd), not to {args.op}")
+    kw = {k: getattr(args, k) for k in entry.extras if getattr(args, k, None) is not None}
+    if entry.formats != "one" and args.fmt_out is not None:
+        kw["fmt_out"] = args.fmt_out
+    if entry.formats == "convert" and args.fmt_out is None:
+        raise ValueError(f"convert needs --fmt-out (allowed: {', '.join(PRESETS)} or e<E>m<M>)")
+    if "exact" in kw and not kw["exact"]:
+        del kw["exact"]
+    return OpSpec(op=args.op, fmt=args.fmt_in or args.fmt or "bf16", stages=args.stages or 0, **kw)
+
+
+def cmd_run(args):
+    """Model error statistics per design, optionally an RTL cross-check of the first rows."""
     import numpy as np
+
     from flashd.verif import model
     from flashd.verif.accuracy import evaluate, load_qkv
-    from flashd.verif.attention_model import engine_params
     path = _data_path(args.npz)
     prefix = args.prefix if args.prefix or args.npz else "t0_l2"
     Q, K, V = load_qkv(path, prefix)
-    designs = _designs(args.design)
     d = Q.shape[2]
     problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
     print(f"{path.name}{':' + prefix if prefix else ''}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
           f"N={K.shape[1]}, d={d}; error against float64 softmax attention of the quantized inputs")
-    for design in designs:
+    for design in args.design:
         kw = engine_kwargs(args, design)
-        kw.setdefault("fmt", args.fmt)
-        p = engine_params(design, d=d, **kw)
+        p = engine_params(design, d=d, fmt=args.fmt, **kw)
         t = time.time()
         r = evaluate(p, problems)
         print(f"{design}: max abs {r['max_abs']:.4g}, max rel {r['max_rel']:.4g}, RMS rel {r['rms_rel']:.4g} "
@@ -204,8 +234,7 @@ def run(args):
               f"copied {100 * r['copy']:.1f}% of lane updates; {r['rows']} rows in {time.time() - t:.1f} s")
         if args.rtl:
             from flashd.verif.attention_bench import regress_engine
-            P = p.interleave
-            fmt = p.fmt
+            P, fmt = p.interleave, p.fmt
             groups = []
             for g in range(args.rtl_groups):
                 rows = Q[0, g * P:(g + 1) * P]
@@ -215,224 +244,269 @@ def run(args):
                 k = np.broadcast_to(model.from_float(fmt, K[0]), (P,) + K[0].shape)
                 v = np.broadcast_to(model.from_float(fmt, V[0]), (P,) + V[0].shape)
                 groups.append((q, k, v))
-            print(regress_engine(design, args.rtl, f"run_{design}", groups, d=d, **kw))
+            print(regress_engine(design, args.rtl, f"run_{design}", groups, d=d, fmt=args.fmt, **kw))
     return 0
 
 
-def main(argv=None):
+def cmd_verify(args):
+    """Random rows through each design's RTL, bit-exact against the model."""
+    from flashd.verif.attention_bench import regress_engine
+    for design in args.design:
+        kw = engine_kwargs(args, design)
+        t = time.time()
+        res = str(regress_engine(design, args.sim, f"verify_{design}", args.keys, seed=args.seed,
+                                 d=args.d, fmt=args.fmt, **kw)).strip()
+        print(f"{design} d={args.d} {args.fmt} on {args.sim}: {res} ({time.time() - t:.0f} s)", flush=True)
+    return 0
+
+
+def cmd_accuracy(args):
+    """Error table of the standard configurations (or a skip-threshold sweep) on real data."""
+    from flashd.verif.accuracy import configs, heads, table
+    path = _data_path(args.npz)
+    problems = heads(path, args.heads)
+    d = problems[0][1].shape[1]
+    print(f"{len(problems)} heads of {path.name}, fmt {args.fmt}, d {d}")
+    if args.skip_sweep:
+        print(table([(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
+                      engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
+                     for x in args.skip_sweep], problems))
+    else:
+        print(table(configs(args.fmt, d), problems))
+    return 0
+
+
+def cmd_synth(args):
+    """One engine synthesized unit by unit; a per-unit area table (and JSON)."""
+    from flashd.synth.report import engine_report, markdown
+    if args.d is None:
+        raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
+    kw = engine_kwargs(args, args.design)
+    rep = engine_report(args.design, liberty=args.liberty, mode="generic" if args.generic else "cells",
+                        progress=_say, d=args.d, fmt=args.fmt, **kw)
+    print(markdown(rep))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rep, indent=1))
+    return 0
+
+
+def cmd_ops_area(args):
+    """Single operators synthesized: generic cells beside FloPoCo's, and GE; optionally each step."""
+    from flashd.synth.parts import STEPS, parts_table
+    from flashd.synth.report import operator_table
+    md = operator_table(args.fmt, args.ops, liberty=args.liberty, progress=_say)
+    stepped = [o for o in args.ops if o in STEPS]
+    if args.parts and stepped:
+        md += "\n\nWhere the area goes (each step synthesized on its own):\n\n" + parts_table(
+            stepped, args.fmt, liberty=args.liberty, progress=_say)
+    print(md)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(md + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_compare(args):
+    """Both engines over d x formats: table, CSV/JSON and plot."""
+    from flashd.synth.report import compare, table
+    rows = compare(args.ds, args.fmts, liberty=args.liberty, out_dir=args.out, progress=_say, jobs=args.jobs)
+    print(table(rows))
+    return 0
+
+
+def cmd_tradeoff(args):
+    """Area at d beside real-data error for the standard configurations."""
+    from flashd.synth.report import tradeoff
+    from flashd.verif.accuracy import heads
+    path = _data_path(args.npz)
+    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), liberty=args.liberty, progress=_say)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tradeoff.md").write_text(md + "\n")
+    (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
+    print(md)
+    print(f"wrote {out}/tradeoff.md and tradeoff.json")
+    return 0
+
+
+def cmd_regress(args):
+    """Operators of one format (fma, dot: in and out) simulated against the golden model."""
+    from flashd.verif.bench import regress
+    specs = {op: OpSpec(op=op, fmt=args.fmt, stages=args.stages) for op in args.ops}
+    for sim in args.sim:
+        t = time.time()
+        print(regress(specs, sim, f"regress_{args.fmt}_{'_'.join(args.ops)}", count=args.count))
+        print(f"[{sim}] passed in {time.time() - t:.1f} s")
+    return 0
+
+
+def cmd_coeffs(args):
+    """One fitted table: each piece's interval and its line a*x + b."""
+    from flashd.hdl.pwl import check_segments, coefficients, intervals
+    from flashd.verif.model import decode
+    fmt = as_format(args.fmt)
+    check_segments(args.segments, fmt, args.function)
+    a, b = coefficients(args.function, fmt, args.segments)
+    pieces = intervals(args.function, args.segments, fmt)
+    var = "m (the significand, in [1, 2))" if args.function in ("reciprocal", "ln") else \
+          "r (the reduced argument)" if args.function == "exp" else "x"
+    print(f"{args.function}, {fmt}, segments {args.segments}: y = a*{var.split()[0]} + b on each piece of {var} "
+          f"(index: table entry)")
+    for i, ((lo, hi), x, y) in enumerate(zip(pieces, a, b, strict=True)):
+        print(f"  {i:3d}  [{lo:.6g}, {hi:.6g})  a={decode(fmt, x)}  b={decode(fmt, y)}")
+    return 0
+
+
+def cmd_characterize(args):
+    """Exhaustive error table of the nonlinear units."""
+    from flashd.verif.characterize import table
+    print(table(args.function, args.fmt, args.segments))
+    return 0
+
+
+def _parser():
+    """The parser and its commands (``{name: subparser}``)."""
+    from flashd.verif.characterize import FUNCS
     ap = argparse.ArgumentParser(prog="flashd", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("generate", help="write Verilog and a JSON sidecar for an operator or an engine")
-    g.add_argument("op", choices=sorted(UNITS) + sorted(ENGINES))
-    g.add_argument("--fmt", default="bf16", help="format of add/mul/compare, default input format of the others")
-    g.add_argument("--fmt-in", dest="fmt_in")
-    g.add_argument("--fmt-out", dest="fmt_out")
-    g.add_argument("--stages", type=int, default=0)
-    g.add_argument("--n", type=int, default=4, help="dot: number of terms")
-    g.add_argument("--guard-bits", dest="guard_bits", type=int)
+
+    ops = {n: OPERATORS[n].category for n in OPERATORS}
+    g = sub.add_parser("generate", help="Verilog and a JSON sidecar for an operator or an engine",
+                       epilog="operators: " + ", ".join(f"{n} ({c})" for n, c in ops.items()) + "; engines: fa2, flashd")
+    g.add_argument("op", choices=list(OPERATORS) + list(DESIGNS), metavar="OP",
+                   help="an operator or an engine (listed below)")
+    g.add_argument("--fmt", type=_format, help="format of a one-format operator or of an engine's q, k, v "
+                   "(default bf16); input format of the others")
+    g.add_argument("--fmt-in", dest="fmt_in", type=_format, help="fma, dot, convert: input format (default --fmt)")
+    g.add_argument("--fmt-out", dest="fmt_out", type=_format, help="fma, dot: output format (default the input's); "
+                   "convert: required")
+    g.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
     g.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
-    g.add_argument("--segments", type=int, default=8, help="reciprocal/ln: table segments")
-    g.add_argument("--out", default="build/generated")
-    _engine_options(g, fmt=False)
+    g.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
+                   help="nonlinear operators: table pieces (default 8)")
+    g.add_argument("--out", default="build/generated", help="output directory (default build/generated)")
+    _engine_options(g)
+    g.set_defaults(func=cmd_generate)
+
+    def data_options(p):
+        p.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz")
+
     u = sub.add_parser("run", help="engine models (and optionally RTL) on Q/K/V from an .npz: error statistics")
-    u.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz")
+    data_options(u)
     u.add_argument("--prefix", help="array name prefix, e.g. t0_l2 (shared data default: t0_l2)")
-    u.add_argument("--design", default="fa2,flashd")
-    u.add_argument("--fmt", default="bf16")
-    u.add_argument("--rtl", choices=["icarus", "verilator"], help="also simulate the first rows bit-exact")
-    u.add_argument("--rtl-groups", dest="rtl_groups", type=int, default=2, help="groups of P rows to simulate")
-    _engine_options(u, fmt=True, d=False)
-    vf = sub.add_parser("verify", help="random rows through an engine's RTL, bit-exact against the model")
-    vf.add_argument("--design", default="fa2,flashd")
-    vf.add_argument("--d", type=int, required=True)
-    vf.add_argument("--fmt", default="bf16")
-    vf.add_argument("--keys", default="16,8", help="keys per group of P rows, e.g. 16,8 (two groups)")
-    vf.add_argument("--sim", choices=["icarus", "verilator"], default="icarus")
-    vf.add_argument("--seed", type=int, default=1)
-    _engine_options(vf, fmt=True, d=False)
-    a = sub.add_parser("accuracy", help="error table of the standard configurations on the shared data")
-    a.add_argument("--fmt", default="bf16")
-    a.add_argument("--heads", type=int, default=None, help="a fixed subset of heads (default: all 216)")
-    a.add_argument("--npz", default=None)
-    a.add_argument("--skip-sweep", dest="skip_sweep", help="FLASH-D thresholds to sweep instead, e.g. none,-10,-8,-6 "
-                   "(with --scalar-fmt, default fp32)")
-    a.add_argument("--scalar-fmt", dest="scalar_fmt", default="fp32")
+    u.add_argument("--design", type=DESIGN_LIST, default=list(DESIGNS), help="designs, comma-separated (default fa2,flashd)")
+    u.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
+    u.add_argument("--rtl", choices=SIMULATORS, help="also simulate the first rows of head 0, bit-exact")
+    u.add_argument("--rtl-groups", dest="rtl_groups", type=POSITIVE, default=2, help="groups of P rows to simulate (default 2)")
+    _engine_options(u, d=False)
+    u.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("verify", help="random rows through an engine's RTL, bit-exact against the model")
+    v.add_argument("--design", type=DESIGN_LIST, default=list(DESIGNS), help="designs, comma-separated (default fa2,flashd)")
+    v.add_argument("--d", type=D, required=True, help=f"head dimension (1..{MAX_D})")
+    v.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
+    v.add_argument("--keys", type=_list(POSITIVE), default=[16, 8],
+                   help="keys per group of P rows, comma-separated (default 16,8: two groups)")
+    v.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
+    v.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    _engine_options(v, d=False)
+    v.set_defaults(func=cmd_verify)
+
+    a = sub.add_parser("accuracy", help="error table of the standard configurations on real data")
+    data_options(a)
+    a.add_argument("--fmt", type=_format, default="bf16", help="input format (default bf16)")
+    a.add_argument("--heads", type=POSITIVE, help="a fixed spread-out subset of heads (default: all)")
+    a.add_argument("--skip-sweep", dest="skip_sweep", type=_list(_threshold),
+                   help="FLASH-D skip_below thresholds to sweep instead, e.g. none,-10,-8,-6")
+    a.add_argument("--scalar-fmt", dest="scalar_fmt", type=_format, default="fp32",
+                   help="scalar format of the sweep (default fp32)")
+    a.set_defaults(func=cmd_accuracy)
+
+    def library_options(p):
+        p.add_argument("--liberty", help="a Liberty file instead of the built-in GE library")
+
     y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit)")
-    y.add_argument("design", choices=sorted(ENGINES))
-    y.add_argument("--d", type=int, default=None)
-    y.add_argument("--fmt", default="bf16")
-    y.add_argument("--liberty", help="a Liberty file instead of the built-in GE library")
-    y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...), cell counts")
+    y.add_argument("design", choices=list(DESIGNS), help="the engine")
+    y.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
+    library_options(y)
+    y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...): cell counts instead of area")
     y.add_argument("--json", help="also write the report as JSON here")
-    _engine_options(y, fmt=True, d=False)
+    _engine_options(y)
+    y.set_defaults(func=cmd_synth)
+
+    cp = sub.add_parser("compare", help="FLASH-D vs FA2 area sweep: table, CSV/JSON and plot")
+    cp.add_argument("--d", dest="ds", type=_list(D), default=[16, 32, 64, 128], help="head dimensions (default 16,32,64,128)")
+    cp.add_argument("--fmt", dest="fmts", type=_list(_format), default=["bf16", "fp16", "fp32", "fp8_e4m3"],
+                    help="formats (default bf16,fp16,fp32,fp8_e4m3)")
+    library_options(cp)
+    cp.add_argument("--out", default="build/compare", help="directory for compare.{md,csv,json,png}")
+    cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations synthesized at once (one Yosys each)")
+    cp.set_defaults(func=cmd_compare)
+
+    t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")
+    t.add_argument("--d", type=D, default=64, help="head dimension of the synthesized engines (default 64)")
+    t.add_argument("--fmt", type=_format, default="bf16", help="input format (default bf16)")
+    t.add_argument("--heads", type=POSITIVE, default=8, help="heads of the real data to evaluate (default 8)")
+    data_options(t)
+    library_options(t)
+    t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
+    t.set_defaults(func=cmd_tradeoff)
+
+    one = names("one")
     oa = sub.add_parser("ops-area", help="single operators synthesized: generic cells beside FloPoCo's, and GE")
-    oa.add_argument("--fmt", default="bf16,fp16,fp32,fp8_e4m3")
-    oa.add_argument("--ops", default=",".join(OPS_AREA))
-    oa.add_argument("--liberty")
+    oa.add_argument("--fmt", type=_list(_format), default=["bf16", "fp16", "fp32", "fp8_e4m3"],
+                    help="formats (default bf16,fp16,fp32,fp8_e4m3)")
+    oa.add_argument("--ops", type=_list(_choice(one, "operator")), default=one,
+                    help=f"one-format operators (default all: {','.join(one)})")
+    library_options(oa)
     oa.add_argument("--parts", action="store_true", help="also each step of add, mul and fma on its own")
     oa.add_argument("--out", help="also write the Markdown here")
-    cp = sub.add_parser("compare", help="FLASH-D vs FA2 area sweep: table, CSV/JSON and plot")
-    cp.add_argument("--d", dest="ds", default="16,32,64,128")
-    cp.add_argument("--fmt", dest="fmts", default="bf16,fp16,fp32,fp8_e4m3")
-    cp.add_argument("--liberty")
-    cp.add_argument("--out", default="build/compare")
-    cp.add_argument("--jobs", type=int, default=1, help="configurations synthesized at once (one Yosys each)")
-    t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")
-    t.add_argument("--d", type=int, default=64, help="head dimension of the synthesized engines")
-    t.add_argument("--fmt", default="bf16")
-    t.add_argument("--heads", type=int, default=8, help="heads of the real data to evaluate")
-    t.add_argument("--npz", help="data file (default: the shared MiniLM data)")
-    t.add_argument("--liberty")
-    t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
-    r = sub.add_parser("regress", help="simulate operators against the golden model")
-    r.add_argument("--fmt", default="bf16", choices=sorted(PRESETS))
-    r.add_argument("--ops", default="add,mul")
-    r.add_argument("--stages", type=int, default=2)
-    r.add_argument("--sim", default="icarus,verilator")
-    r.add_argument("--count", type=int, default=20000)
-    c = sub.add_parser("coeffs", help="print a fitted table (a, b per segment)")
-    c.add_argument("--func", required=True, choices=sorted(NONLINEAR))
-    c.add_argument("--fmt", default="bf16")
-    c.add_argument("--segments", type=int, default=8)
+    oa.set_defaults(func=cmd_ops_area)
+
+    r = sub.add_parser("regress", help="simulate one-format operators against the golden model")
+    r.add_argument("--fmt", type=_format, default="bf16", help="format (default bf16)")
+    simple = [n for n, o in OPERATORS.items() if o.formats != "convert"]
+    r.add_argument("--ops", type=_list(_choice(simple, "operator")), default=["add", "mul"],
+                   help=f"operators (default add,mul; allowed: {','.join(simple)})")
+    r.add_argument("--stages", type=_int_range(0), default=2, help="register ranks per operator (default 2)")
+    r.add_argument("--sim", type=_list(_choice(SIMULATORS, "simulator")), default=list(SIMULATORS),
+                   help="simulators (default icarus,verilator)")
+    r.add_argument("--count", type=POSITIVE, default=20000, help="random vectors per operator (default 20000)")
+    r.set_defaults(func=cmd_regress)
+
+    c = sub.add_parser("coeffs", help="print a fitted table (interval, a, b per piece)")
+    c.add_argument("--func", dest="function", required=True, choices=list(FUNCTIONS), help="the function")
+    c.add_argument("--fmt", type=_format, default="bf16", help="format of the coefficients (default bf16)")
+    c.add_argument("--segments", type=int, default=8, metavar="|".join(map(str, SEGMENT_CHOICES)),
+                   help="table pieces (logsigmoid: per binade; default 8)")
+    c.set_defaults(func=cmd_coeffs)
+
     k = sub.add_parser("characterize", help="exhaustive error table of the nonlinear units")
-    k.add_argument("--func", default="reciprocal,ln,sigmoid,exp")
-    k.add_argument("--fmt", default="bf16,fp16,fp8_e4m3")
-    k.add_argument("--segments", default="4,8,16,32")
-    args = ap.parse_args(argv)
+    k.add_argument("--func", dest="function", type=_list(_choice(list(FUNCS), "function")), default=list(FUNCS),
+                   help=f"functions (default {','.join(FUNCS)})")
+    k.add_argument("--fmt", type=_list(_format), default=["bf16", "fp16", "fp8_e4m3"],
+                   help="formats (default bf16,fp16,fp8_e4m3)")
+    k.add_argument("--segments", type=_list(POSITIVE), default=[4, 8, 16, 32], help="table sizes (default 4,8,16,32)")
+    k.set_defaults(func=cmd_characterize)
+    return ap, sub.choices
+
+
+def main(argv=None):
+    """Run one command; returns the exit code (2: bad input, named in the message; 1: a
+    regression failed)."""
     try:
-        if args.cmd == "coeffs":
-            from flashd.hdl.pwl import coefficients
-            from flashd.verif.model import decode
-            fmt = as_format(args.fmt)
-            a, b = coefficients(args.func, fmt, args.segments)
-            print(f"{args.func} on m in [1, 2), {args.segments} segments, {fmt}: y = a*m + b")
-            for i, (x, y) in enumerate(zip(a, b)):
-                lo = 1 + i / args.segments
-                print(f"  [{lo:.6f}, {lo + 1 / args.segments:.6f})  a={decode(fmt, x)}  b={decode(fmt, y)}")
-        elif args.cmd == "characterize":
-            from flashd.verif.characterize import FUNCS, table
-            funcs = args.func.split(",")
-            bad = [f for f in funcs if f not in FUNCS]
-            if bad:
-                raise ValueError(f"--func {','.join(bad)} unknown (allowed: {', '.join(FUNCS)})")
-            fmts = [as_format(f).name for f in args.fmt.split(",")]
-            print(table(funcs, fmts, [int(v) for v in args.segments.split(",")]))
-        elif args.cmd == "generate" and args.op in ENGINES:
-            if args.d is None:
-                raise ValueError(f"{args.op} needs --d (the head dimension, >= 1)")
-            path, side = generate_engine(args.op, engine_kwargs(args, args.op), args.out)
-            print(f"wrote {path} and {path.with_suffix('.json')} (latency {side['latency_cycles']} cycles, "
-                  f"{side['throughput']})")
-        elif args.cmd == "run":
-            return run(args)
-        elif args.cmd == "verify":
-            from flashd.verif.attention_bench import regress_engine
-            check_int("--d", args.d, 1, 1024)
-            keys = [int(x) for x in args.keys.split(",") if x]
-            for n in keys:
-                check_int("--keys", n, 1, 4096)
-            for design in _designs(args.design):
-                kw = engine_kwargs(args, design)
-                kw.setdefault("fmt", args.fmt)
-                t = time.time()
-                res = str(regress_engine(design, args.sim, f"verify_{design}", keys, seed=args.seed, **kw)).strip()
-                print(f"{design} d={args.d} {kw['fmt']} on {args.sim}: {res} ({time.time() - t:.0f} s)", flush=True)
-        elif args.cmd == "synth":
-            from flashd.synth.report import engine_report, markdown
-            if args.d is None:
-                raise ValueError(f"{args.design} needs --d (the head dimension, >= 1)")
-            kw = engine_kwargs(args, args.design)
-            kw.setdefault("fmt", args.fmt)
-            rep = engine_report(args.design, liberty=args.liberty, mode="generic" if args.generic else "cells",
-                                progress=lambda m: print(m, flush=True), **kw)
-            print(markdown(rep))
-            if args.json:
-                Path(args.json).write_text(json.dumps(rep, indent=1))
-        elif args.cmd == "ops-area":
-            from flashd.synth.report import operator_table
-            from flashd.synth.parts import STEPS, parts_table
-            ops = [o for o in args.ops.split(",") if o]
-            bad = [o for o in ops if o not in OPS_AREA]
-            if bad:
-                raise ValueError(f"--ops {','.join(bad)} not supported (allowed: {', '.join(OPS_AREA)})")
-            fmts = [as_format(f).name for f in args.fmt.split(",") if f]
-            say = (lambda m: print(m, flush=True))
-            md = operator_table(fmts, ops, liberty=args.liberty, progress=say)
-            stepped = [o for o in ops if o in STEPS]
-            if args.parts and stepped:
-                md += "\n\nWhere the area goes (each step synthesized on its own):\n\n" + parts_table(
-                    stepped, fmts, liberty=args.liberty, progress=say)
-            print(md)
-            if args.out:
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(md + "\n")
-                print(f"wrote {args.out}")
-        elif args.cmd == "compare":
-            from flashd.synth.report import compare, table
-            ds = [int(x) for x in args.ds.split(",") if x]
-            fmts = [as_format(f).name for f in args.fmts.split(",") if f]
-            for d in ds:
-                check_int("--d", d, 1, 1024)
-            check_int("--jobs", args.jobs, 1, 64)
-            rows = compare(ds, fmts, liberty=args.liberty, out_dir=args.out, progress=lambda m: print(m, flush=True),
-                           jobs=args.jobs)
-            print(table(rows))
-        elif args.cmd == "tradeoff":
-            from flashd.synth.report import tradeoff
-            from flashd.verif.accuracy import heads
-            check_int("--d", args.d, 1, 1024)
-            check_int("--heads", args.heads, 1, 1 << 20)
-            path = _data_path(args.npz)
-            rows, md = tradeoff(as_format(args.fmt).name, args.d, heads(path, args.heads), liberty=args.liberty,
-                                progress=lambda m: print(m, flush=True))
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "tradeoff.md").write_text(md + "\n")
-            (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
-            print(md)
-            print(f"wrote {out}/tradeoff.md and tradeoff.json")
-        elif args.cmd == "accuracy":
-            from flashd.verif.accuracy import configs, heads, table
-            if args.heads is not None:
-                check_int("--heads", args.heads, 1, 1 << 20)
-            path = _data_path(args.npz)
-            problems = heads(path, args.heads)
-            d = problems[0][1].shape[1]
-            print(f"{len(problems)} heads of {path.name}, fmt {as_format(args.fmt).name}, d {d}")
-            if args.skip_sweep:
-                from flashd.verif.attention_model import engine_params
-                sweep = [_threshold("skip_below", x) for x in args.skip_sweep.split(",") if x]
-                print(table([(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
-                              engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
-                             for x in sweep], problems))
-            else:
-                print(table(configs(args.fmt, d), problems))
-        elif args.cmd == "generate":
-            path, side = generate(_spec(args.op, args), args.out)
-            print(f"wrote {path} and {path.with_suffix('.json')} (latency {side['latency_cycles']} cycles)")
-        else:
-            from flashd.verif.bench import regress
-            ops = [o for o in args.ops.split(",") if o]
-            bad = [o for o in ops if o not in UNITS]
-            if bad:
-                raise ValueError(f"--ops {','.join(bad)} unknown (allowed: {', '.join(UNITS)})")
-            args.fmt_in = args.fmt_out = None
-            args.n, args.exact, args.guard_bits, args.segments = 4, False, None, 8
-            specs = [{"name": o, **_spec(o, args)} for o in ops if o != "convert"]
-            for sim in args.sim.split(","):
-                t = time.time()
-                print(regress(specs, sim, f"regress_{args.fmt}_{'_'.join(ops)}", count=args.count))
-                print(f"[{sim}] passed in {time.time() - t:.1f} s")
-    except (ValueError, TypeError) as e:
-        print(f"flashd: error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:                  # SynthError, a missing simulator: the message says what
+        args = _parser()[0].parse_args(argv)
+    except SystemExit as e:                    # argparse has printed what was wrong
+        return e.code
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, RuntimeError) as e:     # RuntimeError: SynthError, a missing simulator
         print(f"flashd: error: {e}", file=sys.stderr)
         return 2
     except AssertionError as e:
         print(f"flashd: regression FAILED\n{e}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

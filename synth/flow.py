@@ -1,15 +1,17 @@
 """Yosys synthesis of generated designs: per-unit area, flip-flops and logic depth.
 
-A design is synthesized unit by unit. Amaranth emits each submodule as its own Verilog
-module; the top's direct children (the functional units: dot product, exponentials,
-lane FMAs, ...) are grouped by their text (lanes are identical but for their names), each
-distinct unit is synthesized once with its own sub-hierarchy flattened, and the top-level
-glue (state registers, muxes, control) is synthesized with the children as black boxes.
-Total area = glue + sum of count x unit area; no estimate is involved, but no optimization
-crosses a unit boundary either (the same as a hierarchical ASIC flow).
+A design is synthesized unit by unit. Its functional units (the dot product, the
+exponentials, the lane FMAs, ...) are known from the engine's parameters; units built with
+the same parameters (the d identical lanes) are synthesized once. One Yosys run splits the
+design (:func:`split_design`): each distinct unit's subtree is written flattened under the
+name ``UNIT``, and the top-level glue (state registers, muxes, control) is written with the
+units as black boxes. Each piece is then synthesized on its own (:func:`synth_module`) and
+read back from ``stat -json``. Total area = glue + sum of count x unit area: no estimate is
+involved, but no optimization crosses a unit boundary either (as in a hierarchical ASIC flow).
 
-Each synthesis is cached under ``build/synth/cache`` by a hash of (module text, flow
-version, library text, mode), so a sweep only synthesizes what changed.
+Every Yosys result is cached under ``build/synth/cache`` by a hash of (flow version, script,
+library text, design text), so a sweep only synthesizes what changed, and identical units of
+different designs or sizes share one entry.
 """
 
 import hashlib
@@ -22,14 +24,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .liberty import write_liberty
+from .liberty import read_cells, write_liberty
 
-__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "split_modules", "synth_module", "synth_design",
-           "UnitArea", "DesignReport", "synth_design", "hierarchy"]
+__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "split_design", "synth_design",
+           "UnitArea", "DesignReport"]
 
-FLOW_VERSION = "1"
+FLOW_VERSION = "4"
 BUILD = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth"
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
+UNIT = "UNIT"                   # the name every split-off unit is synthesized under
+_GENERIC_FLOP = re.compile(r"^\$_(DFF|SDFF|ALDFF|DLATCH|SR)")      # Yosys's own flip-flop and latch cells
 
 
 class SynthError(RuntimeError):
@@ -43,30 +47,6 @@ def find_yosys():
     if exe is None:
         raise SynthError("yosys not found: run `make setup` (installs Debian's yosys with apt)")
     return exe
-
-
-_MODULE = re.compile(r"^module (\S+)\s*\(", re.M)
-
-
-def split_modules(verilog_text):
-    """``{module name: text}`` of a Verilog file written by Amaranth (one module per
-    ``module ... endmodule`` block; escaped names keep their backslash)."""
-    out = {}
-    starts = [(m.start(), m.group(1)) for m in _MODULE.finditer(verilog_text)]
-    for k, (start, name) in enumerate(starts):
-        end = verilog_text.index("endmodule", start) + len("endmodule")
-        out[name] = verilog_text[start:end] + "\n"
-    return out
-
-
-def _instances(text, modules):
-    """Names of the modules instantiated in ``text`` (a module body)."""
-    found = []
-    for name in modules:
-        token = name + " "
-        if token in text and not text.startswith(f"module {name}"):
-            found.append(name)
-    return found
 
 
 @dataclass
@@ -86,7 +66,7 @@ def _library(liberty):
         path = BUILD / "flashd_ge.lib"
         write_liberty(path)
         return path, "GE"
-    path = Path(liberty)
+    path = Path(liberty).resolve()              # Yosys runs in a work directory
     if not path.is_file():
         raise SynthError(f"--liberty {path}: no such file")
     text = path.read_text(errors="replace")
@@ -96,10 +76,10 @@ def _library(liberty):
     return path, (unit.group(1).strip() if unit else "library area units")
 
 
-def _script(top, vfile, lib, mode, effort):
+def _script(top, lib, mode, effort):
     """``effort="full"``: the reference flow of the FloPoCo figures (synth -flatten, then abc);
     ``"fast"``: one ``abc -fast`` mapping and no SAT resource sharing (the 64-term bf16 dot
-    product: 35 s instead of > 10 min)."""
+    product: 35 s instead of > 10 min). ``boxes.v`` holds the black boxes of a glue module."""
     fast = effort == "fast"
     abc = "abc -fast" if fast else "abc"
     if mode == "generic":
@@ -108,116 +88,110 @@ def _script(top, vfile, lib, mode, effort):
         mapping = f"dfflibmap -liberty {lib}; {abc} -liberty {lib}; opt_clean"
     return "\n".join([
         "" if mode == "generic" else f"read_liberty -lib {lib}",
-        f"read_verilog {vfile}",
+        "read_verilog -lib boxes.v",
+        "read_verilog design.v",
         f"hierarchy -top {top}",
         f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else ""),
         mapping,
-        "tee -o stat.txt stat" + ("" if mode == "generic" else f" -liberty {lib}"),
-        "tee -o depth.txt ltp -noff",
+        "tee -q -o stat.json stat -json" + ("" if mode == "generic" else f" -liberty {lib}"),
+        "tee -q -o depth.txt ltp -noff",
         "",
     ])
 
 
-def synth_module(text, top, *, liberty=None, mode="cells", blackboxes=(), label=None, effort="full"):
-    """Synthesize one module (``text`` holds it and everything it instantiates) and return
-    a :class:`UnitArea`. ``blackboxes``: child modules to keep as empty boxes (glue only).
-    Cached; a failure raises :class:`SynthError` naming the kept log."""
-    lib, _ = _library(liberty) if mode == "cells" else (None, "cells")
-    lib_text = Path(lib).read_text() if lib else ""
-    if mode not in ("cells", "generic") or effort not in ("full", "fast"):
-        raise ValueError(f"mode={mode!r} / effort={effort!r}: allowed cells|generic and full|fast")
-    script = _script(top, "design.v", lib, mode, effort)
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script, lib_text, text, ",".join(blackboxes)]).encode()).hexdigest()[:24]
-    cache = BUILD / "cache" / f"{key}.json"
-    if cache.is_file():
-        data = json.loads(cache.read_text())
-        return UnitArea(**{**data, "cached": True})
-    work = BUILD / "work" / f"{key}-{os.getpid()}"      # parallel sweeps may meet on one unit
-    work.mkdir(parents=True, exist_ok=True)
-    body = text
-    for name in blackboxes:                       # keep the ports, drop the body
-        body = _blackbox(body, name)
-    (work / "design.v").write_text(body)
+def _run_yosys(work, script, label):
     (work / "run.ys").write_text(script)
-    t = time.time()
     log = work / "yosys.log"
     with open(log, "w") as fh:
         rc = subprocess.run([find_yosys(), "-q", "-s", "run.ys"], cwd=work, stdout=fh, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
-        raise SynthError(f"yosys failed on {label or top} (exit {rc}); log kept at {log}:\n" + "\n".join(tail))
-    result = _parse(work, time.time() - t)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({k: v for k, v in result.__dict__.items() if k != "cached"}))
-    os.replace(tmp, cache)                        # atomic: a parallel reader never sees half a file
+        raise SynthError(f"yosys failed on {label} (exit {rc}); log kept at {log}:\n" + "\n".join(tail))
+
+
+def _cache(key):
+    return BUILD / "cache" / f"{key}.json"
+
+
+def _store(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)                         # atomic: a parallel reader never sees half a file
+
+
+def synth_module(text, top, *, boxes="", liberty=None, mode="cells", label=None, effort="full"):
+    """Synthesize module ``top`` (``text`` holds it and everything it instantiates; ``boxes``
+    holds modules kept as black boxes) and return a :class:`UnitArea`. Cached; a failure
+    raises :class:`SynthError` naming the kept log."""
+    if mode not in ("cells", "generic") or effort not in ("full", "fast"):
+        raise ValueError(f"mode={mode!r} / effort={effort!r}: allowed cells|generic and full|fast")
+    lib, _ = _library(liberty) if mode == "cells" else (None, "cells")
+    lib_text = Path(lib).read_text() if lib else ""
+    script = _script(top, lib, mode, effort)
+    key = hashlib.sha256("\0".join([FLOW_VERSION, script, lib_text, text, boxes]).encode()).hexdigest()[:24]
+    if _cache(key).is_file():
+        return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True})
+    work = BUILD / "work" / f"{key}-{os.getpid()}"      # parallel sweeps may meet on one unit
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.v").write_text(text)
+    (work / "boxes.v").write_text(boxes)
+    t = time.time()
+    _run_yosys(work, script, label or top)
+    result = _parse(work, time.time() - t, str(lib) if lib else None)
+    _store(_cache(key), {k: v for k, v in result.__dict__.items() if k != "cached"})
     return result
 
 
-def _blackbox(text, name):
-    start = text.find(f"module {name} ")
-    if start < 0:
-        start = text.find(f"module {name}(")
-    end = text.index("endmodule", start)
-    header_end = text.index(";", start) + 1
-    decls = [line for line in text[header_end:end].splitlines()
-             if re.match(r"\s*(input|output|inout)\b", line)]
-    return text[:start] + "(* blackbox *)\n" + text[start:header_end] + "\n" + "\n".join(decls) + "\n" + text[end:]
-
-
-_FLOP = re.compile(r"DFF|\$_DFF|\$_SDFF|\$_DFFE|\$_SDFFE|\$_ALDFF|\$_DLATCH", re.I)
-
-
-def _parse(work, seconds):
-    stat = (work / "stat.txt").read_text()
-    by_type = {}
-    for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.M):
-        if not m.group(1).startswith("$") or True:
-            by_type[m.group(1)] = by_type.get(m.group(1), 0) + int(m.group(2))
-    cells = re.search(r"Number of cells:\s+(\d+)", stat)
-    area = re.search(r"Chip area for (?:top )?module .*?:\s+([\d.]+)", stat)
-    flops = sum(n for t, n in by_type.items() if _FLOP.search(t))
-    from .liberty import FLOPS, NAND2_UM2
-    ge = {name: round(um2 / NAND2_UM2, 3) for name, (um2, _, _) in FLOPS.items()}
-    flop_area = sum(n * ge.get(t, 0.0) for t, n in by_type.items())
+def _parse(work, seconds, lib):
+    """Yosys's ``stat -json`` of the (flattened) top; black-box instances are not cells.
+    Area and flip-flops come from the library's own cell groups (``area``; ``ff``/``latch``)."""
+    stat = json.loads((work / "stat.json").read_text())
+    by_type = {t: n for t, n in stat["design"]["num_cells_by_type"].items() if not _is_box(t)}
+    if lib is None:
+        flops = sum(n for t, n in by_type.items() if _GENERIC_FLOP.match(t))
+        area = flop_area = 0.0
+    else:
+        cells = read_cells(lib)
+        missing = sorted(t for t in by_type if t not in cells)
+        if missing:
+            raise SynthError(f"{lib}: cells {missing[:5]} in the netlist are not in the library (log: {work / 'yosys.log'})")
+        flops = sum(n for t, n in by_type.items() if cells[t].sequential)
+        area = sum(n * cells[t].area for t, n in by_type.items())
+        flop_area = sum(n * cells[t].area for t, n in by_type.items() if cells[t].sequential)
     depth = re.search(r"Longest topological path .*?\(length=(\d+)\)", (work / "depth.txt").read_text())
-    return UnitArea(area=float(area.group(1)) if area else 0.0, cells=int(cells.group(1)) if cells else 0,
-                    flops=flops, flop_area=flop_area, depth=int(depth.group(1)) if depth else 0,
-                    seconds=round(seconds, 2), cached=False, by_type=by_type)
+    return UnitArea(area=round(area, 4), cells=sum(by_type.values()), flops=flops, flop_area=round(flop_area, 4),
+                    depth=int(depth.group(1)) if depth else 0, seconds=round(seconds, 2), cached=False, by_type=by_type)
 
 
-def hierarchy(verilog_text, top):
-    """``(modules, children)``: every module's text, and the top's direct children as
-    ``{instance name: module name}``."""
-    modules = split_modules(verilog_text)
-    children = {}
-    for m in re.finditer(r"^  (\\?\S+)\s+(\S+)\s*\(", modules[top], re.M):
-        if m.group(1) in modules:
-            children[m.group(2)] = m.group(1)
-    return modules, children
+def _is_box(cell_type):
+    """An instance of a split-off unit (a black box in the glue): its module's name holds
+    the design's hierarchy separator, which no library cell or Yosys gate does."""
+    return "." in cell_type and not cell_type.startswith("$")
 
 
-def _subtree(modules, name):
-    """Text of ``name`` and every module below it."""
-    seen, order, todo = set(), [], [name]
-    while todo:
-        n = todo.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        order.append(n)
-        for m in re.finditer(r"^  (\\?\S+)\s+\S+\s*\(", modules[n], re.M):
-            if m.group(1) in modules:
-                todo.append(m.group(1))
-    return "".join(modules[n] for n in order)
-
-
-def _canonical(text, mod):
-    """A unit's text named by its own path only, and the ports Amaranth numbers design-wide
-    (``port$45$0``) renumbered in order: identical units of any design or size share a cache entry."""
-    text = text.replace(mod.lstrip("\\"), "UNIT")
-    seen = {}
-    return re.sub(r"port\$(\d+)\$", lambda m: f"port${seen.setdefault(m.group(1), len(seen))}$", text)
+def split_design(verilog_text, top, instances, *, label=None):
+    """One Yosys run over the whole design: ``{instance: text}`` of each of ``instances``
+    (the top's children), its subtree flattened and renamed ``UNIT``, and the glue: the top
+    module's text and its children's ports (``boxes``). Cached by the design text."""
+    key = hashlib.sha256("\0".join([FLOW_VERSION, "split", top, verilog_text, *instances]).encode()).hexdigest()[:24]
+    if _cache(key).is_file():
+        data = json.loads(_cache(key).read_text())
+        return data["units"], data["glue"], data["boxes"]
+    work = BUILD / "work" / f"split-{key}-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.v").write_text(verilog_text)
+    lines = ["read_verilog design.v"]
+    for k, inst in enumerate(instances):
+        lines += ["design -push-copy", f"hierarchy -top \\{top}.{inst}", "proc", "flatten", "memory_map",
+                  f"rename \\{top}.{inst} {UNIT}", f"write_verilog -noattr unit{k}.v", "design -pop"]
+    lines += [f"blackbox {top}.*", f"hierarchy -top {top}", "proc", "write_verilog -noattr glue.v",
+              "write_verilog -noattr -blackboxes boxes.v", ""]
+    _run_yosys(work, "\n".join(lines), f"{label or top} (split into units)")
+    units = {inst: (work / f"unit{k}.v").read_text() for k, inst in enumerate(instances)}
+    glue, boxes = (work / "glue.v").read_text(), (work / "boxes.v").read_text()
+    _store(_cache(key), {"units": units, "glue": glue, "boxes": boxes})
+    return units, glue, boxes
 
 
 @dataclass
@@ -229,47 +203,46 @@ class DesignReport:
     flop_area: float
     depth: int
     groups: dict            # category -> area
-    units: list             # [{instance, module, category, count, area, flops, depth, cached, seconds}]
+    units: list             # [{instance, category, count, area, flops, depth, cached, seconds}]
     seconds: float
     cached: int
     synthesized: int
 
 
-def synth_design(verilog_text, top, categories, *, liberty=None, mode="cells", effort="fast", progress=None):
+def synth_design(verilog_text, top, units, categories, *, liberty=None, mode="cells", effort="fast", progress=None):
     """Synthesize a design unit by unit (see the module docstring) and return a
-    :class:`DesignReport`. ``categories(instance)`` names a child's functional unit."""
+    :class:`DesignReport`. ``units`` is ``{instance: key}`` for the top's children, the key
+    the unit's parameters (:class:`flashd.hdl.attention.Unit`): equal keys, one synthesis.
+    ``categories(instance)`` names an instance's functional unit."""
     t0 = time.time()
     _, unit_name = _library(liberty) if mode == "cells" else (None, "cells")
-    modules, children = hierarchy(verilog_text, top)
     groups = {}
-    for inst, mod in children.items():
-        canon = _canonical(_subtree(modules, mod), mod)
-        groups.setdefault(hashlib.sha256(canon.encode()).hexdigest(), []).append((inst, mod, canon))
-    units, cached, synthesized = [], 0, 0
+    for inst, key in units.items():
+        groups.setdefault(key, []).append(inst)
+    texts, glue, boxes = split_design(verilog_text, top, [members[0] for members in groups.values()])
+    rows, cached, synthesized = [], 0, 0
     for k, members in enumerate(groups.values()):
-        inst, mod, canon = members[0]
-        r = synth_module(canon, "\\UNIT", liberty=liberty, mode=mode, label=f"{top}.{inst}", effort=effort)
+        r = synth_module(texts[members[0]], UNIT, liberty=liberty, mode=mode, label=f"{top}.{members[0]}", effort=effort)
         cached += r.cached
         synthesized += not r.cached
         if progress:
-            progress(f"  unit {k + 1}/{len(groups)} {inst} (x{len(members)}): {r.area or r.cells:.0f} "
+            progress(f"  unit {k + 1}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
                      f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
-        for i, (inst_i, mod_i, _) in enumerate(members):
-            units.append({"instance": inst_i, "module": mod_i, "category": categories(inst_i), "count": 1,
-                          "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
-                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
-                          "seconds": r.seconds if i == 0 else 0.0})
-    glue_text = modules[top] + "".join(_blackbox(modules[m], m) for m in sorted(set(children.values())))
-    g = synth_module(glue_text, top, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
+        for i, inst in enumerate(members):
+            rows.append({"instance": inst, "category": categories(inst), "count": 1,
+                         "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
+                         "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
+                         "seconds": r.seconds if i == 0 else 0.0})
+    g = synth_module(glue, top, boxes=boxes, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
     cached += g.cached
     synthesized += not g.cached
-    units.append({"instance": "(top level)", "module": top, "category": "registers and muxes (top level)",
-                  "count": 1, "area": g.area if mode == "cells" else g.cells, "flops": g.flops,
-                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
+    rows.append({"instance": "(top level)", "category": "registers and muxes (top level)",
+                 "count": 1, "area": g.area if mode == "cells" else g.cells, "flops": g.flops,
+                 "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
     by_cat = {}
-    for u in units:
+    for u in rows:
         by_cat[u["category"]] = by_cat.get(u["category"], 0.0) + u["area"]
     return DesignReport(name=top, area_unit=unit_name if mode == "cells" else "cells", total=sum(by_cat.values()),
-                        flops=sum(u["flops"] for u in units), flop_area=sum(u["flop_area"] for u in units),
-                        depth=max(u["depth"] for u in units), groups=by_cat, units=units,
+                        flops=sum(u["flops"] for u in rows), flop_area=sum(u["flop_area"] for u in rows),
+                        depth=max(u["depth"] for u in rows), groups=by_cat, units=rows,
                         seconds=round(time.time() - t0, 1), cached=cached, synthesized=synthesized)

@@ -9,9 +9,12 @@ flip-flops with ``dfflibmap`` (the ``ff`` groups).
 """
 
 import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME"]
+__all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME", "LibCell", "read_cells"]
 
 GE_LIBRARY_NAME = "flashd_ge"
 NAND2_UM2 = 0.798
@@ -45,7 +48,7 @@ def _ge(um2):
 def liberty_text():
     lines = [f"library ({GE_LIBRARY_NAME}) {{",
              '  /* areas in NAND2 gate equivalents: NanGate FreePDK45 X1 cell area / NAND2_X1 area */',
-             '  delay_model : table_lookup;', '  area_unit : "1GE";' if False else '',
+             '  delay_model : table_lookup;',
              '  time_unit : "1ns";', '  voltage_unit : "1V";', '  current_unit : "1mA";',
              '  capacitive_load_unit (1, ff);', '  pulling_resistance_unit : "1kohm";']
     for name, (um2, inputs, function) in CELLS.items():
@@ -79,3 +82,29 @@ def write_liberty(path):
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
+
+
+@dataclass(frozen=True)
+class LibCell:
+    area: float
+    sequential: bool        # has an ff or latch group
+
+
+_CELL = re.compile(r"\bcell\s*\(\s*\"?([^\s\")]+)\"?\s*\)\s*\{")
+_AREA = re.compile(r"\barea\s*:\s*([-+0-9.eE]+)")
+_SEQ = re.compile(r"\b(ff|latch|ff_bank|latch_bank)\s*\(")
+
+
+@lru_cache(maxsize=8)
+def read_cells(path):
+    """``{cell name: LibCell}`` of a Liberty file: each ``cell`` group's ``area`` and whether
+    it holds state (an ``ff`` or ``latch`` group). Cell groups do not nest, so a cell's
+    attributes are those between its header and the next cell's."""
+    text = Path(path).read_text(errors="replace")
+    heads = list(_CELL.finditer(text))
+    cells = {}
+    for k, h in enumerate(heads):
+        body = text[h.end():heads[k + 1].start() if k + 1 < len(heads) else len(text)]
+        area = _AREA.search(body)
+        cells[h.group(1)] = LibCell(float(area.group(1)) if area else 0.0, bool(_SEQ.search(body)))
+    return cells

@@ -6,13 +6,22 @@ of the steps is the operator without optimization across step boundaries. The re
 sets each sum beside the whole operator's area to show how much that costs.
 """
 
-from amaranth.back import verilog
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from flashd.hdl.float import (Aligned, Unpacked, add_aligned, align, multiply, normalize,
-                              normalize_product, round_pack, unpack)
+from flashd.hdl.emit import verilog_text
+from flashd.hdl.float import (
+    Aligned,
+    Unpacked,
+    add_aligned,
+    align,
+    multiply,
+    normalize,
+    normalize_product,
+    round_pack,
+    unpack,
+)
 from flashd.hdl.format import as_format
 
 __all__ = ["STEPS", "part_modules", "parts_table"]
@@ -111,22 +120,21 @@ STEPS = {
 
 
 class _Part(wiring.Component):
-    """One step as a combinational module: ports are the values it reads and writes."""
+    """One step as a combinational module: ports are the values it reads and writes. The
+    step is built once, here, to learn its output shapes; ``elaborate`` connects the ports
+    to it (so a part is elaborated once)."""
 
     def __init__(self, fmt, ins, body):
-        self._fmt, self._ins, self._body = fmt, ins, body
-        probe = Module()
-        probe._MustUse__silence = True            # built only to learn the output shapes
-        outs = body(probe, fmt, {k: Signal(s) for k, s in ins.items()})
-        self._outs = list(outs)
+        self._module = Module()
+        self._ins = {k: Signal(s, name=k) for k, s in ins.items()}
+        self._outs = body(self._module, fmt, self._ins)
         super().__init__({**{f"i_{k}": In(s) for k, s in ins.items()},
-                          **{f"o_{k}": Out(Value.cast(x).shape()) for k, x in outs.items()}})
+                          **{f"o_{k}": Out(Value.cast(x).shape()) for k, x in self._outs.items()}})
 
     def elaborate(self, platform):
-        m = Module()
-        outs = self._body(m, self._fmt, {k: getattr(self, f"i_{k}") for k in self._ins})
-        for k, x in outs.items():
-            m.d.comb += getattr(self, f"o_{k}").eq(x)
+        m = self._module
+        m.d.comb += [x.eq(getattr(self, f"i_{k}")) for k, x in self._ins.items()]
+        m.d.comb += [getattr(self, f"o_{k}").eq(x) for k, x in self._outs.items()]
         return m
 
 
@@ -146,18 +154,19 @@ def part_modules(op, fmt):
 
 def parts_table(ops, fmts, *, liberty=None, progress=print):
     """Markdown: each operator's steps (generic cells, area), their sum and the whole operator."""
-    from flashd.hdl.ops import OPERATORS
+    from flashd.verif.registry import OpSpec
+
     from .flow import synth_module
     lines = ["| operator | format | step | generic cells | share | area (GE) |", "|---|---|---|---|---|---|"]
     for fmt in fmts:
         for op in ops:
             rows = []
             for label, part in part_modules(op, fmt):
-                text = verilog.convert(part, name="part", emit_src=False)
+                text = verilog_text(part, "part")
                 g = synth_module(text, "part", mode="generic")
                 c = synth_module(text, "part", mode="cells", liberty=liberty)
                 rows.append((label, g.cells, c.area))
-            text = verilog.convert(OPERATORS[op](fmt), name=op, emit_src=False)
+            text = verilog_text(OpSpec(op=op, fmt=fmt).build(), op)
             g = synth_module(text, op, mode="generic")
             c = synth_module(text, op, mode="cells", liberty=liberty)
             total = sum(r[1] for r in rows)

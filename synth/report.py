@@ -10,10 +10,10 @@ import re
 import time
 from pathlib import Path
 
-from amaranth.back import verilog
-
 from flashd.hdl.attention import build_engine
+from flashd.hdl.emit import verilog_text
 from flashd.hdl.params import engine_params
+
 from .flow import synth_design
 
 __all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION", "operator_table", "FLOPOCO"]
@@ -53,8 +53,8 @@ def engine_report(design, *, liberty=None, mode="cells", progress=None, **params
     engine = build_engine(params)
     p = params.as_dict()
     name = "_".join(["e", design, p["fmt"], f"d{p['d']}"])
-    text = verilog.convert(engine, name=name, emit_src=False)
-    r = synth_design(text, name, category, liberty=liberty, mode=mode, progress=progress)
+    text = verilog_text(engine, name)
+    r = synth_design(text, name, engine.units(), category, liberty=liberty, mode=mode, progress=progress)
     depth = {re.sub(r"\d+$", "", u["instance"]): u["depth"] for u in r.units}
     loops = [sum(depth[x] for x in loop) for loop in LOOPS[design] if all(x in depth for x in loop)]
     return {"design": design, "parameters": p, "area_unit": r.area_unit, "total": round(r.total, 1),
@@ -191,16 +191,14 @@ def _plot(rows, path):
 def operator_table(fmts, ops=("add", "mul", "exp"), liberty=None, progress=print):
     """Markdown table of single operators (combinational): generic cells with the reference
     flow (``synth -flatten; abc -g ...``, as FloPoCo's figures), and area in the library."""
-    from flashd.hdl.nonlinear import NONLINEAR
-    from flashd.hdl.ops import OPERATORS
+    from flashd.verif.registry import OpSpec
+
     from .flow import synth_module
-    units = {**OPERATORS, **NONLINEAR}
     lines = ["| operator | format | generic cells | FloPoCo cells | ours / FloPoCo | area (GE) | depth |",
              "|---|---|---|---|---|---|---|"]
     for fmt in fmts:
         for op in ops:
-            unit = units[op](fmt)
-            text = verilog.convert(unit, name=op, emit_src=False)
+            text = verilog_text(OpSpec(op=op, fmt=fmt).build(), op)
             g = synth_module(text, op, mode="generic", effort="full")
             c = synth_module(text, op, mode="cells", effort="full", liberty=liberty)
             ref = FLOPOCO.get((op, fmt))
@@ -219,7 +217,7 @@ def tradeoff(fmt, d, problems, *, liberty=None, progress=print, labels=None):
     from flashd.verif.accuracy import configs, evaluate
     data_d = problems[0][1].shape[1]
     rows = []
-    for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d)):
+    for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d), strict=True):
         if labels is not None and label not in labels:
             continue
         kw = {k: v for k, v in p.as_dict().items() if k != "design"}

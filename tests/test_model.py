@@ -9,7 +9,6 @@
   them on the subnormal grid, we round then flush).
 """
 
-import os
 
 import ml_dtypes
 import numpy as np
@@ -17,19 +16,24 @@ import pytest
 
 from flashd.hdl.format import PRESETS
 from flashd.verif import model, oracle
-from flashd.verif.vectors import operand_pairs, special_values, unit_inputs
+from flashd.verif.registry import OpSpec
+from flashd.verif.vectors import operand_pairs, special_values
 
-FULL = os.environ.get("FLASHD_FULL") == "1"
-RANDOM = 100_000 if FULL else 4_000
+# random vectors per test: make test, and make test-full (the `full` marker)
+COUNTS = [pytest.param(4_000, id="quick"), pytest.param(100_000, marks=pytest.mark.full, id="full")]
 NP_DTYPE = {"fp32": np.float32, "bf16": ml_dtypes.bfloat16, "fp16": np.float16,
             "fp8_e4m3": ml_dtypes.float8_e4m3, "fp8_e5m2": ml_dtypes.float8_e5m2}
 UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32}
 
 
 def to_np(fmt, bits):
-    """float64 values of the patterns, subnormals read as signed zero (our input rule)."""
+    """float64 values of the patterns, subnormals read as signed zero (our input rule). NaN
+    patterns become the quiet NaN first: converting a signalling NaN raises IEEE 'invalid'."""
     f = PRESETS[fmt]
-    x = np.asarray(bits, dtype=np.uint64).astype(UINT[f.width]).view(NP_DTYPE[fmt]).astype(np.float64)
+    u = np.asarray(bits, dtype=np.uint64)
+    nan = ((u >> np.uint64(f.man_bits)) & np.uint64(f.exp_mask) == f.exp_mask) & (u & np.uint64(f.man_mask) != 0)
+    u = np.where(nan, np.uint64(f.qnan), u).astype(UINT[f.width])
+    x = u.view(NP_DTYPE[fmt]).astype(np.float64)
     return np.where((np.abs(x) < 2.0 ** f.emin) & (x != 0), np.copysign(0.0, x), x)
 
 
@@ -74,7 +78,7 @@ def test_fp8_exhaustive_vs_fraction_oracle(fmt, op):
         got, fn = model.add(fmt, a, b, 1), lambda x, y: oracle.add(fmt, x, y, 1)
     else:
         got, fn = getattr(model, op)(fmt, a, b), lambda x, y: getattr(oracle, op)(fmt, x, y)
-    want = np.array([fn(int(x), int(y)) for x, y in zip(a, b)], dtype=np.uint64)
+    want = np.array([fn(int(x), int(y)) for x, y in zip(a, b, strict=True)], dtype=np.uint64)
     check_against(fmt, got, want, np.ones(len(a), bool), [a, b])
 
 
@@ -117,30 +121,32 @@ def test_random_vs_numpy(fmt, op):
 
 @pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp32"])
 @pytest.mark.parametrize("op", ["add", "mul", "compare"])
-def test_random_vs_fraction_oracle(fmt, op):
+@pytest.mark.parametrize("count", COUNTS)
+def test_random_vs_fraction_oracle(fmt, op, count):
     rng = np.random.default_rng(12)
-    a, b = operand_pairs(fmt, RANDOM, rng)
+    a, b = operand_pairs(fmt, count, rng)
     sp = special_values(PRESETS[fmt])
     a, b = np.concatenate([np.repeat(sp, len(sp)), a]), np.concatenate([np.tile(sp, len(sp)), b])
     if op == "compare":
         got = model.compare(fmt, a, b)
-        want = [oracle.compare(fmt, int(x), int(y)) for x, y in zip(a, b)]
+        want = [oracle.compare(fmt, int(x), int(y)) for x, y in zip(a, b, strict=True)]
         for f in got:
             w = np.array([v[f] for v in want], dtype=np.uint64)
             check_against(fmt, got[f], w, np.ones(len(a), bool), [a, b])
         return
     got = getattr(model, op)(fmt, a, b)
-    want = np.array([getattr(oracle, op)(fmt, int(x), int(y)) for x, y in zip(a, b)], dtype=np.uint64)
+    want = np.array([getattr(oracle, op)(fmt, int(x), int(y)) for x, y in zip(a, b, strict=True)], dtype=np.uint64)
     check_against(fmt, got, want, np.ones(len(a), bool), [a, b])
 
 
 @pytest.mark.parametrize("fi,fo", [("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32"),
                                    ("fp8_e4m3", "fp8_e4m3"), ("bf16", "fp32"), ("fp16", "fp32")])
-def test_fma_vs_fraction_oracle(fi, fo):
+@pytest.mark.parametrize("count", COUNTS)
+def test_fma_vs_fraction_oracle(fi, fo, count):
     rng = np.random.default_rng(13)
-    ins = unit_inputs({"op": "fma", "fmt_in": fi, "fmt_out": fo}, RANDOM // 2, rng)
+    ins = OpSpec(op="fma", fmt=fi, fmt_out=fo).inputs(count // 2, rng)
     got = model.fma(fi, fo, ins["a"], ins["b"], ins["c"])
-    want = np.array([oracle.fma(fi, fo, int(x), int(y), int(z)) for x, y, z in zip(ins["a"], ins["b"], ins["c"])],
+    want = np.array([oracle.fma(fi, fo, int(x), int(y), int(z)) for x, y, z in zip(ins["a"], ins["b"], ins["c"], strict=True)],
                     dtype=np.uint64)
     check_against(fo, got, want, np.ones(len(got), bool), [ins["c"]])
 
@@ -169,13 +175,14 @@ def test_convert_vs_ml_dtypes(fi, fo):
 
 @pytest.mark.parametrize("fi,fo,n", [("fp8_e4m3", "fp8_e4m3", 4), ("fp8_e5m2", "fp16", 3),
                                       ("bf16", "bf16", 4), ("bf16", "fp32", 8), ("fp16", "fp16", 1)])
-def test_dot_exact_window_vs_fraction_oracle(fi, fo, n):
+@pytest.mark.parametrize("count", COUNTS)
+def test_dot_exact_window_vs_fraction_oracle(fi, fo, n, count):
     """With ``exact=True`` nothing is dropped, so the result is the correctly rounded sum."""
     rng = np.random.default_rng(15)
-    ins = unit_inputs({"op": "dot", "fmt_in": fi, "n": n}, RANDOM // 4, rng)
+    ins = OpSpec(op="dot", fmt=fi, n=n).inputs(count // 4, rng)
     got = model.dot(fi, fo, ins["a"], ins["b"], exact=True)
     want = np.array([oracle.dot_exact(fi, fo, [int(v) for v in x], [int(v) for v in y])
-                     for x, y in zip(ins["a"], ins["b"])], dtype=np.uint64)
+                     for x, y in zip(ins["a"], ins["b"], strict=True)], dtype=np.uint64)
     check_against(fo, got, want, np.ones(len(got), bool), [])
 
 
@@ -187,12 +194,12 @@ def test_dot_window_error_bound(fi, n, g):
     from fractions import Fraction
     f = PRESETS[fi]
     rng = np.random.default_rng(16)
-    ins = unit_inputs({"op": "dot", "fmt_in": fi, "n": n}, 1500, rng)
+    ins = OpSpec(op="dot", fmt=fi, n=n).inputs(1500, rng)
     got = model.dot(fi, "fp32", ins["a"], ins["b"], guard_bits=g)
     exact_bits = model.dot(fi, "fp32", ins["a"], ins["b"], exact=True)
     differ = 0
     for k in range(len(got)):
-        vals = [(oracle.value(fi, x), oracle.value(fi, y)) for x, y in zip(ins["a"][k], ins["b"][k])]
+        vals = [(oracle.value(fi, x), oracle.value(fi, y)) for x, y in zip(ins["a"][k], ins["b"][k], strict=True)]
         if any(not isinstance(v, Fraction) and not isinstance(v, tuple) for p in vals for v in p):
             continue
         prods = [(x if isinstance(x, Fraction) else 0) * (y if isinstance(y, Fraction) else 0) for x, y in vals]
@@ -241,9 +248,10 @@ def test_tiny_formats_exhaustive_vs_fraction_oracle(fmt, op):
 
 
 @pytest.mark.parametrize("fmt", ["e6m4", "e11m52"])
-def test_wide_and_odd_formats_vs_fraction_oracle(fmt):
+@pytest.mark.parametrize("count", COUNTS)
+def test_wide_and_odd_formats_vs_fraction_oracle(fmt, count):
     rng = np.random.default_rng(17)
-    n = RANDOM // 4
+    n = count // 4
     a, b = operand_pairs(fmt, n, rng)
     c, _ = operand_pairs(fmt, n, rng)
     for name, got, fn in [

@@ -1,5 +1,7 @@
+# amaranth: UnusedElaboratable=no
 """Nonlinear units: exhaustive accuracy bounds, IEEE limits for special inputs, bad
-parameters, and the fitted tables' properties."""
+parameters (a constructor that raises leaves its half-built component unelaborated: the
+pragma), and the fitted tables' properties."""
 
 import math
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from flashd.hdl.format import as_format
 from . import model
 from .attention_model import engine_params, error_stats, run_model, softmax_attention
 

@@ -11,6 +11,7 @@ import numpy as np
 from flashd.hdl.attention import build_engine
 from flashd.hdl.format import as_format
 from flashd.hdl.params import engine_params
+
 from . import model
 from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
@@ -107,7 +108,7 @@ async def drive_engine(dut):
     fails = []
     if len(got) != len(expected):
         fails.append(f"{len(expected)} rows expected, {len(got)} came out in {cycle} cycles")
-    for r, ((c, value), want) in enumerate(zip(got, expected)):
+    for r, ((c, value), want) in enumerate(zip(got, expected, strict=False)):
         if c - accepted_last[r] != lat:
             fails.append(f"row {r}: output {c - accepted_last[r]} cycles after its last pair, latency says {lat}")
         if value != want:
@@ -128,5 +129,5 @@ def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, **params):
     engine = build_engine(engine_params(design, **params))
     stim = make_stimulus(engine, groups, np.random.default_rng(seed))
     env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
-    return simulate(sim, name, engine, "engine", "flashd.verif.test_attention", seed, env,
+    return simulate(sim, name, engine, "engine", "flashd.verif.test_engines_rtl", seed, env,
                     engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)})

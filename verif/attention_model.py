@@ -14,6 +14,7 @@ import numpy as np
 
 from flashd.hdl.params import engine_params, published_weights
 from flashd.hdl.pwl import round_to_format
+
 from . import model
 
 __all__ = ["engine_params", "run_model", "fa2", "flashd", "softmax_attention", "error_stats",

@@ -10,51 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from flashd.hdl.format import as_format
+from flashd.hdl.emit import write_verilog
+
 from . import model
 from .harness import Harness
-from .sim import BUILD_ROOT, run_cocotb, write_verilog
-from .vectors import unit_inputs
+from .registry import OpSpec
+from .sim import BUILD_ROOT, run_cocotb
 
-__all__ = ["expected", "seed_from_env", "drive_and_check", "simulate", "regress"]
+__all__ = ["seed_from_env", "drive_and_check", "simulate", "regress"]
 
 
 def seed_from_env(default=2026):
     """``FLASHD_SEED`` if set (to reproduce a run), else ``default``."""
     return int(os.environ.get("FLASHD_SEED", default))
-
-
-def expected(spec, ins):
-    """Golden-model outputs of one unit spec, ``{field: uint64 array}``."""
-    op = spec["op"]
-    if op == "add":
-        return {"out": model.add(spec["fmt"], ins["a"], ins["b"], ins["sub"])}
-    if op == "mul":
-        return {"out": model.mul(spec["fmt"], ins["a"], ins["b"])}
-    if op == "compare":
-        return model.compare(spec["fmt"], ins["a"], ins["b"])
-    if op == "convert":
-        return {"out": model.convert(spec["fmt_in"], spec["fmt_out"], ins["a"])}
-    if op == "fma":
-        return {"out": model.fma(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
-                                 ins["a"], ins["b"], ins["c"])}
-    if op in ("reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
-        return {"out": getattr(model, op)(spec["fmt"], ins["a"], spec.get("segments", 8))}
-    if op == "dot":
-        return {"out": model.dot(spec["fmt_in"], spec.get("fmt_out") or spec["fmt_in"],
-                                 ins["a"], ins["b"], spec.get("guard_bits", 3), spec.get("exact", False))}
-    raise ValueError(f"op={op!r} has no model")
-
-
-def _field_formats(spec):
-    """Format of each float field, for decoding in reports (None: a plain bit)."""
-    op = spec["op"]
-    if op in ("add", "mul", "compare", "reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
-        f = as_format(spec["fmt"])
-        return {"a": f, "b": f, "out": f, "min": f, "max": f}
-    fi = as_format(spec["fmt_in"])
-    fo = as_format(spec.get("fmt_out") or spec["fmt_in"])
-    return {"a": fi, "b": fi, "c": fo, "out": fo}
 
 
 def pack(fields, values):
@@ -93,7 +61,7 @@ def check_unit(unit, ins, exp, got_cycles, got_payloads, sent_cycles, max_report
         k = int(np.argmax(delays != lat))
         fails.append(f"{name}: output {k} came {delays[k]} cycles after its input, latency says {lat}")
     got = unpack_fields(unit["outputs"], got_payloads)
-    fmts = _field_formats(unit)
+    fmts = OpSpec.from_dict(unit).field_formats()
     bad = np.zeros(len(sent_cycles), dtype=bool)
     for f in unit["outputs"]:
         bad |= got[f] != np.asarray(exp[f], dtype=np.uint64)
@@ -129,8 +97,9 @@ async def drive_and_check(dut):
 
     streams = []
     for u in units:
-        ins = unit_inputs(u, count, rng, exhaustive)
-        exp = expected(u, ins)
+        spec = OpSpec.from_dict(u)
+        ins = spec.inputs(count, rng, exhaustive)
+        exp = spec.expected(ins)
         payloads = pack(u["inputs"], ins)
         n = len(payloads)
         valid = rng.random(n + int(n * gap * 3) + 16) >= gap
@@ -212,10 +181,10 @@ def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, fi
 
 
 def regress(specs, sim, name, *, count=2000, exhaustive=False, seed=None, gap=0.1):
-    """Build a harness of ``specs``, simulate it on ``sim`` and assert every unit matches
+    """Build a harness of ``specs`` (``{port name: OpSpec}``), simulate it on ``sim`` and assert every unit matches
     the golden model bit for bit with its stated latency. Returns the report text."""
     seed = seed_from_env() if seed is None else seed
     harness = Harness(specs)
     env = {"FLASHD_DESC": "{build}/harness.json", "FLASHD_COUNT": str(count),
            "FLASHD_EXHAUSTIVE": "1" if exhaustive else "0", "FLASHD_GAP": str(gap)}
-    return simulate(sim, name, harness, "harness", "flashd.verif.test_fp_ops", seed, env, harness.description())
+    return simulate(sim, name, harness, "harness", "flashd.verif.test_ops_rtl", seed, env, harness.description())

@@ -11,6 +11,7 @@ import numpy as np
 
 from flashd.hdl.format import as_format
 from flashd.hdl.pwl import SEGMENT_CHOICES
+
 from . import model
 
 FUNCS = {"reciprocal": (model.reciprocal, lambda x: 1.0 / x),
@@ -47,7 +48,7 @@ def stats(func, fmt, segments):
     with np.errstate(over="ignore", invalid="ignore"):
         max_abs_all = float(np.max(np.abs(y - exact)[np.abs(exact) <= hi]))
     if func == "sigmoid":            # beyond the table, sigmoid saturates to 0/1 by design:
-        from flashd.hdl.pwl import sigmoid_range     # relative and ulp error inside it only
+        from flashd.hdl.pwl import sigmoid_range  # relative and ulp error inside it only
         keep &= np.abs(x) < 2.0 ** sigmoid_range(fmt)
     lowest = (np.abs(exact) >= 2.0 ** fmt.emin) & (np.abs(exact) < lo)
     flushed = int((lowest & (y == 0)).sum())

@@ -4,25 +4,13 @@ One simulator build then covers every operator of a format, which keeps Verilato
 compile time (the slow part of a regression) to one build per format and stage count.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
-from flashd.hdl.format import as_format
-from flashd.hdl.nonlinear import NONLINEAR
-from flashd.hdl.ops import OPERATORS
+from .registry import OpSpec
 
-UNITS = {**OPERATORS, **NONLINEAR}
-
-__all__ = ["make_unit", "Harness", "describe_fields"]
-
-
-def make_unit(spec):
-    """Build the operator a spec dict names: ``{"op": "add", "fmt": "bf16", "stages": 1, ...}``."""
-    params = {k: v for k, v in spec.items() if k not in ("op", "name")}
-    if spec.get("op") not in UNITS:
-        raise ValueError(f"op={spec.get('op')!r} is not an operator (allowed: {', '.join(UNITS)})")
-    return UNITS[spec["op"]](**params)
+__all__ = ["Harness", "describe_fields"]
 
 
 def describe_fields(shape):
@@ -42,24 +30,30 @@ def describe_fields(shape):
 class Harness(wiring.Component):
     """Exposes each unit's ``i``/``o`` as ``<name>__i__*``/``<name>__o__*`` ports.
 
+    Parameters
+    ----------
+    specs : dict
+        ``{port name: OpSpec}``.
+
     A free-running ``cycle`` counter keeps a clock port even when every unit is
     combinational.
     """
 
     def __init__(self, specs):
-        self.specs = [dict(s) for s in specs]
-        self.units = {s["name"]: make_unit(s) for s in self.specs}
+        for name, spec in specs.items():
+            if not isinstance(spec, OpSpec):
+                raise TypeError(f"specs[{name!r}] must be an OpSpec, not {spec!r}")
+        self.specs = dict(specs)
+        self.units = {name: spec.build() for name, spec in self.specs.items()}
         super().__init__({**{n: Out(u.signature) for n, u in self.units.items()},
                           "cycle": Out(16)})
 
     def description(self):
-        out = []
-        for s in self.specs:
-            u = self.units[s["name"]]
-            out.append({**s, "latency": u.latency,
-                        "inputs": describe_fields(u.i.payload.shape()),
-                        "outputs": describe_fields(u.o.payload.shape())})
-        return out
+        """What the cocotb side needs: each unit's parameters, latency and field layout."""
+        return [{"name": name, **spec.as_dict(), "latency": spec.latency,
+                 "inputs": describe_fields(self.units[name].i.payload.shape()),
+                 "outputs": describe_fields(self.units[name].o.payload.shape())}
+                for name, spec in self.specs.items()]
 
     def elaborate(self, platform):
         m = Module()

@@ -218,7 +218,7 @@ def to_float(fmt, bits):
     """float64 value of each pattern (subnormals read as zero), for reports and error statistics."""
     fmt = as_format(fmt)
     s, cls, e, sig = unpack(fmt, bits)
-    mag = np.array([float(m) * 2.0 ** (int(x) - fmt.man_bits) for m, x in zip(sig.ravel(), e.ravel())])
+    mag = np.array([float(m) * 2.0 ** (int(x) - fmt.man_bits) for m, x in zip(sig.ravel(), e.ravel(), strict=True)])
     mag = mag.reshape(np.shape(sig))
     mag = np.where(cls == INF, np.inf, np.where(cls == NAN, np.nan, mag))
     return np.where(_b(s == 1), -mag, mag)
@@ -270,6 +270,7 @@ def reciprocal(fmt, x, segments=8):
 def ln(fmt, x, segments=8):
     """Table-based natural logarithm (see :class:`flashd.hdl.nonlinear.FPLn`)."""
     import math
+
     from flashd.hdl.pwl import round_to_format
     fmt = as_format(fmt)
     s, cls, e, _ = unpack(fmt, x)
@@ -337,6 +338,7 @@ def _uniform_index(fmt, s, e, sig, e_hi, k):
 def exp(fmt, x, segments=8):
     """Table-based e**x (see :class:`flashd.hdl.nonlinear.FPExp`)."""
     import math
+
     from flashd.hdl.pwl import EXP_RANGE, coefficients, round_to_format, split_ln2
     fmt = as_format(fmt)
     x = np.asarray(x, dtype=np.uint64)

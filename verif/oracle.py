@@ -141,7 +141,7 @@ def compare(fmt, a, b):
 def dot_exact(fmt_in, fmt_out, a, b):
     """Correctly rounded dot product (what ``exact=True`` must give)."""
     fmt_in, fmt_out = as_format(fmt_in), as_format(fmt_out)
-    prods = [_mul_value(value(fmt_in, x), value(fmt_in, y)) for x, y in zip(a, b)]
+    prods = [_mul_value(value(fmt_in, x), value(fmt_in, y)) for x, y in zip(a, b, strict=True)]
     if any(p == NAN for p in prods):
         return fmt_out.qnan
     infs = {p for p in prods if isinstance(p, float)}

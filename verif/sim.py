@@ -1,11 +1,8 @@
-"""The one place that turns Amaranth designs into Verilog and runs cocotb on them."""
+"""The one place that runs cocotb on a simulator (Verilog comes from :mod:`flashd.hdl.emit`)."""
 
-import json
 import os
 import shutil
 from pathlib import Path
-
-from amaranth.back import verilog
 
 SIMULATORS = ("icarus", "verilator")
 BUILD_ROOT = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build"))
@@ -33,17 +30,6 @@ def check_simulator(sim):
         _verilator_env()
     elif shutil.which("iverilog") is None:
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
-
-
-def write_verilog(component, name, out_dir, sidecar=None):
-    """Write ``name.v`` (and ``name.json`` from ``sidecar``) into ``out_dir``; return the .v path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.v"
-    path.write_text(verilog.convert(component, name=name, emit_src=False))
-    if sidecar is not None:
-        (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=1))
-    return path
 
 
 def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env):

@@ -6,9 +6,10 @@ Every generator takes a ``numpy.random.Generator``; a seed reproduces a run exac
 import numpy as np
 
 from flashd.hdl.format import as_format
+
 from . import model
 
-__all__ = ["special_values", "operand_pairs", "unit_inputs"]
+__all__ = ["special_values", "operand_pairs", "two_operands", "one_operand", "fma_operands", "dot_operands"]
 
 
 def _u64(x):
@@ -122,43 +123,45 @@ def _dot_inputs(fi, n_terms, count, rng):
     return _u64(a), _u64(b)
 
 
-def unit_inputs(spec, count, rng, exhaustive=False):
-    """Input fields for one unit spec (``{"op": ..., params}``) as ``{field: uint64 array}``."""
-    op = spec["op"]
-    if op in ("add", "mul", "compare"):
-        fmt = as_format(spec["fmt"])
-        a, b = _pairs(fmt, count, rng, exhaustive)
-        ins = {"a": a, "b": b}
-        if op == "add":
-            ins["sub"] = _u64(rng.integers(0, 2, len(a)))
-        return ins
-    if op == "convert":
-        fi = as_format(spec["fmt_in"])
-        if fi.width <= 8 or (exhaustive and fi.width <= 16):
-            return {"a": np.arange(1 << fi.width, dtype=np.uint64)}
-        pa, _ = operand_pairs(fi, count, rng)
-        return {"a": np.concatenate([special_values(fi), pa])}
-    if op in ("reciprocal", "ln", "sigmoid", "logsigmoid", "exp"):
-        f = as_format(spec["fmt"])
-        if f.width <= 8 or (exhaustive and f.width <= 16):
-            return {"a": np.arange(1 << f.width, dtype=np.uint64)}
-        pa, _ = operand_pairs(f, count, rng)
-        if op == "ln":                       # mostly positive: negative inputs only give NaN
-            pa = np.where(rng.integers(0, 4, len(pa)) > 0, pa & np.uint64(f.sign_bit - 1), pa)
-        return {"a": np.concatenate([special_values(f), _u64(pa)])}
-    if op == "fma":
-        fi = as_format(spec["fmt_in"])
-        fo = as_format(spec.get("fmt_out") or spec["fmt_in"])
-        a, b = _pairs(fi, count, rng, False)
-        c, _ = operand_pairs(fo, len(a), rng)
-        # c close to -a*b: massive cancellation against the exact product
-        near = model.fma(fi, fo, a, b, np.zeros_like(a)) ^ np.uint64(fo.sign_bit)
-        near = near + rng.integers(0, 3, len(a)).astype(np.uint64) - np.uint64(1)   # +-1 ulp, wrapping
-        near = _u64(near & np.uint64((1 << fo.width) - 1))
-        c = np.where(rng.integers(0, 3, len(a)) == 0, near, c)
-        return {"a": a, "b": b, "c": _u64(c)}
-    if op == "dot":
-        fi = as_format(spec["fmt_in"])
-        a, b = _dot_inputs(fi, spec["n"], count, rng)
-        return {"a": a, "b": b}
-    raise ValueError(f"op={op!r} has no stimulus generator")
+# Stimulus generators of the operator registry (flashd.verif.registry): each takes an OpSpec,
+# a vector count, a numpy Generator and whether to sweep every input where affordable.
+
+def two_operands(spec, count, rng, exhaustive=False):
+    """``a``, ``b`` (and ``sub`` for add): specials crossed, then :func:`operand_pairs`;
+    every pair when ``exhaustive`` and the format has <= 8 bits."""
+    a, b = _pairs(spec.fmt, count, rng, exhaustive)
+    ins = {"a": a, "b": b}
+    if spec.op == "add":
+        ins["sub"] = _u64(rng.integers(0, 2, len(a)))
+    return ins
+
+
+def one_operand(spec, count, rng, exhaustive=False):
+    """``a``: every input of a format of <= 8 bits (<= 16 when ``exhaustive``), else the
+    specials and random patterns (ln: mostly positive, since negative inputs only give NaN)."""
+    f = spec.fmt
+    if f.width <= 8 or (exhaustive and f.width <= 16):
+        return {"a": np.arange(1 << f.width, dtype=np.uint64)}
+    pa, _ = operand_pairs(f, count, rng)
+    if spec.op == "ln":
+        pa = np.where(rng.integers(0, 4, len(pa)) > 0, pa & np.uint64(f.sign_bit - 1), pa)
+    return {"a": np.concatenate([special_values(f), _u64(pa)])}
+
+
+def fma_operands(spec, count, rng, exhaustive=False):
+    """``a``, ``b`` as :func:`two_operands`; ``c`` random or within an ulp of ``-a*b``
+    (massive cancellation against the exact product)."""
+    fi, fo = spec.fmt, spec.fmt_out
+    a, b = _pairs(fi, count, rng, False)
+    c, _ = operand_pairs(fo, len(a), rng)
+    near = model.fma(fi, fo, a, b, np.zeros_like(a)) ^ np.uint64(fo.sign_bit)
+    near = near + rng.integers(0, 3, len(a)).astype(np.uint64) - np.uint64(1)   # +-1 ulp, wrapping
+    near = _u64(near & np.uint64((1 << fo.width) - 1))
+    c = np.where(rng.integers(0, 3, len(a)) == 0, near, c)
+    return {"a": a, "b": b, "c": _u64(c)}
+
+
+def dot_operands(spec, count, rng, exhaustive=False):
+    """``a``, ``b`` of ``spec.n`` terms each: see :func:`_dot_inputs`."""
+    a, b = _dot_inputs(spec.fmt, spec.n, count, rng)
+    return {"a": a, "b": b}

@@ -5,8 +5,6 @@ pytest driver. Each case: several groups of P rows streamed back to back with ra
 gaps; N = 1 (edge case) up to 256 pairs per row.
 """
 
-import os
-
 import cocotb
 import pytest
 
@@ -17,8 +15,6 @@ from flashd.verif.attention_bench import drive_engine, regress_engine
 async def engine_matches_model(dut):
     await drive_engine(dut)
 
-
-FULL = os.environ.get("FLASHD_FULL") == "1"
 
 # (name, design, parameters, N per group); quick cases run in `make test` on both simulators
 CASES = [
@@ -37,32 +33,41 @@ CASES = [
 
 
 # Verilator builds take 20-40 s each: make test runs these on it (every format, P > 1,
-# N = 256, both saturation modes and update forms); the full run takes every case.
+# N = 256, both saturation modes and update forms); the full run takes every case, 4x rows.
 VERILATOR_QUICK = ("fa2_fp16_d3_p2_s1", "flashd_fp8_d5_pub", "flashd_fp32_d2_p2_blend", "flashd_bf16_acc32_d4_p2")
+FULL_REPEAT = 4
 
 
-def _cases():
+def _cases(full):
     for sim in ("icarus", "verilator"):
         for case in CASES:
-            if sim == "icarus" or FULL or case[0] in VERILATOR_QUICK:
+            if sim == "icarus" or full or case[0] in VERILATOR_QUICK:
                 yield pytest.param(sim, *case, id=f"{sim}-{case[0]}")
 
 
+def _engine(sim, name, design, params, groups, repeat):
+    report = regress_engine(design, sim, f"engine_{name}", groups * repeat, **params)
+    rows = len(groups) * repeat * params.get("interleave", 1)
+    assert report.startswith(f"{rows} rows") and "ok" in report and "FAIL" not in report, report
+
+
 @pytest.mark.sim
-@pytest.mark.parametrize("sim,name,design,params,groups", list(_cases()))
+@pytest.mark.parametrize("sim,name,design,params,groups", list(_cases(full=False)))
 def test_engine(sim, name, design, params, groups):
-    report = regress_engine(design, sim, f"engine_{name}", groups * (4 if FULL else 1), **params)
-    assert report.startswith(f"{len(groups) * (4 if FULL else 1) * params.get('interleave', 1)} rows") \
-        and "ok" in report and "FAIL" not in report, report
+    _engine(sim, name, design, params, groups, 1)
 
 
+@pytest.mark.full
 @pytest.mark.sim
-@pytest.mark.parametrize("design", ["flashd", "fa2"] if FULL else ["flashd"])
-def test_engine_on_real_data(design):
-    """Rows of a real MiniLM head (d = 32, N = 76) through the RTL on Icarus, bit-exact:
-    2 FLASH-D rows in make test (~40 s), 8 rows of each engine in the full run (`make demo`
-    also runs one FA2 and one FLASH-D row of real data through Icarus)."""
+@pytest.mark.parametrize("sim,name,design,params,groups", list(_cases(full=True)))
+def test_engine_full(sim, name, design, params, groups):
+    _engine(sim, name, design, params, groups, FULL_REPEAT)
+
+
+def _real_data(design, n_groups):
+    """Rows of a real MiniLM head (d = 32, N = 76) through the RTL on Icarus, bit-exact."""
     import numpy as np
+
     from flashd.verif import model
     from flashd.verif.accuracy import SHARED_DATA, load_qkv
     if not SHARED_DATA.is_file():
@@ -70,9 +75,24 @@ def test_engine_on_real_data(design):
     Q, K, V = load_qkv(SHARED_DATA, "t1_l3")
     params = dict(d=32, fmt="bf16", scalar_fmt="fp32", interleave=2, stages=1)
     groups = []
-    for g in range(4 if FULL else 1):
+    for g in range(n_groups):
         q = model.from_float("bf16", Q[5, 2 * g:2 * g + 2])
         k, v = (np.broadcast_to(model.from_float("bf16", X[5]), (2,) + X[5].shape) for X in (K, V))
         groups.append((q, k, v))
     report = regress_engine(design, "icarus", f"engine_real_{design}", groups, **params)
     assert report.startswith(f"{2 * len(groups)} rows") and "FAIL" not in report, report
+
+
+@pytest.mark.sim
+def test_engine_on_real_data():
+    """2 FLASH-D rows in make test (~40 s; `make demo` also runs one FA2 and one FLASH-D
+    row of real data through Icarus)."""
+    _real_data("flashd", 1)
+
+
+@pytest.mark.full
+@pytest.mark.sim
+@pytest.mark.parametrize("design", ["flashd", "fa2"])
+def test_engine_on_real_data_full(design):
+    """8 rows of each engine."""
+    _real_data(design, 4)

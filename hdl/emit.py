@@ -1,0 +1,26 @@
+"""The one place that turns an Amaranth design into Verilog: the command line, the
+simulators and the synthesis flow all call :func:`verilog_text` or :func:`write_verilog`."""
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+
+__all__ = ["verilog_text", "write_verilog"]
+
+
+def verilog_text(component, name):
+    """``component`` as Verilog text whose top module is ``name`` (no source locations, so
+    the text depends on the design alone)."""
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def write_verilog(component, name, out_dir, sidecar=None):
+    """Write ``name.v`` (and ``name.json`` from ``sidecar``) into ``out_dir``; return the .v path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    path.write_text(verilog_text(component, name))
+    if sidecar is not None:
+        (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=1))
+    return path

@@ -1,0 +1,75 @@
+"""Engine reports, the comparison sweep, the trade-off table and the operator table (Yosys)."""
+
+import json
+
+import pytest
+
+from flashd.scripts.cli import main
+from flashd.synth.report import engine_report
+
+pytestmark = pytest.mark.yosys
+
+
+def test_engines_d4_flashd_is_smaller_and_parts_add_up():
+    """fp8, d = 4: FLASH-D has no normalization and a cheaper weight path."""
+    fa2 = engine_report("fa2", d=4, fmt="fp8_e4m3")
+    fd = engine_report("flashd", d=4, fmt="fp8_e4m3")
+    assert fd["total"] < fa2["total"]
+    for r in (fa2, fd):
+        assert abs(sum(r["breakdown"].values()) - r["total"]) < 1
+        assert abs(sum(u["area"] for u in r["units"]) - r["total"]) < 1
+        assert r["flops"] > 4 * 8 and r["depth"] > 0 and r["loop_depth"] > 0
+    assert fa2["breakdown"]["normalization"] > 0 and "normalization" not in fd["breakdown"]
+    lanes = [u for u in fd["units"] if u["instance"].startswith("o_fma")]
+    assert len(lanes) == 4 and len({u["area"] for u in lanes}) == 1      # identical lanes, one synthesis
+
+
+def test_cli_synth_and_bad_design(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--json", str(out)]) == 0
+    assert "| o_fma" in capsys.readouterr().out
+    assert json.loads(out.read_text())["total"] > 0
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--liberty", str(tmp_path / "x.lib")]) == 2
+    assert "--liberty" in capsys.readouterr().err
+    assert main(["synth", "fa3", "--d", "2"]) == 2
+    assert "invalid choice: 'fa3'" in capsys.readouterr().err
+
+
+def test_ops_area_sets_our_operators_beside_flopoco(capsys):
+    assert main(["ops-area", "--fmt", "bf16", "--ops", "add,mul"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| add") or line.startswith("| mul")]
+    assert len(rows) == 2
+    for r in rows:
+        cells, ref = int(r[3]), int(r[4])
+        assert ref in (442, 432) and 0.5 * ref < cells < 3 * ref
+    assert main(["ops-area", "--ops", "div"]) == 2
+
+
+def test_tradeoff_sets_area_beside_real_data_error():
+    from flashd.synth.report import tradeoff
+    from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
+    if not SHARED_DATA.is_file():
+        pytest.skip("shared MiniLM data not present")
+    problems = heads(SHARED_DATA, 1)
+    rows, md = tradeoff("bf16", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
+    fa2, fd = rows
+    assert fa2["parameters"]["design"] == "fa2" and fd["parameters"]["d"] == 2
+    assert 0 < fd["area"] < fa2["area"]                 # same formats: FLASH-D drops the normalization
+    want = evaluate(dict(configs("bf16", problems[0][1].shape[1]))["FLASH-D"], problems)
+    assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-bf16 FLASH-D is less accurate
+    assert "No FLASH-D configuration reaches FA2's RMS error" in md
+
+
+def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
+    from flashd.synth.report import compare
+    serial = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "s", progress=lambda m: None)
+    lines = []
+    parallel = compare([2, 3], ["fp8_e4m3"], out_dir=tmp_path / "p", progress=lines.append, jobs=2)
+    assert parallel[0]["fa2"] == serial[0]["fa2"] and parallel[0]["flashd"] == serial[0]["flashd"]
+    assert [r["d"] for r in parallel] == [2, 3] and all(r["flashd"] < r["fa2"] for r in parallel)
+    for ext in ("md", "csv", "json", "png"):
+        assert (tmp_path / "p" / f"compare.{ext}").stat().st_size > 100
+    data = json.loads((tmp_path / "p" / "compare.json").read_text())
+    assert data["jobs"] == 2 and data["seconds"] > 0 and len(data["rows"]) == 2
+    assert main(["compare", "--d", "2", "--jobs", "0"]) == 2

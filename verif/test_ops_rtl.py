@@ -1,0 +1,130 @@
+"""Regression of every FP operator against the golden model, on Icarus and Verilator.
+
+This file is both the cocotb test module (``operators_match_model`` runs inside the
+simulator) and the pytest module that builds and runs it (``test_*`` below), as in
+cocotb's own examples. One harness per format and stage setting holds all its operators.
+"""
+
+import cocotb
+import pytest
+
+from flashd.hdl.format import PRESETS, as_format
+from flashd.verif.bench import drive_and_check, regress
+from flashd.verif.registry import OPERATORS, OpSpec
+from flashd.verif.sim import SIMULATORS
+
+
+@cocotb.test()
+async def operators_match_model(dut):
+    await drive_and_check(dut)
+
+
+def check_report(report, specs):
+    """Every unit of the harness ran and matched (regress already failed on any mismatch)."""
+    for name in specs:
+        assert f"{name}: " in report and "FAIL" not in report, (name, report)
+
+
+def unit_specs(fmt, stages):
+    """``{name: OpSpec}``: every unit of ``fmt`` with ``stages`` register ranks; on 16-bit
+    formats each unit gets ``stages`` more ranks than it has cut points, so ranks stack
+    (more than one per cut). Units the format is too narrow for (ln, exp in e5m2) are left out."""
+    f = as_format(fmt)
+    segments = max(2, min(1 << f.man_bits, {8: 4, 16: 8, 32: 32}.get(f.width, 8)))
+    wanted = {"add": dict(op="add"), "mul": dict(op="mul"), "fma": dict(op="fma"), "cmp": dict(op="compare"),
+              "dot4": dict(op="dot", n=4), "dot3": dict(op="dot", n=3, guard_bits=0), "dot1": dict(op="dot", n=1),
+              **{f"cvt_{o}": dict(op="convert", fmt_out=o) for o in PRESETS if PRESETS[o] != f},
+              **{name: dict(op=op, segments=segments)
+                 for name, op in (("recip", "reciprocal"), ("ln", "ln"), ("sigmoid", "sigmoid"), ("lsig", "logsigmoid"),
+                                  ("exp", "exp"))}}
+    if f.width <= 8:
+        wanted["dotx"] = dict(op="dot", n=4, exact=True)
+    if fmt in ("bf16", "fp16"):
+        wanted.update(fma32=dict(op="fma", fmt_out="fp32"), dot32=dict(op="dot", fmt_out="fp32", n=4))
+    specs = {}
+    for name, kw in wanted.items():
+        cuts = OPERATORS[kw["op"]].component.CUTS
+        try:
+            specs[name] = OpSpec(fmt=fmt, stages=stages + cuts if stages and fmt.endswith("16") else stages, **kw)
+        except ValueError:
+            continue
+    return specs
+
+
+QUICK_COUNT = 3000            # vectors per unit in make test (fp8 on Icarus: every pair)
+FULL_COUNT = 1_000_000        # make test-full (the `full` marker)
+
+
+def _operator_cases(full):
+    """Every preset at stages 0 and 2 on Icarus; Verilator (a 25-35 s build each) at stages 2
+    in make test, both stage settings in the full run."""
+    for sim in SIMULATORS:
+        for fmt in PRESETS:
+            for stages in (0, 2):
+                if sim == "icarus" or full or stages == 2:
+                    yield pytest.param(sim, fmt, stages, id=f"{sim}-{fmt}-{stages}")
+
+
+def _operators(sim, fmt, stages, full):
+    """fp8: exhaustive operand pairs on Icarus; other formats: corner cases + random.
+    The full run adds every input of the 16-bit formats for the one-input units."""
+    exhaustive = full or (PRESETS[fmt].width == 8 and sim == "icarus")
+    specs = unit_specs(fmt, stages)
+    check_report(regress(specs, sim, f"ops_{fmt}_s{stages}", count=FULL_COUNT if full else QUICK_COUNT,
+                         exhaustive=exhaustive), specs)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("sim,fmt,stages", list(_operator_cases(full=False)))
+def test_operators(sim, fmt, stages):
+    _operators(sim, fmt, stages, full=False)
+
+
+@pytest.mark.full
+@pytest.mark.sim
+@pytest.mark.parametrize("sim,fmt,stages", list(_operator_cases(full=True)))
+def test_operators_full(sim, fmt, stages):
+    _operators(sim, fmt, stages, full=True)
+
+
+def _other_widths(sim, fmt, count):
+    specs = unit_specs(fmt, 1)
+    check_report(regress(specs, sim, f"ops_{fmt}_s1", count=count, exhaustive=as_format(fmt).width <= 8), specs)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("fmt", ["e2m1", "e3m2", "e6m4"])
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_other_widths(sim, fmt):
+    """Formats beyond the presets, from the narrowest allowed (2-bit exponent, 1-bit
+    fraction); formats of <= 8 bits get every operand pair."""
+    _other_widths(sim, fmt, QUICK_COUNT)
+
+
+@pytest.mark.full
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_other_widths_full(sim):
+    _other_widths(sim, "e6m4", FULL_COUNT)
+
+
+def _fp64_like(sim, count):
+    f = "e11m52"
+    specs = {"add": OpSpec(op="add", fmt=f, stages=2), "mul": OpSpec(op="mul", fmt=f, stages=1),
+             "fma": OpSpec(op="fma", fmt=f, stages=3), "cmp": OpSpec(op="compare", fmt=f),
+             "narrow": OpSpec(op="convert", fmt=f, fmt_out="fp32"), "widen": OpSpec(op="convert", fmt="fp32", fmt_out=f)}
+    check_report(regress(specs, sim, "ops_e11m52", count=count), specs)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_fp64_like(sim):
+    """The widest allowed format (11-bit exponent, 52-bit fraction): 106-bit products."""
+    _fp64_like(sim, QUICK_COUNT)
+
+
+@pytest.mark.full
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_fp64_like_full(sim):
+    _fp64_like(sim, FULL_COUNT)
