@@ -63,9 +63,10 @@ def _decode_row(fmt, d, value):
 
 async def drive_engine(dut):
     """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`make_stimulus`), ``FLASHD_SEED``
-    and ``FLASHD_GAP``; streams the pairs and checks every output row."""
-    from cocotb.clock import Clock
-    from cocotb.triggers import FallingEdge, ReadOnly
+    and ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
+    import cocotb
+
+    from .stream import InPort, Monitor, OutPort, StreamDriver, start
 
     stim = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
     rng = np.random.default_rng(int(os.environ["FLASHD_SEED"]) + 1)
@@ -73,41 +74,19 @@ async def drive_engine(dut):
     payloads = [int(x) for x in stim["payloads"]]
     expected = [int(x) for x in stim["expected"]]
     lat, fmt, d = stim["latency"], as_format(stim["fmt"]), stim["d"]
-    dut.rst.value = 1
-    dut.i__valid.value = 0
-    Clock(dut.clk, 10, unit="ns").start()
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    nxt, cycle, accepted_last, got, stalls = 0, 0, [], [], 0
-    limit = 4 * len(payloads) + 10 * lat + 200
-    while len(got) < len(expected) and cycle < limit:
-        offer = nxt < len(payloads) and rng.random() >= gap
-        dut.i__valid.value = int(offer)
-        if offer:
-            dut.i__payload.value = payloads[nxt]
-        await ReadOnly()
-        if offer and int(dut.i__ready.value):
-            if stim["last"][nxt]:
-                accepted_last.append(cycle)
-            nxt += 1
-        elif offer:
-            stalls += 1
-        if str(dut.o__valid.value) not in "01":
-            raise AssertionError(f"o.valid is {dut.o__valid.value} at cycle {cycle}")
-        if int(dut.o__valid.value):
-            got.append((cycle, dut.o__payload.value.to_unsigned()))
-        await FallingEdge(dut.clk)
-        cycle += 1
-    for _ in range(lat + 2):                  # nothing more may come out
-        await ReadOnly()
-        if int(dut.o__valid.value):
-            got.append((cycle, dut.o__payload.value.to_unsigned()))
-        await FallingEdge(dut.clk)
-        cycle += 1
+    inp = InPort("i", dut.i__valid, dut.i__payload, dut.i__ready)
+    await start(dut, [inp])
+    driver = StreamDriver(dut.clk, [inp], [payloads], [rng.random(4 * len(payloads) + 64) >= gap],
+                          limit=4 * len(payloads) + 10 * lat + 200)
+    monitor = Monitor(dut.clk, [OutPort("o", dut.o__valid, dut.o__payload)])
+    cocotb.start_soon(monitor.run())
+    await driver.run()
+    await monitor.cycles(lat + 2)                 # every row out, and nothing more may come
+    got = monitor.seen[0]
+    accepted_last = [c for c, last in zip(driver.accepted[0], stim["last"], strict=True) if last]
     fails = []
     if len(got) != len(expected):
-        fails.append(f"{len(expected)} rows expected, {len(got)} came out in {cycle} cycles")
+        fails.append(f"{len(expected)} rows expected, {len(got)} came out in {monitor.cycle} cycles")
     for r, ((c, value), want) in enumerate(zip(got, expected, strict=False)):
         if c - accepted_last[r] != lat:
             fails.append(f"row {r}: output {c - accepted_last[r]} cycles after its last pair, latency says {lat}")
@@ -115,10 +94,10 @@ async def drive_engine(dut):
             bad = [j for j in range(d) if ((value ^ want) >> (j * fmt.width)) & ((1 << fmt.width) - 1)]
             g, w = _decode_row(fmt, d, value), _decode_row(fmt, d, want)
             fails.append(f"row {r}: lanes {bad} differ: " + "; ".join(f"[{j}] rtl {g[j]} model {w[j]}" for j in bad[:4]))
-    report = (f"{len(expected)} rows, {len(payloads)} pairs, {cycle} cycles, {stalls} stalled offers, "
+    report = (f"{len(expected)} rows, {len(payloads)} pairs, {monitor.cycle} cycles, {driver.stalls[0]} stalled offers, "
               f"{'FAIL' if fails else 'ok'}")
     Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join([report] + fails) + "\n")
-    dut._log.info(report)
+    cocotb.log.info(report)
     assert not fails, "\n".join(fails[:20])
 
 

@@ -84,8 +84,9 @@ async def drive_and_check(dut):
     Reads ``FLASHD_DESC`` (the harness JSON), ``FLASHD_SEED``, ``FLASHD_COUNT``,
     ``FLASHD_EXHAUSTIVE`` and ``FLASHD_GAP`` from the environment that :func:`regress` sets.
     """
-    from cocotb.clock import Clock
-    from cocotb.triggers import FallingEdge, ReadOnly
+    import cocotb
+
+    from .stream import InPort, Monitor, OutPort, StreamDriver, start
 
     units = json.loads(Path(os.environ["FLASHD_DESC"]).read_text())
     seed = int(os.environ["FLASHD_SEED"])
@@ -93,71 +94,36 @@ async def drive_and_check(dut):
     exhaustive = os.environ.get("FLASHD_EXHAUSTIVE") == "1"
     gap = float(os.environ.get("FLASHD_GAP", "0.1"))
     rng = np.random.default_rng(seed)
-    dut._log.info("seed %d (set FLASHD_SEED=%d to reproduce), %d units", seed, seed, len(units))
-
-    streams = []
+    cocotb.log.info("seed %d (set FLASHD_SEED=%d to reproduce), %d units", seed, seed, len(units))
+    ins, exp, items, offers = [], [], [], []
     for u in units:
         spec = OpSpec.from_dict(u)
-        ins = spec.inputs(count, rng, exhaustive)
-        exp = spec.expected(ins)
-        payloads = pack(u["inputs"], ins)
-        n = len(payloads)
-        valid = rng.random(n + int(n * gap * 3) + 16) >= gap
-        streams.append(dict(unit=u, ins=ins, exp=exp, payloads=payloads.tolist(), valid=valid, n=n,
-                            i_payload=getattr(dut, f"{u['name']}__i__payload"),
-                            i_valid=getattr(dut, f"{u['name']}__i__valid"),
-                            o_payload=getattr(dut, f"{u['name']}__o__payload"),
-                            o_valid=getattr(dut, f"{u['name']}__o__valid"),
-                            next=0, sent=[], got_cycles=[], got=[]))
-        dut._log.info("%s: %d vectors, latency %d", u["name"], n, u["latency"])
-
-    # Reset first: Icarus leaves an output-port register undefined until its first write,
-    # whatever its initializer says, and real hardware resets its valid bits anyway.
-    dut.rst.value = 1
-    for s in streams:
-        s["i_valid"].value = 0
-    Clock(dut.clk, 10, unit="ns").start()
-    for _ in range(2):
-        await FallingEdge(dut.clk)
-    dut.rst.value = 0
-    max_lat = max(u["latency"] for u in units)
-    cycle, idle_after = 0, None
+        ins.append(spec.inputs(count, rng, exhaustive))
+        exp.append(spec.expected(ins[-1]))
+        items.append(pack(u["inputs"], ins[-1]).tolist())
+        offers.append(rng.random(len(items[-1]) + int(len(items[-1]) * gap * 3) + 16) >= gap)
+        cocotb.log.info("%s: %d vectors, latency %d", u["name"], len(items[-1]), u["latency"])
+    inputs = [InPort(u["name"], getattr(dut, f"{u['name']}__i__valid"), getattr(dut, f"{u['name']}__i__payload"))
+              for u in units]
+    outputs = [OutPort(u["name"], getattr(dut, f"{u['name']}__o__valid"), getattr(dut, f"{u['name']}__o__payload"))
+               for u in units]
+    await start(dut, inputs)
+    driver, monitor = StreamDriver(dut.clk, inputs, items, offers), Monitor(dut.clk, outputs)
+    cocotb.start_soon(monitor.run())
     t0 = time.time()
-    while True:
-        busy = False
-        for s in streams:
-            k = s["next"]
-            if k < s["n"] and s["valid"][cycle % len(s["valid"])]:
-                s["i_payload"].value = s["payloads"][k]
-                s["i_valid"].value = 1
-                s["sent"].append(cycle)
-                s["next"] = k + 1
-            else:
-                s["i_valid"].value = 0
-            busy |= s["next"] < s["n"]
-        await ReadOnly()
-        for s in streams:
-            if str(s["o_valid"].value) not in "01":
-                raise AssertionError(f"{s['unit']['name']}: o.valid is {s['o_valid'].value} at cycle {cycle}")
-            if int(s["o_valid"].value):
-                s["got_cycles"].append(cycle)
-                s["got"].append(s["o_payload"].value.to_unsigned())
-        await FallingEdge(dut.clk)
-        cycle += 1
-        if not busy:
-            idle_after = cycle if idle_after is None else idle_after
-            if cycle - idle_after > max_lat + 1:
-                break
-    dut._log.info("%d cycles in %.1f s", cycle, time.time() - t0)
+    await driver.run()
+    await monitor.cycles(max(u["latency"] for u in units) + 2)
+    cocotb.log.info("%d cycles in %.1f s", monitor.cycle, time.time() - t0)
 
     fails, summary = [], []
-    for s in streams:
-        f = check_unit(s["unit"], s["ins"], s["exp"], s["got_cycles"], s["got"], s["sent"])
+    for k, u in enumerate(units):
+        seen = monitor.seen[k]
+        f = check_unit(u, ins[k], exp[k], [c for c, _ in seen], [v for _, v in seen], driver.accepted[k])
         fails += f
-        summary.append(f"{s['unit']['name']}: {s['n']} vectors, {'FAIL' if f else 'ok'}")
+        summary.append(f"{u['name']}: {len(items[k])} vectors, {'FAIL' if f else 'ok'}")
     report = "\n".join(summary + fails)
     Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text(report + "\n")
-    dut._log.info("\n%s", report)
+    cocotb.log.info("\n%s", report)
     assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
 
 
