@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from flashd.hdl.params import FlashDParams
 from flashd.scripts.cli import main
 
 
@@ -65,3 +67,50 @@ def test_coeffs_labels_each_piece_with_its_own_interval(func, segments, capsys):
         assert float(row[2].strip(")")) == pytest.approx(hi, rel=1e-5, abs=1e-12)
     if func == "sigmoid":
         assert rows[0][1:3] == ["[0,", "2)"] and rows[4][1:3] == ["[-2,", "-0)"]
+
+
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "x.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def test_cli_run_reports_errors_and_refuses_bad_files(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    good = _npz(tmp_path, q=rng.standard_normal((3, 4)) * 0.5, k=rng.standard_normal((9, 4)), v=rng.standard_normal((9, 4)))
+    assert main(["run", "--npz", str(good), "--design", "fa2,flashd", "--fmt", "fp16"]) == 0
+    out = capsys.readouterr().out
+    assert "fa2: max abs" in out and "flashd: max abs" in out and "RMS rel" in out
+    (tmp_path / "junk.npz").write_text("not a zip")
+    assert main(["run", "--npz", str(tmp_path / "junk.npz")]) == 2
+    assert "not a readable .npz file" in capsys.readouterr().err
+    assert main(["run", "--npz", str(good), "--design", "fa3"]) == 2
+    assert "argument --design: design 'fa3' unknown (allowed: fa2, flashd)" in capsys.readouterr().err
+
+
+@pytest.mark.sim
+def test_cli_verify_simulates_random_rows_and_refuses_bad_options(capsys):
+    assert main(["verify", "--d", "2", "--design", "fa2", "--fmt", "fp8_e4m3", "--keys", "3,2"]) == 0
+    out = capsys.readouterr().out
+    assert "fa2 d=2 fp8_e4m3 on icarus: " in out and " ok (" in out
+    assert main(["verify", "--d", "2", "--keys", "0"]) == 2
+    assert "argument --keys: 0 is out of range (allowed: >= 1)" in capsys.readouterr().err
+    assert main(["verify", "--d", "2", "--design", "flashd", "--recip-segments", "8"]) == 2
+    assert "does not apply to flashd" in capsys.readouterr().err
+
+
+def test_cli_generates_engines_with_sidecars(tmp_path):
+    assert main(["generate", "flashd", "--d", "3", "--fmt", "fp16", "--scalar-fmt", "fp32", "--interleave", "2",
+                 "--stages", "1", "--out", str(tmp_path)]) == 0
+    name = "flashd_flashd_fp16_d3_scfp32_p2_s1"
+    assert f"module {name}(" in (tmp_path / f"{name}.v").read_text()
+    side = json.loads((tmp_path / f"{name}.json").read_text())
+    assert side["latency_cycles"] == FlashDParams(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1).latency == 7
+    assert side["ports"]["i__payload"]["k"] == [48, 16, 3] and side["ports"]["i__payload"]["last"] == [144, 1, 1]
+    assert side["parameters"]["skip_below"] == -11.09
+
+
+def test_cli_refuses_a_head_count_below_one(capsys):
+    for cmd in ("accuracy", "tradeoff"):
+        assert main([cmd, "--heads", "0"]) == 2
+        assert "argument --heads: 0 is out of range (allowed: >= 1)" in capsys.readouterr().err
