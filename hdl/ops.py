@@ -24,6 +24,7 @@ from .float import (
     wire,
 )
 from .format import as_format, check_int
+from .params import MAX_GUARD_BITS
 from .pipeline import Pipeline, ValidSignature, check_stages
 
 __all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot"]
@@ -291,7 +292,7 @@ class FPDot(_Operator):
         self.fmt_in = as_format(fmt_in, "fmt_in")
         self.fmt_out = as_format(fmt_out if fmt_out is not None else fmt_in, "fmt_out")
         self.n = check_int("n", n, 1)
-        check_int("guard_bits", guard_bits, 0, 4096)
+        check_int("guard_bits", guard_bits, 0, MAX_GUARD_BITS)
         if not isinstance(exact, bool):
             raise ValueError(f"exact must be True or False, not {exact!r}")
         self.exact = exact
