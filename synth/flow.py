@@ -1,13 +1,15 @@
 """Yosys synthesis of generated designs: per-unit area, flip-flops and logic depth.
 
 A design is synthesized unit by unit. Its functional units (the dot product, the
-exponentials, the lane FMAs, ...) are known from the engine's parameters; units built with
-the same parameters (the d identical lanes) are synthesized once. One Yosys run splits the
-design (:func:`split_design`): each distinct unit's subtree is written flattened under the
-name ``UNIT``, and the top-level glue (state registers, muxes, control) is written with the
-units as black boxes. Each piece is then synthesized on its own (:func:`synth_module`) and
-read back from ``stat -json``. Total area = glue + sum of count x unit area: no estimate is
-involved, but no optimization crosses a unit boundary either (as in a hierarchical ASIC flow).
+exponentials, the lane FMAs, ...) are known from the engine's parameters, each a hashable
+class-and-arguments :class:`~flashd.hdl.attention.Unit`; units built with the same
+parameters (the d identical lanes) are synthesized once, from the unit's own Verilog
+(emitted on its own under the name ``UNIT``, so its text depends on its parameters alone).
+One Yosys run writes the top-level glue (state registers, muxes, control) with the units as
+black boxes (:func:`split_glue`). Each piece is synthesized on its own (:func:`synth_module`)
+and read back from ``stat -json``. Total area = glue + sum of count x unit area: no estimate
+is involved, but no optimization crosses a unit boundary either (as in a hierarchical ASIC
+flow).
 
 Every Yosys result is cached under ``build/synth/cache`` by a hash of (flow version, script,
 library text, design text), so a sweep only synthesizes what changed, and identical units of
@@ -26,10 +28,10 @@ from pathlib import Path
 
 from .liberty import read_cells, write_liberty
 
-__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "split_design", "synth_design",
+__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "split_glue", "synth_design",
            "UnitArea", "DesignReport"]
 
-FLOW_VERSION = "4"
+FLOW_VERSION = "5"
 BUILD = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth"
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 UNIT = "UNIT"                   # the name every split-off unit is synthesized under
@@ -170,28 +172,22 @@ def _is_box(cell_type):
     return "." in cell_type and not cell_type.startswith("$")
 
 
-def split_design(verilog_text, top, instances, *, label=None):
-    """One Yosys run over the whole design: ``{instance: text}`` of each of ``instances``
-    (the top's children), its subtree flattened and renamed ``UNIT``, and the glue: the top
-    module's text and its children's ports (``boxes``). Cached by the design text."""
-    key = hashlib.sha256("\0".join([FLOW_VERSION, "split", top, verilog_text, *instances]).encode()).hexdigest()[:24]
+def split_glue(verilog_text, top, *, label=None):
+    """One Yosys run over the whole design: the top module with its children as black boxes
+    (``blackbox <top>.*``), as ``(glue text, black-box text)``. Cached by the design text."""
+    key = hashlib.sha256("\0".join([FLOW_VERSION, "glue", top, verilog_text]).encode()).hexdigest()[:24]
     if _cache(key).is_file():
         data = json.loads(_cache(key).read_text())
-        return data["units"], data["glue"], data["boxes"]
-    work = BUILD / "work" / f"split-{key}-{os.getpid()}"
+        return data["glue"], data["boxes"]
+    work = BUILD / "work" / f"glue-{key}-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
     (work / "design.v").write_text(verilog_text)
-    lines = ["read_verilog design.v"]
-    for k, inst in enumerate(instances):
-        lines += ["design -push-copy", f"hierarchy -top \\{top}.{inst}", "proc", "flatten", "memory_map",
-                  f"rename \\{top}.{inst} {UNIT}", f"write_verilog -noattr unit{k}.v", "design -pop"]
-    lines += [f"blackbox {top}.*", f"hierarchy -top {top}", "proc", "write_verilog -noattr glue.v",
-              "write_verilog -noattr -blackboxes boxes.v", ""]
-    _run_yosys(work, "\n".join(lines), f"{label or top} (split into units)")
-    units = {inst: (work / f"unit{k}.v").read_text() for k, inst in enumerate(instances)}
+    _run_yosys(work, "\n".join(["read_verilog design.v", f"blackbox {top}.*", f"hierarchy -top {top}", "proc",
+                                "write_verilog -noattr glue.v", "write_verilog -noattr -blackboxes boxes.v", ""]),
+               f"{label or top} (top-level glue)")
     glue, boxes = (work / "glue.v").read_text(), (work / "boxes.v").read_text()
-    _store(_cache(key), {"units": units, "glue": glue, "boxes": boxes})
-    return units, glue, boxes
+    _store(_cache(key), {"glue": glue, "boxes": boxes})
+    return glue, boxes
 
 
 @dataclass
@@ -211,18 +207,20 @@ class DesignReport:
 
 def synth_design(verilog_text, top, units, categories, *, liberty=None, mode="cells", effort="fast", progress=None):
     """Synthesize a design unit by unit (see the module docstring) and return a
-    :class:`DesignReport`. ``units`` is ``{instance: key}`` for the top's children, the key
-    the unit's parameters (:class:`flashd.hdl.attention.Unit`): equal keys, one synthesis.
-    ``categories(instance)`` names an instance's functional unit."""
+    :class:`DesignReport`. ``units`` is ``{instance: Unit}`` for the top's children
+    (:class:`flashd.hdl.attention.Unit`: class and arguments, hashable): equal units are one
+    synthesis of the unit's own Verilog. ``categories(instance)`` names an instance's
+    functional unit."""
+    from flashd.hdl.emit import verilog_text as emit
     t0 = time.time()
     _, unit_name = _library(liberty) if mode == "cells" else (None, "cells")
     groups = {}
-    for inst, key in units.items():
-        groups.setdefault(key, []).append(inst)
-    texts, glue, boxes = split_design(verilog_text, top, [members[0] for members in groups.values()])
+    for inst, unit in units.items():
+        groups.setdefault(unit, []).append(inst)
     rows, cached, synthesized = [], 0, 0
-    for k, members in enumerate(groups.values()):
-        r = synth_module(texts[members[0]], UNIT, liberty=liberty, mode=mode, label=f"{top}.{members[0]}", effort=effort)
+    for k, (unit, members) in enumerate(groups.items()):
+        r = synth_module(emit(unit.build(), UNIT), UNIT, liberty=liberty, mode=mode, label=f"{top}.{members[0]}",
+                         effort=effort)
         cached += r.cached
         synthesized += not r.cached
         if progress:
@@ -233,6 +231,7 @@ def synth_design(verilog_text, top, units, categories, *, liberty=None, mode="ce
                          "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
                          "seconds": r.seconds if i == 0 else 0.0})
+    glue, boxes = split_glue(verilog_text, top)
     g = synth_module(glue, top, boxes=boxes, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
     cached += g.cached
     synthesized += not g.cached

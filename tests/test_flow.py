@@ -1,11 +1,12 @@
 """The Yosys flow: a module maps to the library and is cached, areas and flip-flops come
-from the library's own cells, a design splits into units and glue, bad input is refused."""
+from the library's own cells, a design's glue is split off with its units boxed, bad input
+is refused."""
 
 import pytest
 
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.ops import FPAdd, FPMul
-from flashd.synth.flow import BUILD, UNIT, SynthError, split_design, synth_module
+from flashd.synth.flow import BUILD, SynthError, split_glue, synth_module
 from flashd.synth.liberty import read_cells
 
 pytestmark = pytest.mark.yosys
@@ -48,16 +49,9 @@ def test_yosys_failure_names_the_kept_log():
     assert "yosys failed on broken" in str(e.value) and "yosys.log" in str(e.value)
 
 
-def test_a_design_splits_into_its_units_and_the_glue():
-    """Yosys writes each named child flattened under one name and the glue with the
-    children as black boxes; the same unit of two designs gives the same text."""
+def test_the_glue_keeps_the_top_and_boxes_its_children():
+    """Yosys writes the top module alone, its children reduced to black boxes (ports only)."""
     from flashd.hdl.attention import FlashDEngine
-    units, glue, boxes = {}, {}, {}
-    for d in (2, 3):
-        text = verilog_text(FlashDEngine(d=d, fmt="fp8_e4m3"), f"e{d}")
-        units[d], glue[d], boxes[d] = split_design(text, f"e{d}", ["dot", "o_fma0", "lsig"])
-        assert set(units[d]) == {"dot", "o_fma0", "lsig"}
-        assert all(f"module {UNIT}(" in t for t in units[d].values())
-        assert f"module e{d}(" in glue[d] and f"e{d}.o_fma{d - 1}" in boxes[d]
-    assert units[2]["o_fma0"] == units[3]["o_fma0"] and units[2]["lsig"] == units[3]["lsig"]
-    assert units[2]["dot"] != units[3]["dot"]                 # 2 and 3 terms
+    glue, boxes = split_glue(verilog_text(FlashDEngine(d=3, fmt="fp8_e4m3"), "e3"), "e3")
+    assert glue.count("module ") == 1 and "module e3(" in glue
+    assert "e3.o_fma2" in boxes and "e3.dot" in boxes and "assign" not in boxes

@@ -22,6 +22,8 @@ def test_engines_d4_flashd_is_smaller_and_parts_add_up():
     assert fa2["breakdown"]["normalization"] > 0 and "normalization" not in fd["breakdown"]
     lanes = [u for u in fd["units"] if u["instance"].startswith("o_fma")]
     assert len(lanes) == 4 and len({u["area"] for u in lanes}) == 1      # identical lanes, one synthesis
+    dot = {r["design"]: next(u for u in r["units"] if u["instance"] == "dot") for r in (fa2, fd)}
+    assert dot["fa2"]["area"] == dot["flashd"]["area"] and dot["flashd"]["cached"]   # one unit, one synthesis
 
 
 def test_cli_synth_and_bad_design(tmp_path, capsys):
