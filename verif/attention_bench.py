@@ -66,7 +66,7 @@ async def drive_engine(dut):
     and ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
     import cocotb
 
-    from .stream import InPort, Monitor, OutPort, StreamDriver, start
+    from .stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
     stim = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
     rng = np.random.default_rng(int(os.environ["FLASHD_SEED"]) + 1)
@@ -76,17 +76,15 @@ async def drive_engine(dut):
     lat, fmt, d = stim["latency"], as_format(stim["fmt"]), stim["d"]
     inp = InPort("i", dut.i__valid, dut.i__payload, dut.i__ready)
     await start(dut, [inp])
-    driver = StreamDriver(dut.clk, [inp], [payloads], [rng.random(4 * len(payloads) + 64) >= gap],
+    driver = StreamDriver([inp], [payloads], [rng.random(4 * len(payloads) + 64) >= gap],
                           limit=4 * len(payloads) + 10 * lat + 200)
-    monitor = Monitor(dut.clk, [OutPort("o", dut.o__valid, dut.o__payload)])
-    cocotb.start_soon(monitor.run())
-    await driver.run()
-    await monitor.cycles(lat + 2)                 # every row out, and nothing more may come
+    monitor = Monitor([OutPort("o", dut.o__valid, dut.o__payload)])
+    cycles = await run(dut.clk, driver, monitor, tail=lat + 2)     # every row out, and nothing more
     got = monitor.seen[0]
     accepted_last = [c for c, last in zip(driver.accepted[0], stim["last"], strict=True) if last]
     fails = []
     if len(got) != len(expected):
-        fails.append(f"{len(expected)} rows expected, {len(got)} came out in {monitor.cycle} cycles")
+        fails.append(f"{len(expected)} rows expected, {len(got)} came out in {cycles} cycles")
     for r, ((c, value), want) in enumerate(zip(got, expected, strict=False)):
         if c - accepted_last[r] != lat:
             fails.append(f"row {r}: output {c - accepted_last[r]} cycles after its last pair, latency says {lat}")
@@ -94,7 +92,7 @@ async def drive_engine(dut):
             bad = [j for j in range(d) if ((value ^ want) >> (j * fmt.width)) & ((1 << fmt.width) - 1)]
             g, w = _decode_row(fmt, d, value), _decode_row(fmt, d, want)
             fails.append(f"row {r}: lanes {bad} differ: " + "; ".join(f"[{j}] rtl {g[j]} model {w[j]}" for j in bad[:4]))
-    report = (f"{len(expected)} rows, {len(payloads)} pairs, {monitor.cycle} cycles, {driver.stalls[0]} stalled offers, "
+    report = (f"{len(expected)} rows, {len(payloads)} pairs, {cycles} cycles, {driver.stalls[0]} stalled offers, "
               f"{'FAIL' if fails else 'ok'}")
     Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join([report] + fails) + "\n")
     cocotb.log.info(report)

@@ -86,7 +86,7 @@ async def drive_and_check(dut):
     """
     import cocotb
 
-    from .stream import InPort, Monitor, OutPort, StreamDriver, start
+    from .stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
     units = json.loads(Path(os.environ["FLASHD_DESC"]).read_text())
     seed = int(os.environ["FLASHD_SEED"])
@@ -108,12 +108,10 @@ async def drive_and_check(dut):
     outputs = [OutPort(u["name"], getattr(dut, f"{u['name']}__o__valid"), getattr(dut, f"{u['name']}__o__payload"))
                for u in units]
     await start(dut, inputs)
-    driver, monitor = StreamDriver(dut.clk, inputs, items, offers), Monitor(dut.clk, outputs)
-    cocotb.start_soon(monitor.run())
+    driver, monitor = StreamDriver(inputs, items, offers), Monitor(outputs)
     t0 = time.time()
-    await driver.run()
-    await monitor.cycles(max(u["latency"] for u in units) + 2)
-    cocotb.log.info("%d cycles in %.1f s", monitor.cycle, time.time() - t0)
+    cycles = await run(dut.clk, driver, monitor, tail=max(u["latency"] for u in units) + 2)
+    cocotb.log.info("%d cycles in %.1f s", cycles, time.time() - t0)
 
     fails, summary = [], []
     for k, u in enumerate(units):

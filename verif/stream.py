@@ -2,12 +2,12 @@
 ``matrix_multiplier`` example): a clock-and-reset prologue, a driver that streams items into
 valid(/ready) input ports, and a monitor that records every valid output.
 
-Cycle 0 is the first cycle after reset. Both the driver and the monitor act once per cycle
-between falling edges: the driver sets its inputs after a falling edge, both read at
-``ReadOnly`` (so a combinational unit's output is seen in its input's cycle), and an item
-counts as accepted in a cycle where its port's ``valid`` and ``ready`` (if any) are high.
-One driver and one monitor serve any number of ports, so a harness of twenty operators
-costs two coroutines, not forty.
+Cycle 0 is the first cycle after reset. In each cycle the driver sets its inputs after the
+falling edge, then both sides read at ``ReadOnly`` (so a combinational unit's output is seen
+in its input's cycle); an item counts as accepted in a cycle where its port's ``valid`` and
+``ready`` (if any) are high. One driver and one monitor serve any number of ports, and
+:func:`run` clocks both in one loop: a harness of twenty operators costs one coroutine and
+two triggers per cycle.
 """
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-__all__ = ["InPort", "OutPort", "start", "StreamDriver", "Monitor"]
+__all__ = ["InPort", "OutPort", "start", "StreamDriver", "Monitor", "run"]
 
 log = cocotb.log
 
@@ -58,67 +58,72 @@ class StreamDriver:
     ``accepted[k]`` and counts offers refused by ``ready`` in ``stalls[k]``. After ``limit``
     cycles with items left it fails (a ``ready`` stuck low)."""
 
-    def __init__(self, clk, ports, items, offers, limit=None):
-        self.clk, self.ports, self.items, self.offers = clk, ports, [list(x) for x in items], offers
-        self.limit = limit
+    def __init__(self, ports, items, offers, limit=None):
+        self.ports, self.items, self.offers, self.limit = ports, [list(x) for x in items], offers, limit
         self.accepted = [[] for _ in ports]
         self.stalls = [0 for _ in ports]
-        self.cycles = 0
+        self._offered = [False for _ in ports]
 
     @property
     def done(self):
         return all(len(a) == len(x) for a, x in zip(self.accepted, self.items, strict=True))
 
-    async def run(self):
-        cycle = 0
-        while not self.done:
-            if self.limit is not None and cycle >= self.limit:
-                left = {p.name: len(x) - len(a) for p, x, a in zip(self.ports, self.items, self.accepted, strict=True)}
-                raise AssertionError(f"items not accepted after {cycle} cycles: {left} (ready stuck low?)")
-            offered = []
-            for k, port in enumerate(self.ports):
-                nxt = len(self.accepted[k])
-                offer = nxt < len(self.items[k]) and bool(self.offers[k][cycle % len(self.offers[k])])
-                port.valid.value = int(offer)
-                if offer:
-                    port.payload.value = self.items[k][nxt]
-                offered.append(offer)
-            await ReadOnly()
-            for k, port in enumerate(self.ports):
-                if offered[k]:
-                    if port.ready is None or int(port.ready.value):
-                        self.accepted[k].append(cycle)
-                    else:
-                        self.stalls[k] += 1
-            await FallingEdge(self.clk)
-            cycle += 1
-        for port in self.ports:
-            port.valid.value = 0
-        self.cycles = cycle
+    def offer(self, cycle):
+        """Set every port's inputs for ``cycle`` (after its falling edge)."""
+        if self.limit is not None and cycle >= self.limit and not self.done:
+            left = {p.name: len(x) - len(a) for p, x, a in zip(self.ports, self.items, self.accepted, strict=True)}
+            raise AssertionError(f"items not accepted after {cycle} cycles: {left} (ready stuck low?)")
+        for k, port in enumerate(self.ports):
+            nxt = len(self.accepted[k])
+            offer = nxt < len(self.items[k]) and bool(self.offers[k][cycle % len(self.offers[k])])
+            port.valid.value = int(offer)
+            if offer:
+                port.payload.value = self.items[k][nxt]
+            self._offered[k] = offer
+
+    def accept(self, cycle):
+        """At ``ReadOnly`` of ``cycle``: the offered items that ``ready`` took."""
+        for k, port in enumerate(self.ports):
+            if self._offered[k]:
+                if port.ready is None or int(port.ready.value):
+                    self.accepted[k].append(cycle)
+                else:
+                    self.stalls[k] += 1
 
 
 class Monitor:
     """Records ``(cycle, payload)`` of every cycle with ``valid`` high on each of ``ports``
     (``seen[k]``); a ``valid`` that is neither 0 nor 1 (X, Z) fails at once."""
 
-    def __init__(self, clk, ports):
-        self.clk, self.ports = clk, ports
+    def __init__(self, ports):
+        self.ports = ports
         self.seen = [[] for _ in ports]
-        self.cycle = 0
 
-    async def run(self):
-        while True:
-            await ReadOnly()
-            for k, port in enumerate(self.ports):
-                v = str(port.valid.value)
-                if v not in "01":
-                    raise AssertionError(f"{port.name}: o.valid is {v} at cycle {self.cycle}")
-                if v == "1":
-                    self.seen[k].append((self.cycle, port.payload.value.to_unsigned()))
-            await FallingEdge(self.clk)
-            self.cycle += 1
+    def sample(self, cycle):
+        """At ``ReadOnly`` of ``cycle``."""
+        for k, port in enumerate(self.ports):
+            v = str(port.valid.value)
+            if v not in "01":
+                raise AssertionError(f"{port.name}: o.valid is {v} at cycle {cycle}")
+            if v == "1":
+                self.seen[k].append((cycle, port.payload.value.to_unsigned()))
 
-    async def cycles(self, n):
-        """Wait ``n`` more cycles (e.g. a pipeline's latency after the last input)."""
-        for _ in range(n):
-            await FallingEdge(self.clk)
+
+async def run(clk, driver, monitor, tail):
+    """Clock the stimulus side and the checking side in one loop (one ``ReadOnly`` and one
+    falling edge per cycle, whatever the number of ports) until every item is accepted and
+    ``tail`` cycles more have passed (a pipeline's latency, and a margin in which nothing
+    more may come out). Returns the number of cycles."""
+    cycle, left = 0, None
+    while left is None or left > 0:
+        driver.offer(cycle)
+        await ReadOnly()
+        driver.accept(cycle)
+        monitor.sample(cycle)
+        await FallingEdge(clk)
+        cycle += 1
+        if left is None and driver.done:
+            left = tail
+        elif left is not None:
+            left -= 1
+    return cycle
