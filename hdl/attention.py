@@ -20,7 +20,7 @@ Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input 
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,7 +30,7 @@ from .ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
 from .params import FA2Params, FlashDParams, published_weights
 from .pipeline import ValidSignature, delay, spread
 
-__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "Unit", "build_engine"]
+__all__ = ["FA2Engine", "FlashDEngine", "ENGINES", "Unit", "StandIn", "build_engine"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,34 @@ class Unit:
 
     def build(self):
         return self.cls(*self.args, **dict(self.kwargs))
+
+
+class StandIn(wiring.Component):
+    """A unit's ports around an instance of module ``module``: ``component``'s signature and
+    latency, no logic. The Verilog of an engine built with stand-ins (``unit_builder``) has
+    each unit as an instance whose ports are named as in the unit's own Verilog
+    (``i__payload``, ``o__valid``, ...; in a whole design Amaranth names a child's ports
+    after its internal signals). ``ports`` lists the module's ports: ``clk`` and ``rst``
+    are connected when it has them."""
+
+    def __init__(self, component, module, ports):
+        self.module, self.latency, self._ports = module, component.latency, tuple(ports)
+        super().__init__(component.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        conns = {}
+        for path, member, value in self.signature.flatten(self):
+            name = "__".join(map(str, path))
+            if name not in self._ports:
+                raise ValueError(f"{self.module}: no port {name!r} (ports: {', '.join(self._ports)})")
+            conns[("i_" if member.flow == In else "o_") + name] = value
+        if "clk" in self._ports:
+            conns["i_clk"] = ClockSignal()
+        if "rst" in self._ports:
+            conns["i_rst"] = ResetSignal()
+        m.submodules.unit = Instance(self.module, **conns)
+        return m
 
 
 def _unit(cls, *args, **kwargs):
@@ -120,6 +148,11 @@ class _Engine(wiring.Component):
     throughput : int
         Accepted (k, v) pairs per cycle.
 
+    unit_builder : callable, optional
+        Makes each unit's component from its :class:`Unit` (default :meth:`Unit.build`).
+        Synthesis passes one that returns a :class:`StandIn`, so that every unit is an
+        instance of the unit's own netlist module.
+
     Members
     -------
     i : In(stream.Signature(StructLayout({"q", "k", "v": ArrayLayout(fmt, d), "last": 1})))
@@ -127,7 +160,7 @@ class _Engine(wiring.Component):
     """
     PARAMS = None
 
-    def __init__(self, params=None, **kw):
+    def __init__(self, params=None, *, unit_builder=None, **kw):
         if params is None:
             params = self.PARAMS(**kw)
         elif kw:
@@ -135,6 +168,7 @@ class _Engine(wiring.Component):
         elif not isinstance(params, self.PARAMS):
             raise TypeError(f"params must be {self.PARAMS.__name__}, not {params!r}")
         self.params = params
+        self._unit_builder = unit_builder or Unit.build
         vec = data.ArrayLayout(float_layout(params.fmt), params.d)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"q": vec, "k": vec, "v": vec, "last": 1}))),
@@ -169,7 +203,7 @@ class _Engine(wiring.Component):
 
     def _build(self, m):
         """Every unit built and added as a submodule; checks the latency formula against them."""
-        u = {name: unit.build() for name, unit in self.units().items()}
+        u = {name: self._unit_builder(unit) for name, unit in self.units().items()}
         for name, unit in u.items():
             m.submodules[name] = unit
         assert self.path_latency(u) == self.params.latency, (self.path_latency(u), self.params.latency)
@@ -459,9 +493,9 @@ class FlashDEngine(_Engine):
 ENGINES = {"fa2": FA2Engine, "flashd": FlashDEngine}
 
 
-def build_engine(params):
+def build_engine(params, *, unit_builder=None):
     """The engine a parameter object describes (:class:`FA2Engine` for :class:`FA2Params`, ...)."""
     for cls in ENGINES.values():
         if isinstance(params, cls.PARAMS):
-            return cls(params)
+            return cls(params, unit_builder=unit_builder)
     raise TypeError(f"params must be FA2Params or FlashDParams, not {params!r}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.params import DESIGNS, MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, engine_params
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES
+from flashd.synth.pdk import PDKS
 from flashd.verif.registry import OPERATORS, OpSpec, names
 from flashd.verif.sim import SIMULATORS
 
@@ -80,6 +81,16 @@ def _format(text):
         return as_format(text).name
     except (ValueError, TypeError) as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text}: must be > 0")
+    return value
 
 
 def _choice(allowed, what):
@@ -147,6 +158,12 @@ def _data_path(npz):
         raise ValueError(f"--npz {path}: no such file" + ("" if npz else " (the shared MiniLM data sits in "
                                                             "../shared/data; or pass --npz FILE)"))
     return path
+
+
+def _library(args):
+    """The cell library the options name (pdk.library raises LibraryError, a ValueError, naming them)."""
+    from flashd.synth.pdk import library
+    return library(args.pdk, args.corner, args.liberty)
 
 
 def _say(message):
@@ -282,8 +299,10 @@ def cmd_synth(args):
     if args.d is None:
         raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
     kw = engine_kwargs(args, args.design)
-    rep = engine_report(args.design, liberty=args.liberty, mode="generic" if args.generic else "cells",
-                        progress=_say, d=args.d, fmt=args.fmt, **kw)
+    if args.generic and (args.clock_ns or args.pdk or args.liberty):
+        raise ValueError("--generic counts generic gates: it takes no --pdk, --liberty or --clock-ns")
+    rep = engine_report(args.design, library=_library(args), mode="generic" if args.generic else "cells",
+                        clock_ns=args.clock_ns, progress=_say, d=args.d, fmt=args.fmt, **kw)
     print(markdown(rep))
     if args.json:
         Path(args.json).write_text(json.dumps(rep, indent=1))
@@ -294,11 +313,11 @@ def cmd_ops_area(args):
     """Single operators synthesized: generic cells beside FloPoCo's, and GE; optionally each step."""
     from flashd.synth.parts import STEPS, parts_table
     from flashd.synth.report import operator_table
-    md = operator_table(args.fmt, args.ops, liberty=args.liberty, progress=_say)
+    md = operator_table(args.fmt, args.ops, library=_library(args), progress=_say)
     stepped = [o for o in args.ops if o in STEPS]
     if args.parts and stepped:
         md += "\n\nWhere the area goes (each step synthesized on its own):\n\n" + parts_table(
-            stepped, args.fmt, liberty=args.liberty, progress=_say)
+            stepped, args.fmt, library=_library(args), progress=_say)
     print(md)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -310,7 +329,7 @@ def cmd_ops_area(args):
 def cmd_compare(args):
     """Both engines over d x formats: table, CSV/JSON and plot."""
     from flashd.synth.report import compare, table
-    rows = compare(args.ds, args.fmts, liberty=args.liberty, out_dir=args.out, progress=_say, jobs=args.jobs)
+    rows = compare(args.ds, args.fmts, library=_library(args), out_dir=args.out, progress=_say, jobs=args.jobs)
     print(table(rows))
     return 0
 
@@ -320,7 +339,7 @@ def cmd_tradeoff(args):
     from flashd.synth.report import tradeoff
     from flashd.verif.accuracy import heads
     path = _data_path(args.npz)
-    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), liberty=args.liberty, progress=_say)
+    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=_library(args), progress=_say)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tradeoff.md").write_text(md + "\n")
@@ -423,13 +442,20 @@ def _parser():
                    help="scalar format of the sweep (default fp32)")
     a.set_defaults(func=cmd_accuracy)
 
-    def library_options(p):
-        p.add_argument("--liberty", help="a Liberty file instead of the built-in GE library")
+    def library_options(p, clock=False):
+        p.add_argument("--pdk", choices=list(PDKS), help="a real cell library: sky130 (built in: sky130_fd_sc_hd, "
+                       "typical corner); other corners and PDKs from $PDK_ROOT (default: the GE library)")
+        p.add_argument("--corner", help="with --pdk: the corner, e.g. ff_n40C_1v95 (found under $PDK_ROOT)")
+        p.add_argument("--liberty", nargs="+", metavar="FILE", help="Liberty file(s) (.lib, .lib.gz; several are "
+                       "merged) instead of the built-in GE library")
+        if clock:
+            p.add_argument("--clock-ns", dest="clock_ns", type=_positive_float, help="clock period (ns): synthesis "
+                           "maps for it (ABC delay target, buffering, sizing) and OpenSTA times the netlist")
 
     y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit)")
     y.add_argument("design", choices=list(DESIGNS), help="the engine")
     y.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
-    library_options(y)
+    library_options(y, clock=True)
     y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...): cell counts instead of area")
     y.add_argument("--json", help="also write the report as JSON here")
     _engine_options(y)

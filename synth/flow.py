@@ -1,18 +1,22 @@
-"""Yosys synthesis of generated designs: per-unit area, flip-flops and logic depth.
+# amaranth: UnusedElaboratable=no
+"""Yosys synthesis of generated designs: per-unit area, flip-flops, logic depth and a netlist.
 
 A design is synthesized unit by unit. Its functional units (the dot product, the
 exponentials, the lane FMAs, ...) are known from the engine's parameters, each a hashable
 class-and-arguments :class:`~flashd.hdl.attention.Unit`; units built with the same
 parameters (the d identical lanes) are synthesized once, from the unit's own Verilog
-(emitted on its own under the name ``UNIT``, so its text depends on its parameters alone).
-One Yosys run writes the top-level glue (state registers, muxes, control) with the units as
-black boxes (:func:`split_glue`). Each piece is synthesized on its own (:func:`synth_module`)
-and read back from ``stat -json``. Total area = glue + sum of count x unit area: no estimate
-is involved, but no optimization crosses a unit boundary either (as in a hierarchical ASIC
-flow).
+(emitted on its own under the name ``UNIT``, so its text depends on its parameters alone),
+into a netlist module ``u_<key>``. The top-level glue (state registers, muxes, control) is
+the engine built with :class:`~flashd.hdl.attention.StandIn` units: each unit an instance
+of its ``u_<key>`` module, read as a black box. Each piece is synthesized on its own
+(:func:`synth_module`) and read back from ``stat -json``. Total area = glue + sum of count x
+unit area: no estimate is involved, but no optimization crosses a unit boundary either (as
+in a hierarchical ASIC flow). The glue's netlist and the units' netlists together are the
+design's hierarchical netlist, which OpenSTA links (:mod:`flashd.synth.sta`) and the gate-level
+simulation flattens (:func:`gate_model`).
 
 Every Yosys result is cached under ``build/synth/cache`` by a hash of (flow version, script,
-library text, design text), so a sweep only synthesizes what changed, and identical units of
+library, clock, design text), so a sweep only synthesizes what changed, and identical units of
 different designs or sizes share one entry.
 """
 
@@ -26,15 +30,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .liberty import read_cells, write_liberty
+from .pdk import library as default_library
 
-__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "split_glue", "synth_design",
+__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "synth_design", "gate_model", "check_clock",
            "UnitArea", "DesignReport"]
 
-FLOW_VERSION = "5"
+FLOW_VERSION = "6"
 BUILD = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth"
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 UNIT = "UNIT"                   # the name every split-off unit is synthesized under
+BOX_PREFIX = "u_"               # a unit's netlist module: u_<cache key>
+ABC_LOAD_FF = 10                # ABC's output load (fF) in timing-driven mapping: a few gate inputs
 _GENERIC_FLOP = re.compile(r"^\$_(DFF|SDFF|ALDFF|DLATCH|SR)")      # Yosys's own flip-flop and latch cells
 
 
@@ -61,42 +67,47 @@ class UnitArea:
     seconds: float
     cached: bool
     by_type: dict = field(default_factory=dict)
+    netlist: str = None             # the mapped netlist, module u_<key> (or top, for a glue)
+    ports: list = field(default_factory=list)
 
 
-def _library(liberty):
-    if liberty is None:
-        path = BUILD / "flashd_ge.lib"
-        write_liberty(path)
-        return path, "GE"
-    path = Path(liberty).resolve()              # Yosys runs in a work directory
-    if not path.is_file():
-        raise SynthError(f"--liberty {path}: no such file")
-    text = path.read_text(errors="replace")
-    if "library" not in text or "cell" not in text or "area" not in text:
-        raise SynthError(f"--liberty {path}: not a Liberty file (no library/cell/area groups)")
-    unit = re.search(r'area_unit\s*:\s*"?([^";]+)', text)
-    return path, (unit.group(1).strip() if unit else "library area units")
+# ABC after mapping for a delay target: buffer high fanout, size gates up on late paths and down
+# elsewhere (OpenROAD-flow-scripts' order). Yosys 0.23's own -fast script fails in `buffer`
+# ("node has no fanout") unless `topo` comes first. "fast" skips fraiging and choice computation.
+ABC_TIMING = {
+    "full": "strash; &get -n; &fraig -x; &put; scorr; dc2; dretime; strash; &get -n; &dch -f; &nf -D {D}; &put; "
+            "topo; buffer -p; upsize -D {D}; dnsize -D {D}; stime -p",
+    "fast": "strash; dretime; &get -n; &nf -D {D}; &put; topo; buffer -p; upsize -D {D}; dnsize -D {D}; stime -p",
+}
 
 
-def _script(top, lib, mode, effort):
+def _script(top, lib, mode, effort, clock_ps):
     """``effort="full"``: the reference flow of the FloPoCo figures (synth -flatten, then abc);
     ``"fast"``: one ``abc -fast`` mapping and no SAT resource sharing (the 64-term bf16 dot
-    product: 35 s instead of > 10 min). ``boxes.v`` holds the black boxes of a glue module."""
+    product: 35 s instead of > 10 min). ``boxes.v`` holds the black boxes of a glue module.
+    With a clock (``clock_ps``), ABC maps for that delay target and then buffers and sizes
+    gates (Yosys's script for ``-constr``: ``buffer; upsize; dnsize``, as OpenROAD-flow-scripts
+    does); the netlist is written so that OpenSTA 2019 reads all of it (no x, split nets)."""
     fast = effort == "fast"
     abc = "abc -fast" if fast else "abc"
     if mode == "generic":
         mapping = f"{abc} -g {GENERIC_GATES}; opt_clean"
-    else:
+    elif clock_ps is None:
         mapping = f"dfflibmap -liberty {lib}; {abc} -liberty {lib}; opt_clean"
+    else:
+        mapping = f"dfflibmap -liberty {lib}; abc -script abc.script -constr abc.constr -D {clock_ps} -liberty {lib}; opt_clean"
     return "\n".join([
         "" if mode == "generic" else f"read_liberty -lib {lib}",
         "read_verilog -lib boxes.v",
         "read_verilog design.v",
         f"hierarchy -top {top}",
         f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else ""),
+        "rename -wire -suffix _reg t:$_*FF* t:$_*DLATCH*",      # flip-flops named after their output (m_state[3]_reg)
         mapping,
         "tee -q -o stat.json stat -json" + ("" if mode == "generic" else f" -liberty {lib}"),
         "tee -q -o depth.txt ltp -noff",
+        f"tee -q -o ports.txt select -list {top}/i:* {top}/o:*",
+        "setundef -zero; splitnets; opt_clean -purge",
         "",
     ])
 
@@ -111,8 +122,8 @@ def _run_yosys(work, script, label):
         raise SynthError(f"yosys failed on {label} (exit {rc}); log kept at {log}:\n" + "\n".join(tail))
 
 
-def _cache(key):
-    return BUILD / "cache" / f"{key}.json"
+def _cache(key, suffix=".json"):
+    return BUILD / "cache" / f"{key}{suffix}"
 
 
 def _store(path, data):
@@ -122,72 +133,78 @@ def _store(path, data):
     os.replace(tmp, path)                         # atomic: a parallel reader never sees half a file
 
 
-def synth_module(text, top, *, boxes="", liberty=None, mode="cells", label=None, effort="full"):
+def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None, effort="full", clock_ns=None,
+                 rename=True):
     """Synthesize module ``top`` (``text`` holds it and everything it instantiates; ``boxes``
-    holds modules kept as black boxes) and return a :class:`UnitArea`. Cached; a failure
-    raises :class:`SynthError` naming the kept log."""
+    holds modules kept as black boxes: instances of them are not counted) and return a
+    :class:`UnitArea`. ``library`` is a :class:`~flashd.synth.pdk.Library` (default: the GE
+    library); ``clock_ns`` maps for that period (a library with timing only). The netlist is
+    kept (``UnitArea.netlist``) with the module renamed ``u_<key>`` (``rename=False``: ``top``).
+    Cached; a failure raises :class:`SynthError` naming the kept log."""
     if mode not in ("cells", "generic") or effort not in ("full", "fast"):
         raise ValueError(f"mode={mode!r} / effort={effort!r}: allowed cells|generic and full|fast")
-    lib, _ = _library(liberty) if mode == "cells" else (None, "cells")
-    lib_text = Path(lib).read_text() if lib else ""
-    script = _script(top, lib, mode, effort)
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script, lib_text, text, boxes]).encode()).hexdigest()[:24]
-    if _cache(key).is_file():
-        return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True})
+    lib = library or default_library()
+    if clock_ns is not None:
+        check_clock(clock_ns, lib)
+    clock_ps = None if clock_ns is None else round(clock_ns * 1000)
+    script = _script(top, lib.path if mode == "cells" else None, mode, effort, clock_ps)
+    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(lib.path), ""), ABC_TIMING[effort],
+                                     lib.digest if mode == "cells" else "", text, boxes, str(rename)]
+                                    ).encode()).hexdigest()[:24]
+    if _cache(key).is_file() and _cache(key, ".v").is_file():
+        return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True, "netlist": str(_cache(key, ".v"))})
     work = BUILD / "work" / f"{key}-{os.getpid()}"      # parallel sweeps may meet on one unit
     work.mkdir(parents=True, exist_ok=True)
     (work / "design.v").write_text(text)
     (work / "boxes.v").write_text(boxes)
+    if mode == "cells":
+        (work / "abc.constr").write_text(f"set_driving_cell {lib.driver()}\nset_load {ABC_LOAD_FF}\n")
+        if clock_ps is not None:
+            (work / "abc.script").write_text(ABC_TIMING[effort].replace("{D}", str(clock_ps)) + "\n")
+    module = f"u_{key}" if rename else top
+    script += (f"rename {top} {module}\n" if rename else "") + "write_verilog -noattr -noexpr netlist.v\n"
     t = time.time()
     _run_yosys(work, script, label or top)
-    result = _parse(work, time.time() - t, str(lib) if lib else None)
-    _store(_cache(key), {k: v for k, v in result.__dict__.items() if k != "cached"})
+    result = _parse(work, time.time() - t, lib if mode == "cells" else None, top)
+    _store(_cache(key), {k: v for k, v in result.__dict__.items() if k not in ("cached", "netlist")})
+    os.replace(work / "netlist.v", _cache(key, ".v"))
+    result.netlist = str(_cache(key, ".v"))
     return result
 
 
-def _parse(work, seconds, lib):
-    """Yosys's ``stat -json`` of the (flattened) top; black-box instances are not cells.
-    Area and flip-flops come from the library's own cell groups (``area``; ``ff``/``latch``)."""
+def check_clock(clock_ns, lib):
+    """A clock period must be a positive number of ns, and the library must have timing."""
+    if isinstance(clock_ns, bool) or not isinstance(clock_ns, (int, float)) or not 0 < clock_ns < 1e6:
+        raise ValueError(f"clock_ns={clock_ns!r}: a clock period in ns, > 0")
+    if not lib.timing:
+        raise ValueError(f"clock_ns={clock_ns}: the {lib.name} library has no timing (delay tables); "
+                         "use --pdk sky130 or a --liberty file with timing")
+
+
+def _parse(work, seconds, lib, top):
+    """Yosys's ``stat -json`` of the (flattened) top; black-box instances (``u_<key>``
+    modules, from ``read_verilog -lib``) are not library cells and not counted. Area and
+    flip-flops come from the library's own cell groups (``area``; ``ff``/``latch``)."""
     stat = json.loads((work / "stat.json").read_text())
-    by_type = {t: n for t, n in stat["design"]["num_cells_by_type"].items() if not _is_box(t)}
+    by_type = {t: n for t, n in stat["design"]["num_cells_by_type"].items() if not t.startswith(BOX_PREFIX)}
     if lib is None:
         flops = sum(n for t, n in by_type.items() if _GENERIC_FLOP.match(t))
         area = flop_area = 0.0
     else:
-        cells = read_cells(lib)
+        cells = lib.cells()
         missing = sorted(t for t in by_type if t not in cells)
         if missing:
-            raise SynthError(f"{lib}: cells {missing[:5]} in the netlist are not in the library (log: {work / 'yosys.log'})")
+            raise SynthError(f"{lib.path}: cells {missing[:5]} in the netlist are not in the library "
+                             f"(log: {work / 'yosys.log'})")
         flops = sum(n for t, n in by_type.items() if cells[t].sequential)
         area = sum(n * cells[t].area for t, n in by_type.items())
         flop_area = sum(n * cells[t].area for t, n in by_type.items() if cells[t].sequential)
     depth = re.search(r"Longest topological path .*?\(length=(\d+)\)", (work / "depth.txt").read_text())
+    ports = [line.split("/", 1)[1].lstrip("\\") for line in (work / "ports.txt").read_text().split()
+             if line.startswith(top + "/")]
     return UnitArea(area=round(area, 4), cells=sum(by_type.values()), flops=flops, flop_area=round(flop_area, 4),
-                    depth=int(depth.group(1)) if depth else 0, seconds=round(seconds, 2), cached=False, by_type=by_type)
-
-
-def _is_box(cell_type):
-    """An instance of a split-off unit (a black box in the glue): its module's name holds
-    the design's hierarchy separator, which no library cell or Yosys gate does."""
-    return "." in cell_type and not cell_type.startswith("$")
-
-
-def split_glue(verilog_text, top, *, label=None):
-    """One Yosys run over the whole design: the top module with its children as black boxes
-    (``blackbox <top>.*``), as ``(glue text, black-box text)``. Cached by the design text."""
-    key = hashlib.sha256("\0".join([FLOW_VERSION, "glue", top, verilog_text]).encode()).hexdigest()[:24]
-    if _cache(key).is_file():
-        data = json.loads(_cache(key).read_text())
-        return data["glue"], data["boxes"]
-    work = BUILD / "work" / f"glue-{key}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "design.v").write_text(verilog_text)
-    _run_yosys(work, "\n".join(["read_verilog design.v", f"blackbox {top}.*", f"hierarchy -top {top}", "proc",
-                                "write_verilog -noattr glue.v", "write_verilog -noattr -blackboxes boxes.v", ""]),
-               f"{label or top} (top-level glue)")
-    glue, boxes = (work / "glue.v").read_text(), (work / "boxes.v").read_text()
-    _store(_cache(key), {"glue": glue, "boxes": boxes})
-    return glue, boxes
+                    depth=int(depth.group(1)) if depth else 0, seconds=round(seconds, 2), cached=False,
+                    by_type=by_type, ports=sorted(ports))
 
 
 @dataclass
@@ -199,28 +216,42 @@ class DesignReport:
     flop_area: float
     depth: int
     groups: dict            # category -> area
-    units: list             # [{instance, category, count, area, flops, depth, cached, seconds}]
+    units: list             # [{instance, category, count, area, cells, flops, depth, cached, seconds}]
     seconds: float
     cached: int
     synthesized: int
+    cells: int = 0
+    netlist: str = None     # the hierarchical netlist: the glue and one module per distinct unit
 
 
-def synth_design(verilog_text, top, units, categories, *, liberty=None, mode="cells", effort="fast", progress=None):
-    """Synthesize a design unit by unit (see the module docstring) and return a
-    :class:`DesignReport`. ``units`` is ``{instance: Unit}`` for the top's children
-    (:class:`flashd.hdl.attention.Unit`: class and arguments, hashable): equal units are one
-    synthesis of the unit's own Verilog. ``categories(instance)`` names an instance's
-    functional unit."""
+def synth_design(params, top, categories, *, library=None, mode="cells", effort="fast", clock_ns=None,
+                 progress=None):
+    """Synthesize the engine ``params`` describes, unit by unit (see the module docstring),
+    and return a :class:`DesignReport`. The engine lists its units, hashable, with ``units()``
+    (equal units are one synthesis of the unit's own Verilog); ``categories(instance)`` names an
+    instance's functional unit. The report names the hierarchical netlist: the glue
+    instantiating one module per distinct unit."""
+    from flashd.hdl.attention import StandIn, build_engine
     from flashd.hdl.emit import verilog_text as emit
     t0 = time.time()
-    _, unit_name = _library(liberty) if mode == "cells" else (None, "cells")
+    lib = library or default_library()
+    if clock_ns is not None:
+        check_clock(clock_ns, lib)          # before the glue engine exists, so it is never left unused
+    done = {}                   # Unit -> its UnitArea, filled before the glue is elaborated
+
+    def stand_in(unit):
+        # built for its signature and latency only, never elaborated (this file's linter option)
+        component = unit.cls(*unit.args, **dict(unit.kwargs))
+        return StandIn(component, BOX_PREFIX + Path(done[unit].netlist).stem, done[unit].ports)
+
+    glue_engine = build_engine(params, unit_builder=stand_in)
     groups = {}
-    for inst, unit in units.items():
+    for inst, unit in glue_engine.units().items():
         groups.setdefault(unit, []).append(inst)
     rows, cached, synthesized = [], 0, 0
     for k, (unit, members) in enumerate(groups.items()):
-        r = synth_module(emit(unit.build(), UNIT), UNIT, liberty=liberty, mode=mode, label=f"{top}.{members[0]}",
-                         effort=effort)
+        r = done[unit] = synth_module(emit(unit.build(), UNIT), UNIT, library=lib, mode=mode, effort=effort,
+                                      clock_ns=clock_ns, label=f"{top}.{members[0]}")
         cached += r.cached
         synthesized += not r.cached
         if progress:
@@ -228,20 +259,50 @@ def synth_design(verilog_text, top, units, categories, *, liberty=None, mode="ce
                      f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
         for i, inst in enumerate(members):
             rows.append({"instance": inst, "category": categories(inst), "count": 1,
-                         "area": r.area if mode == "cells" else r.cells, "flops": r.flops,
+                         "area": r.area if mode == "cells" else r.cells, "cells": r.cells, "flops": r.flops,
                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
                          "seconds": r.seconds if i == 0 else 0.0})
-    glue, boxes = split_glue(verilog_text, top)
-    g = synth_module(glue, top, boxes=boxes, liberty=liberty, mode=mode, label=f"{top} (top-level glue)", effort=effort)
+
+    unit_netlists = [Path(r.netlist).read_text() for r in done.values()]
+    g = synth_module(emit(glue_engine, top), top, boxes="".join(unit_netlists), library=lib, mode=mode,
+                     effort=effort, clock_ns=clock_ns, rename=False, label=f"{top} (top-level glue)")
     cached += g.cached
     synthesized += not g.cached
     rows.append({"instance": "(top level)", "category": "registers and muxes (top level)",
-                 "count": 1, "area": g.area if mode == "cells" else g.cells, "flops": g.flops,
+                 "count": 1, "area": g.area if mode == "cells" else g.cells, "cells": g.cells, "flops": g.flops,
                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
+    netlist = BUILD / "netlists" / f"{top}-{Path(g.netlist).stem}.v"
+    if not netlist.is_file():
+        netlist.parent.mkdir(parents=True, exist_ok=True)
+        tmp = netlist.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(Path(g.netlist).read_text() + "".join(unit_netlists))
+        os.replace(tmp, netlist)
     by_cat = {}
     for u in rows:
         by_cat[u["category"]] = by_cat.get(u["category"], 0.0) + u["area"]
-    return DesignReport(name=top, area_unit=unit_name if mode == "cells" else "cells", total=sum(by_cat.values()),
+    return DesignReport(name=top, area_unit=lib.area_unit if mode == "cells" else "cells", total=sum(by_cat.values()),
                         flops=sum(u["flops"] for u in rows), flop_area=sum(u["flop_area"] for u in rows),
                         depth=max(u["depth"] for u in rows), groups=by_cat, units=rows,
-                        seconds=round(time.time() - t0, 1), cached=cached, synthesized=synthesized)
+                        seconds=round(time.time() - t0, 1), cached=cached, synthesized=synthesized,
+                        cells=sum(u["cells"] for u in rows), netlist=str(netlist))
+
+
+def gate_model(netlist, top, library, name):
+    """A simulation model of a mapped netlist: every cell's logic from the library itself
+    (``read_liberty`` without ``-lib`` turns each cell's ``function`` and ``ff``/``latch``
+    groups into logic), flattened into one module named ``name``; net names are kept. Returns
+    the Verilog text, cached by (netlist, library)."""
+    text = Path(netlist).read_text()
+    key = hashlib.sha256("\0".join([FLOW_VERSION, "gates", library.digest, top, name, text]).encode()).hexdigest()[:24]
+    out = _cache(key, ".gates.v")
+    if out.is_file():
+        return out.read_text()
+    work = BUILD / "work" / f"gates-{key}-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "netlist.v").write_text(text)
+    _run_yosys(work, "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
+                                f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
+                                "opt_clean", "write_verilog -noattr gate.v", ""]), f"{top} (gate-level model)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work / "gate.v", out)
+    return out.read_text()

@@ -152,7 +152,7 @@ def part_modules(op, fmt):
     return out
 
 
-def parts_table(ops, fmts, *, liberty=None, progress=print):
+def parts_table(ops, fmts, *, library=None, progress=print):
     """Markdown: each operator's steps (generic cells, area), their sum and the whole operator."""
     from flashd.verif.registry import OpSpec
 
@@ -164,11 +164,11 @@ def parts_table(ops, fmts, *, liberty=None, progress=print):
             for label, part in part_modules(op, fmt):
                 text = verilog_text(part, "part")
                 g = synth_module(text, "part", mode="generic")
-                c = synth_module(text, "part", mode="cells", liberty=liberty)
+                c = synth_module(text, "part", mode="cells", library=library)
                 rows.append((label, g.cells, c.area))
             text = verilog_text(OpSpec(op=op, fmt=fmt).build(), op)
             g = synth_module(text, op, mode="generic")
-            c = synth_module(text, op, mode="cells", liberty=liberty)
+            c = synth_module(text, op, mode="cells", library=library)
             total = sum(r[1] for r in rows)
             for label, cells, area in rows:
                 lines.append(f"| {op} | {fmt} | {label} | {cells} | {100 * cells / total:.0f}% | {area:.0f} |")

@@ -10,11 +10,12 @@ import re
 import time
 from pathlib import Path
 
-from flashd.hdl.attention import build_engine
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.params import engine_params
 
 from .flow import synth_design
+from .pdk import library as default_library
+from .sta import run_sta
 
 __all__ = ["CATEGORIES", "category", "engine_report", "compare", "PAPER_REDUCTION", "operator_table", "FLOPOCO"]
 
@@ -47,29 +48,46 @@ def category(instance):
     return CATEGORIES.get(re.sub(r"\d+$", "", instance), "other")
 
 
-def engine_report(design, *, liberty=None, mode="cells", progress=None, **params):
-    """Synthesize one engine; returns a JSON-able dict (areas, flops, depth, breakdown)."""
+def engine_report(design, *, library=None, mode="cells", clock_ns=None, progress=None, **params):
+    """Synthesize one engine; returns a JSON-able dict: ``area`` (in ``area_unit``), ``cells``,
+    ``flops``, per-unit ``units``, the functional-unit ``breakdown``, depth, and with a clock
+    (``clock_ns``, a library with timing) ``timing`` from OpenSTA on the whole netlist:
+    worst slack, critical path and fmax, and the worst path around each loop-carried recurrence."""
     params = engine_params(design, **params)
-    engine = build_engine(params)
     p = params.as_dict()
     name = "_".join(["e", design, p["fmt"], f"d{p['d']}"])
-    text = verilog_text(engine, name)
-    r = synth_design(text, name, engine.units(), category, liberty=liberty, mode=mode, progress=progress)
+    lib = library or default_library()
+    r = synth_design(params, name, category, library=lib, mode=mode, clock_ns=clock_ns, progress=progress)
     depth = {re.sub(r"\d+$", "", u["instance"]): u["depth"] for u in r.units}
     loops = [sum(depth[x] for x in loop) for loop in LOOPS[design] if all(x in depth for x in loop)]
-    return {"design": design, "parameters": p, "area_unit": r.area_unit, "total": round(r.total, 1),
-            "flops": r.flops, "flop_area": round(r.flop_area, 1), "depth": r.depth,
-            "loop_depth": max(loops) if loops else 0,
-            "breakdown": {k: round(v, 1) for k, v in sorted(r.groups.items(), key=lambda kv: -kv[1])},
-            "units": r.units, "seconds": r.seconds, "cached_units": r.cached, "synthesized_units": r.synthesized,
-            "latency": params.latency, "throughput": params.throughput}
+    out = {"design": design, "top": name, "parameters": p, "library": lib.as_dict() if mode == "cells" else None,
+           "area_unit": r.area_unit, "area": round(r.total, 1), "cells": r.cells,
+           "flops": r.flops, "flop_area": round(r.flop_area, 1), "depth": r.depth,
+           "loop_depth": max(loops) if loops else 0,
+           "breakdown": {k: round(v, 1) for k, v in sorted(r.groups.items(), key=lambda kv: -kv[1])},
+           "units": r.units, "seconds": r.seconds, "cached_units": r.cached, "synthesized_units": r.synthesized,
+           "latency": params.latency, "throughput": params.throughput, "netlist": r.netlist, "timing": None}
+    if clock_ns is not None:
+        t = run_sta(r.netlist, name, lib, clock_ns, loops=loop_states(params))
+        out["timing"] = t.as_dict()
+        out["seconds"] = round(out["seconds"] + t.seconds, 1)
+    return out
+
+
+def loop_states(params):
+    """``{loop: state register}`` of an engine's loop-carried recurrences (the ``Loop`` names
+    in :mod:`flashd.hdl.attention`)."""
+    if params.design == "fa2":
+        return {"running max m": "m_state", "sum l": "l_state", "lanes o": "o_state"}
+    weight = {"exact": ("weight ln w", "lw_state"), "published": ("weight w", "w_state")}[params.saturation]
+    return {weight[0]: weight[1], "lanes o": "o_state"}
 
 
 def markdown(report):
     """One design's report as a Markdown table."""
     u = report["area_unit"]
     lines = [f"{report['design']} {report['parameters']['fmt']} d={report['parameters']['d']}: "
-             f"{report['total']:.0f} {u}, {report['flops']} flip-flops ({report['flop_area']:.0f} {u}), "
+             f"{report['area']:.0f} {u}, {report['flops']} flip-flops ({report['flop_area']:.0f} {u}), "
              f"depth {report['depth']} cells (loop {report['loop_depth']}), {report['seconds']} s",
              "", f"| unit | count | area each ({u}) | area ({u}) | flip-flops | depth |", "|---|---|---|---|---|---|"]
     seen = {}
@@ -81,20 +99,37 @@ def markdown(report):
         s["ff"] += x["flops"]
     for key, s in sorted(seen.items(), key=lambda kv: -kv[1]["total"]):
         lines.append(f"| {key} ({s['category']}) | {s['count']} | {s['area']:.0f} | {s['total']:.0f} | {s['ff']} | {s['depth']} |")
+    if report.get("timing"):
+        lines += ["", timing_text(report)]
     return "\n".join(lines)
 
 
-def _config_rows(fmt, d, liberty, extra, t0, progress, verbose):
+def timing_text(report):
+    """The timing lines of one design's report (OpenSTA, pre-placement)."""
+    t, lib = report["timing"], report["library"]
+    cp = t["critical_path"]
+    lines = [f"Timing at {t['clock_ns']} ns ({lib['name']}; OpenSTA before placement, wire-load model "
+             f"{t['wire_load'] or 'none'}, ideal clock): worst slack {t['wns_ns']:+.3f} ns "
+             f"({'met' if t['met'] else 'VIOLATED'}), critical path {t['critical_ns']:.3f} ns, fmax {t['fmax_mhz']:.1f} MHz",
+             f"  critical path: {cp['start']} -> {cp['end']}, arrival {cp['delay_ns']:.3f} ns, through "
+             f"{' > '.join(cp['units'])}"]
+    for name, p in t["loops"].items():
+        lines.append(f"  loop {name}: " + ("no path" if p is None else
+                     f"{p['critical_ns']:.3f} ns (slack {p['slack_ns']:+.3f}), through {' > '.join(p['units'])}"))
+    return "\n".join(lines)
+
+
+def _config_rows(fmt, d, library, extra, t0, progress, verbose):
     pair = {}
     for design in ("fa2", "flashd"):
         progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}")
-        pair[design] = r = engine_report(design, d=d, fmt=fmt, liberty=liberty, progress=progress if verbose else None,
+        pair[design] = r = engine_report(design, d=d, fmt=fmt, library=library, progress=progress if verbose else None,
                                          **(extra or {}))
-        progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}: {r['total']:.0f} {r['area_unit']} in "
+        progress(f"[{time.time() - t0:6.0f} s] {design} {fmt} d={d}: {r['area']:.0f} {r['area_unit']} in "
                  f"{r['seconds']} s ({r['synthesized_units']} units synthesized, {r['cached_units']} cached)")
     a, b = pair["fa2"], pair["flashd"]
-    return {"fmt": fmt, "d": d, "fa2": a["total"], "flashd": b["total"],
-            "reduction_pct": round(100 * (b["total"] / a["total"] - 1), 1),
+    return {"fmt": fmt, "d": d, "fa2": a["area"], "flashd": b["area"],
+            "reduction_pct": round(100 * (b["area"] / a["area"] - 1), 1),
             "fa2_flops": a["flops"], "flashd_flops": b["flops"],
             "fa2_depth": a["depth"], "flashd_depth": b["depth"],
             "fa2_loop_depth": a["loop_depth"], "flashd_loop_depth": b["loop_depth"],
@@ -102,7 +137,7 @@ def _config_rows(fmt, d, liberty, extra, t0, progress, verbose):
             "fa2_seconds": a["seconds"], "flashd_seconds": b["seconds"], "area_unit": a["area_unit"]}
 
 
-def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, extra=None, jobs=1):
+def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=print, extra=None, jobs=1):
     """Sweep both engines over ``ds`` x ``fmts``; write compare.{md,csv,json,png} into
     ``out_dir`` and return the rows. ``jobs`` > 1 runs that many configurations at once
     (processes; Yosys is single-threaded), each printing one line per engine."""
@@ -111,12 +146,12 @@ def compare(ds, fmts, *, liberty=None, out_dir="build/compare", progress=print, 
     t0 = time.time()
     configs = [(fmt, d) for fmt in fmts for d in ds]
     if jobs <= 1:
-        rows = [_config_rows(fmt, d, liberty, extra, t0, progress, True) for fmt, d in configs]
+        rows = [_config_rows(fmt, d, library, extra, t0, progress, True) for fmt, d in configs]
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
-            futures = [ex.submit(_config_rows, fmt, d, liberty, extra, t0, _say, False) for fmt, d in configs]
+            futures = [ex.submit(_config_rows, fmt, d, library, extra, t0, _say, False) for fmt, d in configs]
             rows = [f.result() for f in futures]
     seconds = round(time.time() - t0, 1)
     (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
@@ -188,27 +223,28 @@ def _plot(rows, path):
     plt.close(fig)
 
 
-def operator_table(fmts, ops=("add", "mul", "exp"), liberty=None, progress=print):
+def operator_table(fmts, ops=("add", "mul", "exp"), library=None, progress=print):
     """Markdown table of single operators (combinational): generic cells with the reference
     flow (``synth -flatten; abc -g ...``, as FloPoCo's figures), and area in the library."""
     from flashd.verif.registry import OpSpec
 
     from .flow import synth_module
-    lines = ["| operator | format | generic cells | FloPoCo cells | ours / FloPoCo | area (GE) | depth |",
+    unit = (library or default_library()).area_unit
+    lines = [f"| operator | format | generic cells | FloPoCo cells | ours / FloPoCo | area ({unit}) | depth |",
              "|---|---|---|---|---|---|---|"]
     for fmt in fmts:
         for op in ops:
             text = verilog_text(OpSpec(op=op, fmt=fmt).build(), op)
             g = synth_module(text, op, mode="generic", effort="full")
-            c = synth_module(text, op, mode="cells", effort="full", liberty=liberty)
+            c = synth_module(text, op, mode="cells", effort="full", library=library)
             ref = FLOPOCO.get((op, fmt))
-            progress(f"  {op} {fmt}: {g.cells} cells, {c.area:.0f} GE ({g.seconds + c.seconds:.1f} s)")
+            progress(f"  {op} {fmt}: {g.cells} cells, {c.area:.0f} {unit} ({g.seconds + c.seconds:.1f} s)")
             lines.append(f"| {op} | {fmt} | {g.cells} | {ref or '-'} | "
                          f"{f'{g.cells / ref:.2f}' if ref else '-'} | {c.area:.0f} | {c.depth} |")
     return "\n".join(lines)
 
 
-def tradeoff(fmt, d, problems, *, liberty=None, progress=print, labels=None):
+def tradeoff(fmt, d, problems, *, library=None, progress=print, labels=None):
     """Area at head dimension ``d`` beside error on real data for the standard configurations
     (:func:`flashd.verif.accuracy.configs`): answers "how small is FLASH-D at equal or better
     accuracy than FA2". Returns ``(rows, markdown)``; each row holds the parameters, area and
@@ -222,10 +258,10 @@ def tradeoff(fmt, d, problems, *, liberty=None, progress=print, labels=None):
             continue
         kw = {k: v for k, v in p.as_dict().items() if k != "design"}
         progress(f"  {label}: synthesizing")
-        area = engine_report(p.design, liberty=liberty, progress=None, **kw)
+        area = engine_report(p.design, library=library, progress=None, **kw)
         err = evaluate(p_data, problems)
-        progress(f"  {label}: {area['total']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
-        rows.append({"label": label, "parameters": p.as_dict(), "area": area["total"], "area_unit": area["area_unit"],
+        progress(f"  {label}: {area['area']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
+        rows.append({"label": label, "parameters": p.as_dict(), "area": area["area"], "area_unit": area["area_unit"],
                      "breakdown": area["breakdown"], "latency": area["latency"], "throughput": area["throughput"],
                      "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"]})
     base = rows[0]                                  # FA2 at the input format

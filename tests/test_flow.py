@@ -1,13 +1,13 @@
 """The Yosys flow: a module maps to the library and is cached, areas and flip-flops come
-from the library's own cells, a design's glue is split off with its units boxed, bad input
-is refused."""
+from the library's own cells, timing-driven mapping meets a clock it can meet, a design's
+glue instantiates its units' netlist modules, bad input is refused."""
 
 import pytest
 
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.ops import FPAdd, FPMul
-from flashd.synth.flow import BUILD, SynthError, split_glue, synth_module
-from flashd.synth.liberty import read_cells
+from flashd.synth.flow import SynthError, synth_design, synth_module
+from flashd.synth.pdk import library
 
 pytestmark = pytest.mark.yosys
 
@@ -19,8 +19,9 @@ def test_fp8_adder_maps_to_the_ge_library_and_is_cached():
     assert 150 < first.area < 1500 and first.cells > 50 and first.depth > 5
     # stages=1 over 3 cut points puts the one rank after rounding: 8 result bits + valid
     assert first.flops == 8 + 1 and first.by_type["DFF"] == 9
-    assert first.flop_area == pytest.approx(9 * read_cells(BUILD / "flashd_ge.lib")["DFF"].area)
-    assert first.area == pytest.approx(sum(n * read_cells(BUILD / "flashd_ge.lib")[t].area for t, n in first.by_type.items()))
+    ge = library().cells()
+    assert first.flop_area == pytest.approx(9 * ge["DFF"].area)
+    assert first.area == pytest.approx(sum(n * ge[t].area for t, n in first.by_type.items()))
     assert again.cached and again.area == first.area
     generic = synth_module(text, "add8", mode="generic")
     assert generic.cells > 50 and generic.area == 0.0 and generic.flops == 9
@@ -32,14 +33,15 @@ def test_a_multiplier_grows_with_the_significand():
     assert big > 1.5 * small
 
 
-def test_missing_or_malformed_liberty_is_refused(tmp_path):
-    text = verilog_text(FPAdd("fp8_e4m3"), "a8")
-    with pytest.raises(SynthError, match="no such file"):
-        synth_module(text, "a8", liberty=tmp_path / "none.lib")
-    bad = tmp_path / "bad.lib"
-    bad.write_text("hello")
-    with pytest.raises(SynthError, match="not a Liberty file"):
-        synth_module(text, "a8", liberty=bad)
+def test_sky130_flip_flops_come_from_the_liberty_and_a_clock_needs_timing():
+    """The sky130 names (dfxtp_1, ...) say nothing to a name rule: the ff groups do."""
+    text = verilog_text(FPAdd("fp8_e4m3", stages=1), "add8")
+    sky = synth_module(text, "add8", library=library("sky130"))
+    assert sky.flops == 9 and sum(n for t, n in sky.by_type.items() if "df" in t) == 9
+    with pytest.raises(ValueError, match="GE library has no timing"):
+        synth_module(text, "add8", clock_ns=10)
+    with pytest.raises(ValueError, match="clock_ns=-1"):
+        synth_module(text, "add8", library=library("sky130"), clock_ns=-1)
 
 
 def test_yosys_failure_names_the_kept_log():
@@ -49,9 +51,17 @@ def test_yosys_failure_names_the_kept_log():
     assert "yosys failed on broken" in str(e.value) and "yosys.log" in str(e.value)
 
 
-def test_the_glue_keeps_the_top_and_boxes_its_children():
-    """Yosys writes the top module alone, its children reduced to black boxes (ports only)."""
-    from flashd.hdl.attention import FlashDEngine
-    glue, boxes = split_glue(verilog_text(FlashDEngine(d=3, fmt="fp8_e4m3"), "e3"), "e3")
-    assert glue.count("module ") == 1 and "module e3(" in glue
-    assert "e3.o_fma2" in boxes and "e3.dot" in boxes and "assign" not in boxes
+def test_the_glue_instantiates_one_netlist_module_per_distinct_unit():
+    """FLASH-D fp8 d=3: the three lanes' o_fma are one module; the hierarchical netlist holds
+    the glue and each distinct unit once; every instance's ports are the unit's own."""
+    from flashd.hdl.params import FlashDParams
+    from flashd.synth.report import category
+    r = synth_design(FlashDParams(d=3, fmt="fp8_e4m3"), "e3", category)
+    text = open(r.netlist).read()
+    modules = [line.split()[1].split("(")[0] for line in text.splitlines() if line.startswith("module ")]
+    units = {u["instance"] for u in r.units} - {"(top level)"}
+    assert modules[0] == "e3" and len(modules) == len(set(modules)) == 1 + len({
+        (u["area"], u["cells"], u["depth"]) for u in r.units if u["instance"] != "(top level)"})
+    assert {"o_fma0", "o_fma1", "o_fma2", "dot"} <= units
+    lanes = {line.split()[0] for line in text.splitlines() if line.strip().startswith("u_") and "o_fma" in line}
+    assert len(lanes) == 1

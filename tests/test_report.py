@@ -14,10 +14,10 @@ def test_engines_d4_flashd_is_smaller_and_parts_add_up():
     """fp8, d = 4: FLASH-D has no normalization and a cheaper weight path."""
     fa2 = engine_report("fa2", d=4, fmt="fp8_e4m3")
     fd = engine_report("flashd", d=4, fmt="fp8_e4m3")
-    assert fd["total"] < fa2["total"]
+    assert fd["area"] < fa2["area"]
     for r in (fa2, fd):
-        assert abs(sum(r["breakdown"].values()) - r["total"]) < 1
-        assert abs(sum(u["area"] for u in r["units"]) - r["total"]) < 1
+        assert abs(sum(r["breakdown"].values()) - r["area"]) < 1
+        assert abs(sum(u["area"] for u in r["units"]) - r["area"]) < 1
         assert r["flops"] > 4 * 8 and r["depth"] > 0 and r["loop_depth"] > 0
     assert fa2["breakdown"]["normalization"] > 0 and "normalization" not in fd["breakdown"]
     lanes = [u for u in fd["units"] if u["instance"].startswith("o_fma")]
@@ -30,9 +30,13 @@ def test_cli_synth_and_bad_design(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--json", str(out)]) == 0
     assert "| o_fma" in capsys.readouterr().out
-    assert json.loads(out.read_text())["total"] > 0
+    assert json.loads(out.read_text())["area"] > 0
     assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--liberty", str(tmp_path / "x.lib")]) == 2
     assert "--liberty" in capsys.readouterr().err
+    assert main(["synth", "flashd", "--d", "2", "--clock-ns", "5"]) == 2
+    assert "GE library has no timing" in capsys.readouterr().err
+    assert main(["synth", "flashd", "--d", "2", "--pdk", "sky130", "--clock-ns", "0"]) == 2
+    assert "argument --clock-ns: 0: must be > 0" in capsys.readouterr().err
     assert main(["synth", "fa3", "--d", "2"]) == 2
     assert "invalid choice: 'fa3'" in capsys.readouterr().err
 

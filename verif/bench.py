@@ -125,12 +125,15 @@ async def drive_and_check(dut):
     assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
 
 
-def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, files=None):
-    """The one runner path of every regression: write ``component``'s Verilog (and
-    ``files``, ``{name: text}``) into ``build/<sim>/<name>``, run the cocotb ``test_module``
-    with ``env`` (plus the seed and report path), and assert it passed. Returns the report."""
+def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, files=None, verilog=None):
+    """The one runner path of every regression: write ``component``'s Verilog (or ``verilog``,
+    e.g. a gate-level model of its netlist, whose top is ``toplevel``) and ``files`` (``{name:
+    text}``) into ``build/<sim>/<name>``, run the cocotb ``test_module`` with ``env`` (plus the
+    seed and report path), and assert it passed. Returns the report."""
     build = BUILD_ROOT / sim / name
     vpath = write_verilog(component, toplevel, build, sidecar=sidecar)
+    if verilog is not None:
+        vpath.write_text(verilog)
     for fname, text in (files or {}).items():
         (build / fname).write_text(text)
     report = build / "report.txt"

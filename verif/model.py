@@ -218,8 +218,8 @@ def to_float(fmt, bits):
     """float64 value of each pattern (subnormals read as zero), for reports and error statistics."""
     fmt = as_format(fmt)
     s, cls, e, sig = unpack(fmt, bits)
-    mag = np.array([float(m) * 2.0 ** (int(x) - fmt.man_bits) for m, x in zip(sig.ravel(), e.ravel(), strict=True)])
-    mag = mag.reshape(np.shape(sig))
+    with np.errstate(over="ignore"):               # beyond float64's range: inf, as the value is
+        mag = np.ldexp(sig.astype(np.float64), (e - fmt.man_bits).astype(np.int64))
     mag = np.where(cls == INF, np.inf, np.where(cls == NAN, np.nan, mag))
     return np.where(_b(s == 1), -mag, mag)
 

@@ -1,0 +1,131 @@
+"""Static timing with OpenSTA (Debian's ``opensta``, binary ``sta``) of a hierarchical netlist.
+
+The netlist is the one :func:`flashd.synth.flow.synth_design` assembles (the glue and one
+module per distinct unit); ``link_design`` flattens it, so paths that cross units are timed.
+One ideal clock on ``clk``; inputs arrive and outputs are required at the clock edge (input
+and output delay 0), so a path from a port counts like one from a register. Pre-placement:
+wires are the library's default wire-load model (sky130: "Small"), no clock tree.
+
+Times in the report are in ns whatever the library's unit (ASAP7's ps are converted once,
+here). ``critical_ns`` is the smallest period at which the worst path meets setup (the clock
+period minus the worst slack); ``fmax_mhz`` is its inverse.
+"""
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["find_sta", "StaError", "Path_", "TimingReport", "run_sta"]
+
+_SCALE = {"ns": 1.0, "ps": 1e-3, "us": 1e3}         # library time unit -> ns
+
+
+class StaError(RuntimeError):
+    """OpenSTA failed or read only part of the netlist; the message names the log file."""
+
+
+def find_sta():
+    exe = shutil.which("sta")
+    if exe is None:
+        raise StaError("sta (OpenSTA) not found: run `make setup` (installs Debian's opensta with apt)")
+    return exe
+
+
+@dataclass
+class Path_:
+    start: str
+    end: str
+    delay_ns: float                 # data arrival at the endpoint
+    slack_ns: float
+    units: list                     # top-level instances the path crosses, in order ("(top level)": glue)
+
+
+@dataclass
+class TimingReport:
+    clock_ns: float
+    critical_ns: float              # clock period - worst slack: the smallest period that meets timing
+    wns_ns: float                   # worst slack, negative when the clock is missed
+    tns_ns: float
+    fmax_mhz: float
+    met: bool
+    critical_path: dict
+    loops: dict = field(default_factory=dict)       # loop name -> worst path around it
+    wire_load: str = None
+    corner: str = None
+    seconds: float = 0.0
+
+    def as_dict(self):
+        return asdict(self)
+
+
+_POINT = re.compile(r"^\s*(-?[0-9.]+)\s+(-?[0-9.]+)\s+[v^]\s+(\S+)\s+\(([^)]*)\)", re.M)
+
+
+def _parse_path(text, scale):
+    """One ``report_checks`` path: start, end, arrival, slack and the units crossed."""
+    start = re.search(r"^Startpoint:\s*(\S+)", text, re.M)
+    end = re.search(r"^Endpoint:\s*(\S+)", text, re.M)
+    arrival = re.search(r"^\s*(-?[0-9.]+)\s+data arrival time", text, re.M)
+    slack = re.search(r"^\s*(-?[0-9.]+)\s+slack \((MET|VIOLATED)\)", text, re.M)
+    if not (start and end and arrival and slack):
+        return None
+    units = []
+    for m in _POINT.finditer(text):
+        pin = m.group(3)
+        unit = pin.split("/")[0].removesuffix(".unit") if pin.count("/") >= 2 else "(top level)"   # StandIn's instance
+        if not units or units[-1] != unit:
+            units.append(unit)
+    return Path_(start.group(1), end.group(1), round(float(arrival.group(1)) * scale, 4),
+                 round(float(slack.group(1)) * scale, 4), units)
+
+
+def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
+    """Time ``top`` in ``netlist`` at ``clock_ns``; ``loops`` is ``{name: state register}``:
+    for each loop-carried recurrence, the worst path ending at its state register (flip-flops
+    ``<state>*_reg``; with P = 1 that is the whole recurrence, with P > 1 its last segment).
+    Returns a :class:`TimingReport`; the log is kept in ``work``."""
+    scale = _SCALE.get(library.time_unit)
+    if scale is None:
+        raise StaError(f"{library.name}: time unit {library.time_unit!r} not supported (ns, ps, us)")
+    period = clock_ns / scale
+    work = Path(work or Path(netlist).with_suffix(".sta"))
+    work.mkdir(parents=True, exist_ok=True)
+    wire_load = re.search(r'default_wire_load\s*:\s*"?([^";]+)', Path(library.path).read_text()[:200000])
+    lines = [f"read_liberty {library.path}", f"read_verilog {netlist}", f"link_design {top}",
+             f"create_clock -name clk -period {period} [get_ports clk]",
+             "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+             "set_output_delay 0 -clock clk [all_outputs]",
+             "puts \"@@ worst\"", "report_checks -path_delay max -digits 4",
+             "puts \"@@ tns\"", "report_tns -digits 4"]
+    for name, state in (loops or {}).items():
+        lines += [f"puts \"@@ loop {name}\"", f"report_checks -path_delay max -digits 4 -to [get_cells {{{state}*_reg}}]"]
+    (work / "run.tcl").write_text("\n".join(lines + ["exit", ""]))
+    t = time.time()
+    proc = subprocess.run([find_sta(), "-no_splash", "-exit", "run.tcl"], cwd=work, capture_output=True, text=True)
+    log = work / "sta.log"
+    log.write_text(proc.stdout + proc.stderr)
+    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
+    if proc.returncode != 0 or errors:
+        raise StaError(f"OpenSTA failed on {netlist} (exit {proc.returncode}); log kept at {log}:\n"
+                       + "\n".join((errors or proc.stderr.splitlines())[:5]))
+    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", proc.stdout, re.M))
+    worst = _parse_path(sections.get("worst", ""), scale)
+    if worst is None:
+        raise StaError(f"OpenSTA reported no constrained path in {top} (log: {log})")
+    tns = re.search(r"tns\s+(-?[0-9.]+)", sections.get("tns", ""))
+    critical = round(clock_ns - worst.slack_ns, 4)
+    loop_paths = {}
+    for name, state in (loops or {}).items():
+        p = _parse_path(sections.get(f"loop {name}", ""), scale)
+        if p is None:
+            raise StaError(f"OpenSTA found no path to the {name} state register ({state}*_reg) in {top} (log: {log})")
+        loop_paths[name] = {**asdict(p), "state": state, "critical_ns": round(clock_ns - p.slack_ns, 4)}
+    return TimingReport(clock_ns=clock_ns, critical_ns=critical, wns_ns=round(worst.slack_ns, 4),
+                        tns_ns=round(float(tns.group(1)) * scale, 4) if tns else 0.0,
+                        fmax_mhz=round(1000.0 / critical, 2) if critical > 0 else float("inf"),
+                        met=worst.slack_ns >= 0, critical_path=asdict(worst), loops=loop_paths,
+                        wire_load=wire_load.group(1).strip() if wire_load else None,
+                        seconds=round(time.time() - t, 2))
