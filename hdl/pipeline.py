@@ -67,7 +67,14 @@ def check_stages(stages):
     return check_int("stages", stages, 0)
 
 
-def delay(m, cycles, **values):
-    """``values`` delayed by ``cycles`` register ranks (side-band data beside a sub-pipeline)."""
+def delay(m, cycles, *, valid=None, **values):
+    """``values`` delayed by ``cycles`` register ranks (side-band data beside a sub-pipeline).
+    A ``valid`` goes through the ranks' valid registers, which have a reset: a valid bit in
+    a data register (no reset) comes out of reset at whatever value silicon powered up with
+    (the gate-level simulation from random flip-flop states found that)."""
     from amaranth.hdl import Const
-    return Pipeline(m, cycles, 1, Const(0, 1)).cut(**values)
+    pipe = Pipeline(m, cycles, 1, Const(0, 1) if valid is None else valid)
+    out = pipe.cut(**values)
+    if valid is not None:
+        out.valid = pipe.valid
+    return out

@@ -287,22 +287,37 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
                         cells=sum(u["cells"] for u in rows), netlist=str(netlist))
 
 
-def gate_model(netlist, top, library, name):
+def gate_model(netlist, top, library, name, *, init_seed=1):
     """A simulation model of a mapped netlist: every cell's logic from the library itself
     (``read_liberty`` without ``-lib`` turns each cell's ``function`` and ``ff``/``latch``
-    groups into logic), flattened into one module named ``name``; net names are kept. Returns
-    the Verilog text, cached by (netlist, library)."""
+    groups into logic), flattened into one module named ``name``; net names are kept. Every
+    flip-flop starts at a random value (``init_seed``), as silicon powers up: registers
+    without reset (pipeline data) must not matter after reset, and a simulator's X would
+    spread through gates where the RTL had an initial value. Returns the Verilog text,
+    cached by (netlist, library, seed)."""
     text = Path(netlist).read_text()
-    key = hashlib.sha256("\0".join([FLOW_VERSION, "gates", library.digest, top, name, text]).encode()).hexdigest()[:24]
+    script = "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
+                        f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
+                        "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
+    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
+                                    ).encode()).hexdigest()[:24]
     out = _cache(key, ".gates.v")
     if out.is_file():
         return out.read_text()
     work = BUILD / "work" / f"gates-{key}-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
     (work / "netlist.v").write_text(text)
+    _run_yosys(work, script, f"{top} (gate-level model)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work / "gate.v", out)
+    return out.read_text()
+    work = BUILD / "work" / f"gates-{key}-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "netlist.v").write_text(text)
     _run_yosys(work, "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
                                 f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
-                                "opt_clean", "write_verilog -noattr gate.v", ""]), f"{top} (gate-level model)")
+                                "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""]),
+               f"{top} (gate-level model)")
     out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(work / "gate.v", out)
     return out.read_text()

@@ -17,7 +17,7 @@ from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
 from .harness import describe_fields
 
-__all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine"]
+__all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine", "regress_netlist"]
 
 
 def random_problem(fmt, d, n, rows, rng, score_std=2.0):
@@ -110,3 +110,19 @@ def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=Non
     env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
     return simulate(sim, name, engine, "engine", "flashd.verif.test_engines_rtl", seed, env,
                     engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog)
+
+
+def regress_netlist(design, sim, name, groups, *, library, clock_ns=None, seed=None, mutate=None, **params):
+    """Synthesize ``design`` (:func:`flashd.synth.report.engine_report`: the netlist whose area
+    and timing are reported), simulate its gate-level model (each cell's logic from the
+    library) like the RTL, bit-exact against the model. ``mutate(text) -> text`` edits the
+    netlist first (to check that a wrong netlist fails). Returns ``(report, engine report)``."""
+    from flashd.synth.flow import gate_model
+    from flashd.synth.report import engine_report
+    rep = engine_report(design, library=library, clock_ns=clock_ns, **params)
+    netlist = Path(rep["netlist"])
+    if mutate is not None:
+        netlist = Path(os.environ.get("FLASHD_BUILD", netlist.parent)) / f"{name}_mutated.v"
+        netlist.write_text(mutate(Path(rep["netlist"]).read_text()))
+    gates = gate_model(netlist, rep["top"], library, "engine")
+    return regress_engine(design, sim, name, groups, seed=seed, verilog=gates, **params), rep
