@@ -1,0 +1,72 @@
+"""Static timing with OpenSTA on sky130 netlists: timing-driven mapping shortens a path,
+the report is consistent (slack, critical path, fmax), loop paths end at their state
+registers, whole-design paths cross units, and OpenSTA failures name the log."""
+
+import json
+
+import pytest
+
+from flashd.hdl.emit import verilog_text
+from flashd.hdl.ops import FPAdd
+from flashd.scripts.cli import main
+from flashd.synth.flow import synth_module
+from flashd.synth.pdk import library
+from flashd.synth.report import engine_report
+from flashd.synth.sta import StaError, run_sta
+
+pytestmark = pytest.mark.yosys
+
+
+def _adder_timing(clock_ns):
+    lib = library("sky130")
+    r = synth_module(verilog_text(FPAdd("bf16", stages=1), "add"), "add", library=lib, clock_ns=clock_ns,
+                     rename=False)
+    return r, run_sta(r.netlist, "add", lib, clock_ns)
+
+
+def test_a_tight_clock_maps_a_faster_adder_and_the_report_is_consistent():
+    """bf16 adder, one register rank: at 2 ns ABC buffers and sizes for speed (larger area,
+    shorter path) than at 20 ns; slack, critical path and fmax agree with each other."""
+    loose, t_loose = _adder_timing(20.0)
+    tight, t_tight = _adder_timing(2.0)
+    assert t_tight.critical_ns < 0.9 * t_loose.critical_ns and tight.area > loose.area
+    for t in (t_loose, t_tight):
+        assert t.critical_ns == pytest.approx(t.clock_ns - t.wns_ns, abs=1e-3)
+        assert t.fmax_mhz == pytest.approx(1000 / t.critical_ns, rel=1e-3)
+        assert t.met == (t.wns_ns >= 0) and t.critical_path["delay_ns"] < t.critical_ns
+    assert t_loose.met and not t_tight.met and t_tight.tns_ns < 0 and t_loose.wire_load == "Small"
+
+
+def test_engine_paths_cross_units_and_loops_end_at_their_state():
+    """FA2 fp8 d=2, no pipelining: the worst path runs from a register through several units
+    (a whole-design path); each loop's path ends at its own state register."""
+    rep = engine_report("fa2", library=library("sky130"), clock_ns=10.0, d=2, fmt="fp8_e4m3")
+    t = rep["timing"]
+    units = [u for u in t["critical_path"]["units"] if u != "(top level)"]
+    assert len(units) >= 3 and not t["met"]
+    assert set(t["loops"]) == {"running max m", "sum l", "lanes o"}
+    for loop in t["loops"].values():
+        assert loop["end"].startswith(loop["state"]) and loop["end"].endswith("_reg")
+        assert loop["critical_ns"] <= t["critical_ns"] + 1e-6
+    assert "max" in t["loops"]["running max m"]["units"] and "l_fma" in t["loops"]["sum l"]["units"]
+
+
+def test_cli_synth_writes_area_and_timing_json(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--stages", "2", "--pdk", "sky130",
+                 "--clock-ns", "25", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Timing at 25.0 ns (sky130_fd_sc_hd tt_025C_1v80" in text and "wire-load model Small" in text
+    r = json.loads(out.read_text())
+    assert r["area_unit"] == "µm²" and r["flops"] > 50 and r["cells"] > r["flops"]
+    assert abs(sum(u["area"] for u in r["units"]) - r["area"]) < 1
+    t = r["timing"]
+    assert {"clock_ns", "critical_ns", "wns_ns", "fmax_mhz", "critical_path"} <= set(t)
+    assert t["clock_ns"] == 25.0 and {"start", "end", "delay_ns", "units"} <= set(t["critical_path"])
+
+
+def test_an_unreadable_netlist_names_the_log(tmp_path):
+    bad = tmp_path / "bad.v"
+    bad.write_text("module top(input clk); sky130_fd_sc_hd__nand2_1 g (.A(clk), .B(; endmodule\n")
+    with pytest.raises(StaError, match=r"log kept at .*sta.log"):
+        run_sta(bad, "top", library("sky130"), 10.0, work=tmp_path / "sta")
