@@ -327,9 +327,20 @@ def cmd_ops_area(args):
 
 
 def cmd_compare(args):
-    """Both engines over d x formats: table, CSV/JSON and plot."""
+    """Both engines over d x formats: area (GE or a library), or with --clock-ns the smallest
+    design of each engine that meets each clock (table, CSV/JSON and plot)."""
     from flashd.synth.report import compare, table
-    rows = compare(args.ds, args.fmts, library=_library(args), out_dir=args.out, progress=_say, jobs=args.jobs)
+    lib = _library(args)
+    if args.clock_ns:
+        from flashd.synth.closure import clock_table, compare_at_clock
+        from flashd.synth.flow import check_clock
+        for t in args.clock_ns:
+            check_clock(t, lib)
+        rows = compare_at_clock(args.ds, args.fmts, args.clock_ns, library=lib, progress=_say,
+                                out_dir=args.out or "build/compare_clock")
+        print(clock_table(rows))
+        return 0
+    rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=_say, jobs=args.jobs)
     print(table(rows))
     return 0
 
@@ -466,7 +477,11 @@ def _parser():
     cp.add_argument("--fmt", dest="fmts", type=_list(_format), default=["bf16", "fp16", "fp32", "fp8_e4m3"],
                     help="formats (default bf16,fp16,fp32,fp8_e4m3)")
     library_options(cp)
-    cp.add_argument("--out", default="build/compare", help="directory for compare.{md,csv,json,png}")
+    cp.add_argument("--clock-ns", dest="clock_ns", type=_list(_positive_float), help="clock periods (ns), "
+                    "comma-separated: per engine the fewest stages and smallest interleave that meet each "
+                    "(timing-driven synthesis, OpenSTA); needs a library with timing, e.g. --pdk sky130")
+    cp.add_argument("--out", help="directory for compare.{md,csv,json,png} (default build/compare; with "
+                    "--clock-ns compare_clock.* in build/compare_clock)")
     cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations synthesized at once (one Yosys each)")
     cp.set_defaults(func=cmd_compare)
 

@@ -70,3 +70,24 @@ def test_an_unreadable_netlist_names_the_log(tmp_path):
     bad.write_text("module top(input clk); sky130_fd_sc_hd__nand2_1 g (.A(clk), .B(; endmodule\n")
     with pytest.raises(StaError, match=r"log kept at .*sta.log"):
         run_sta(bad, "top", library("sky130"), 10.0, work=tmp_path / "sta")
+
+
+def test_close_timing_adds_one_rank_at_a_time_until_the_clock_is_met(tmp_path):
+    """fp8, d = 2 at 25 ns: every step adds one stage or one P where the worst path was (both
+    kinds here); the last design meets the clock and those before it did not."""
+    from flashd.synth.closure import close_timing
+    rep, trace = close_timing("flashd", 25.0, library=library("sky130"), fmt="fp8_e4m3", d=2, progress=lambda m: None)
+    assert rep["timing"]["met"] and trace[-1]["next"] is None and len(trace) >= 3
+    assert all(not t["wns_ns"] >= 0 for t in trace[:-1]) and trace[-1]["wns_ns"] >= 0
+    for a, b in zip(trace, trace[1:], strict=False):
+        step = (b["stages"] - a["stages"], b["interleave"] - a["interleave"])
+        assert step == ((1, 0) if a["next"] == "stages" else (0, 1))
+    assert (rep["parameters"]["stages"], rep["parameters"]["interleave"]) == (trace[-1]["stages"], trace[-1]["interleave"])
+    assert {t["next"] for t in trace[:-1]} == {"stages", "interleave"}
+
+
+def test_cli_compare_at_a_clock_needs_a_library_with_timing(capsys):
+    assert main(["compare", "--d", "2", "--fmt", "fp8_e4m3", "--clock-ns", "10"]) == 2
+    assert "GE library has no timing" in capsys.readouterr().err
+    assert main(["compare", "--d", "2", "--pdk", "sky130", "--clock-ns", "10,x"]) == 2
+    assert "'x' is not a number" in capsys.readouterr().err

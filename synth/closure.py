@@ -1,0 +1,167 @@
+"""FLASH-D vs FA2 at the same clock: for each engine the smallest pipelining that meets it.
+
+Both engines take one (k, v) pair per cycle. Two knobs decide their timing: ``stages``
+(register ranks in every feed-forward operator) and the interleave ``P`` (rows processed
+round-robin, so that each loop-carried recurrence has P cycles: its operators get P - 1
+ranks). :func:`close_timing` starts at ``stages=0, P=1`` and synthesizes the engine at the
+clock (timing-driven mapping, OpenSTA on the whole netlist); while the worst path misses the
+clock it adds one rank where that path is: one more ``P`` when every operator the path
+crosses is on a loop, one more ``stages`` when it crosses a feed-forward operator. The first design that
+meets the clock is the engine's entry: the fewest ranks of each kind that close timing
+(each knob only helps its own paths). :func:`compare_at_clock` does it for both engines over
+formats, head dimensions and clocks, and writes a table, CSV, JSON and a plot.
+"""
+
+import csv
+import json
+import re
+import time
+from pathlib import Path
+
+from .report import LOOPS, PAPER_REDUCTION, engine_report
+
+__all__ = ["close_timing", "compare_at_clock", "clock_table", "MAX_STAGES", "MAX_INTERLEAVE_SEARCH"]
+
+MAX_STAGES = 16                 # search bounds: beyond them the engine is reported as not closing
+MAX_INTERLEAVE_SEARCH = 8
+
+
+def _base(instance):
+    return re.sub(r"\d+$", "", instance)
+
+
+def _loop_path(design, timing):
+    """Does the worst path need more interleave rather than more stages? It does when every
+    operator it crosses is on a loop (a path that also crosses a feed-forward operator, say
+    the exponential on its way into a loop, is shortened by stages)."""
+    cp = timing["critical_path"]
+    loop_units = {u for loop in LOOPS[design] for u in loop}
+    units = list(cp["units"])
+    if units and cp["start"].startswith(units[0] + ".unit/o__"):
+        units = units[1:]           # starts at a unit's output register (named after its o__ port): no logic of it
+    units = [_base(u) for u in units if u != "(top level)"]
+    ends_at_state = any(cp["end"].startswith(p["state"]) for p in timing["loops"].values())
+    return all(u in loop_units for u in units) and (ends_at_state or bool(units))
+
+
+def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, max_interleave=MAX_INTERLEAVE_SEARCH,
+                 progress=print, **extra):
+    """The engine at ``clock_ns`` with the fewest stages and the smallest P that meet it.
+    Returns ``(report, trace)``: the engine report of the design that met the clock (or of
+    the last one tried, with ``report["timing"]["met"]`` false, when the bounds ran out) and
+    one ``{stages, interleave, wns_ns, critical_ns, area, knob}`` entry per synthesis."""
+    stages, interleave, trace = 0, 1, []
+    while True:
+        t0 = time.time()
+        rep = engine_report(design, library=library, clock_ns=clock_ns, fmt=fmt, d=d, stages=stages,
+                            interleave=interleave, **extra)
+        t = rep["timing"]
+        knob = None if t["met"] else ("interleave" if _loop_path(design, t) else "stages")
+        trace.append({"stages": stages, "interleave": interleave, "wns_ns": t["wns_ns"], "critical_ns": t["critical_ns"],
+                      "area": rep["area"], "seconds": round(time.time() - t0, 1), "next": knob})
+        progress(f"  {design} {fmt} d={d} @ {clock_ns} ns: stages {stages}, P {interleave}: "
+                 f"{'met' if t['met'] else 'missed'} (critical {t['critical_ns']:.2f} ns, {rep['area']:.0f} "
+                 f"{rep['area_unit']}) in {time.time() - t0:.0f} s" + (f" -> more {knob}" if knob else ""))
+        if knob is None:
+            return rep, trace
+        if knob == "interleave" and interleave < max_interleave:
+            interleave += 1
+        elif knob == "stages" and stages < max_stages:
+            stages += 1
+        else:
+            return rep, trace
+
+
+def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None):
+    """Both engines at each clock, format and d (:func:`close_timing`); writes
+    compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    rows = []
+    for fmt in fmts:
+        for d in ds:
+            for clock in clocks:
+                pair = {}
+                for design in ("fa2", "flashd"):
+                    rep, trace = close_timing(design, clock, library=library, fmt=fmt, d=d, progress=progress,
+                                              **(extra or {}))
+                    t = rep["timing"]
+                    pair[design] = {"met": t["met"], "area": rep["area"], "cells": rep["cells"], "flops": rep["flops"],
+                                    "stages": rep["parameters"]["stages"], "interleave": rep["parameters"]["interleave"],
+                                    "fmax_mhz": t["fmax_mhz"], "critical_ns": t["critical_ns"], "wns_ns": t["wns_ns"],
+                                    "latency": rep["latency"], "latency_ns": round(rep["latency"] * clock, 3),
+                                    "critical_path": t["critical_path"], "breakdown": rep["breakdown"],
+                                    "search": trace}
+                a, b = pair["fa2"], pair["flashd"]
+                rows.append({"fmt": fmt, "d": d, "clock_ns": clock, "area_unit": rep["area_unit"],
+                             "library": rep["library"]["name"], "fa2": a, "flashd": b,
+                             "reduction_pct": round(100 * (b["area"] / a["area"] - 1), 1) if a["met"] and b["met"] else None})
+    seconds = round(time.time() - t0, 1)
+    (out_dir / "compare_clock.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
+                                                            "rows": rows}, indent=1))
+    with open(out_dir / "compare_clock.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        keys = ["met", "area", "cells", "flops", "stages", "interleave", "fmax_mhz", "critical_ns", "latency", "latency_ns"]
+        w.writerow(["fmt", "d", "clock_ns", "library", "area_unit", "reduction_pct"]
+                   + [f"{e}_{k}" for e in ("fa2", "flashd") for k in keys])
+        for r in rows:
+            w.writerow([r["fmt"], r["d"], r["clock_ns"], r["library"], r["area_unit"], r["reduction_pct"]]
+                       + [r[e][k] for e in ("fa2", "flashd") for k in keys])
+    md = clock_table(rows)
+    (out_dir / "compare_clock.md").write_text(md + "\n")
+    _plot(rows, out_dir / "compare_clock.png")
+    progress(f"wrote {out_dir}/compare_clock.md, .csv, .json, .png in {seconds:.0f} s")
+    return rows
+
+
+def clock_table(rows):
+    """Markdown: per clock, each engine's smallest design that meets it, and the ratio."""
+    if not rows:
+        return "(no rows)"
+    unit = rows[0]["area_unit"]
+    lines = [f"Library {rows[0]['library']}; one (k, v) pair per cycle; OpenSTA before placement (wire-load model).",
+             "", f"| format | d | clock (ns) | FA2 area ({unit}) | FLASH-D area ({unit}) | FLASH-D vs FA2 | "
+             "FA2 stages / P | FLASH-D stages / P | FA2 / FLASH-D fmax (MHz) | cells FA2 / FLASH-D | "
+             "flip-flops FA2 / FLASH-D | latency FA2 / FLASH-D (cycles) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def area(e):
+        return f"{e['area']:.0f}" + ("" if e["met"] else " (missed)")
+
+    for r in rows:
+        a, b = r["fa2"], r["flashd"]
+        red = f"{r['reduction_pct']:+.1f}%" if r["reduction_pct"] is not None else "-"
+        lines.append(f"| {r['fmt']} | {r['d']} | {r['clock_ns']} | {area(a)} | {area(b)} | {red} | "
+                     f"{a['stages']} / {a['interleave']} | {b['stages']} / {b['interleave']} | "
+                     f"{a['fmax_mhz']:.0f} / {b['fmax_mhz']:.0f} | {a['cells']} / {b['cells']} | "
+                     f"{a['flops']} / {b['flops']} | {a['latency']} / {b['latency']} |")
+    done = [r["reduction_pct"] for r in rows if r["reduction_pct"] is not None]
+    if done:
+        lines.append(f"\nFLASH-D vs FA2 at equal clock: {sum(done) / len(done):+.1f}% area on average "
+                     f"(paper, 28 nm: {PAPER_REDUCTION:+.1f}%).")
+    return "\n".join(lines)
+
+
+def _plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    unit = rows[0]["area_unit"] if rows else ""
+    for fmt, d in sorted({(r["fmt"], r["d"]) for r in rows}):
+        rs = sorted((r for r in rows if r["fmt"] == fmt and r["d"] == d), key=lambda r: r["clock_ns"])
+        ts = [r["clock_ns"] for r in rs]
+        line, = ax1.plot(ts, [r["fa2"]["area"] for r in rs], "o--", label=f"FA2 {fmt} d={d}")
+        ax1.plot(ts, [r["flashd"]["area"] for r in rs], "o-", color=line.get_color(), label=f"FLASH-D {fmt} d={d}")
+        ok = [r for r in rs if r["reduction_pct"] is not None]
+        ax2.plot([r["clock_ns"] for r in ok], [r["reduction_pct"] for r in ok], "o-", color=line.get_color(),
+                 label=f"{fmt} d={d}")
+    ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
+    ax1.set(xlabel="clock period (ns)", ylabel=f"area ({unit})", title="smallest design meeting the clock")
+    ax2.set(xlabel="clock period (ns)", ylabel="FLASH-D vs FA2 area (%)", title="ratio at equal clock")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
