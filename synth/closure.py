@@ -40,7 +40,7 @@ def _loop_path(design, timing):
     if units and cp["start"].startswith(units[0] + ".unit/o__"):
         units = units[1:]           # starts at a unit's output register (named after its o__ port): no logic of it
     units = [_base(u) for u in units if u != "(top level)"]
-    ends_at_state = any(cp["end"].startswith(p["state"]) for p in timing["loops"].values())
+    ends_at_state = any(cp["end"].startswith(s) for p in timing["loops"].values() for s in p["state"])
     return all(u in loop_units for u in units) and (ends_at_state or bool(units))
 
 

@@ -75,12 +75,13 @@ def engine_report(design, *, library=None, mode="cells", clock_ns=None, progress
 
 
 def loop_states(params):
-    """``{loop: state register}`` of an engine's loop-carried recurrences (the ``Loop`` names
-    in :mod:`flashd.hdl.attention`)."""
+    """``{loop: state register names}`` of an engine's loop-carried recurrences (the ``Loop``
+    names in :mod:`flashd.hdl.attention`). FLASH-D's output is its lane state, so Yosys may
+    name those flip-flops after the output port instead."""
     if params.design == "fa2":
-        return {"running max m": "m_state", "sum l": "l_state", "lanes o": "o_state"}
+        return {"running max m": ("m_state",), "sum l": ("l_state",), "lanes o": ("o_state",)}
     weight = {"exact": ("weight ln w", "lw_state"), "published": ("weight w", "w_state")}[params.saturation]
-    return {weight[0]: weight[1], "lanes o": "o_state"}
+    return {weight[0]: (weight[1],), "lanes o": ("o_state", "o__payload")}
 
 
 def markdown(report):

@@ -83,9 +83,10 @@ def _parse_path(text, scale):
 
 
 def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
-    """Time ``top`` in ``netlist`` at ``clock_ns``; ``loops`` is ``{name: state register}``:
-    for each loop-carried recurrence, the worst path ending at its state register (flip-flops
-    ``<state>*_reg``; with P = 1 that is the whole recurrence, with P > 1 its last segment).
+    """Time ``top`` in ``netlist`` at ``clock_ns``; ``loops`` is ``{name: (state register
+    names)}``: for each loop-carried recurrence, the worst path ending at its state register
+    (flip-flops ``<name>*_reg``; with P = 1 that is the whole recurrence, with P > 1 its last
+    segment).
     Returns a :class:`TimingReport`; the log is kept in ``work``."""
     scale = _SCALE.get(library.time_unit)
     if scale is None:
@@ -100,8 +101,9 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
              "set_output_delay 0 -clock clk [all_outputs]",
              "puts \"@@ worst\"", "report_checks -path_delay max -digits 4",
              "puts \"@@ tns\"", "report_tns -digits 4"]
-    for name, state in (loops or {}).items():
-        lines += [f"puts \"@@ loop {name}\"", f"report_checks -path_delay max -digits 4 -to [get_cells {{{state}*_reg}}]"]
+    for name, states in (loops or {}).items():
+        cells = " ".join(f"{s}*_reg" for s in states)
+        lines += [f"puts \"@@ loop {name}\"", f"report_checks -path_delay max -digits 4 -to [get_cells {{{cells}}}]"]
     (work / "run.tcl").write_text("\n".join(lines + ["exit", ""]))
     t = time.time()
     proc = subprocess.run([find_sta(), "-no_splash", "-exit", "run.tcl"], cwd=work, capture_output=True, text=True)
@@ -118,11 +120,12 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
     tns = re.search(r"tns\s+(-?[0-9.]+)", sections.get("tns", ""))
     critical = round(clock_ns - worst.slack_ns, 4)
     loop_paths = {}
-    for name, state in (loops or {}).items():
+    for name, states in (loops or {}).items():
         p = _parse_path(sections.get(f"loop {name}", ""), scale)
         if p is None:
-            raise StaError(f"OpenSTA found no path to the {name} state register ({state}*_reg) in {top} (log: {log})")
-        loop_paths[name] = {**asdict(p), "state": state, "critical_ns": round(clock_ns - p.slack_ns, 4)}
+            raise StaError(f"OpenSTA found no path to the {name} state register ({'|'.join(states)}*_reg) in {top} "
+                           f"(log: {log})")
+        loop_paths[name] = {**asdict(p), "state": list(states), "critical_ns": round(clock_ns - p.slack_ns, 4)}
     return TimingReport(clock_ns=clock_ns, critical_ns=critical, wns_ns=round(worst.slack_ns, 4),
                         tns_ns=round(float(tns.group(1)) * scale, 4) if tns else 0.0,
                         fmax_mhz=round(1000.0 / critical, 2) if critical > 0 else float("inf"),

@@ -13,7 +13,7 @@ from flashd.verif.attention_bench import regress_netlist
 pytestmark = [pytest.mark.sim, pytest.mark.yosys]
 
 CLOCK_NS = 10.0
-PARAMS = dict(d=4, fmt="bf16", stages=1)
+PARAMS = dict(d=2, fmt="bf16", stages=1)
 
 
 def _real_groups(d, rows):
@@ -44,4 +44,4 @@ def test_a_netlist_with_one_gate_changed_fails():
         return text[:start] + "sky130_fd_sc_hd__nor2_1 " + text[start + len("sky130_fd_sc_hd__nand2_1 "):]
     with pytest.raises(AssertionError, match="differ|rows expected"):
         regress_netlist("fa2", "icarus", "netlist_mutated", [5, 9], library=library("sky130"), mutate=mutate,
-                        d=2, fmt="fp8_e4m3")
+                        d=1, fmt="fp8_e4m3")
