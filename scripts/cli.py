@@ -337,7 +337,7 @@ def cmd_compare(args):
         for t in args.clock_ns:
             check_clock(t, lib)
         rows = compare_at_clock(args.ds, args.fmts, args.clock_ns, library=lib, progress=_say,
-                                out_dir=args.out or "build/compare_clock")
+                                out_dir=args.out or "build/compare_clock", jobs=args.jobs)
         print(clock_table(rows))
         return 0
     rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=_say, jobs=args.jobs)
@@ -482,7 +482,8 @@ def _parser():
                     "(timing-driven synthesis, OpenSTA); needs a library with timing, e.g. --pdk sky130")
     cp.add_argument("--out", help="directory for compare.{md,csv,json,png} (default build/compare; with "
                     "--clock-ns compare_clock.* in build/compare_clock)")
-    cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations synthesized at once (one Yosys each)")
+    cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations (with --clock-ns: engine searches) "
+                    "synthesized at once, one process each")
     cp.set_defaults(func=cmd_compare)
 
     t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .report import LOOPS, PAPER_REDUCTION, engine_report
+from .sta import unit_slacks
 
 __all__ = ["close_timing", "compare_at_clock", "clock_table", "MAX_STAGES", "MAX_INTERLEAVE_SEARCH"]
 
@@ -53,6 +54,21 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
     stages, interleave, trace = 0, 1, []
     while True:
         t0 = time.time()
+        failing = _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
+        if failing:
+            name, slack = failing
+            knob = "interleave" if _base(name) in {u for loop in LOOPS[design] for u in loop} else "stages"
+            trace.append({"stages": stages, "interleave": interleave, "wns_ns": slack,
+                          "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": name,
+                          "seconds": round(time.time() - t0, 1), "next": knob})
+            progress(f"  {design} {fmt} d={d} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {name} alone "
+                     f"misses (critical {clock_ns - slack:.2f} ns) in {time.time() - t0:.0f} s -> more {knob}")
+            if knob == "interleave" and interleave < max_interleave:
+                interleave += 1
+                continue
+            if knob == "stages" and stages < max_stages:
+                stages += 1
+                continue
         rep = engine_report(design, library=library, clock_ns=clock_ns, fmt=fmt, d=d, stages=stages,
                             interleave=interleave, **extra)
         t = rep["timing"]
@@ -72,20 +88,55 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
             return rep, trace
 
 
-def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None):
+def _search(design, clock, library, fmt, d, extra):
+    return close_timing(design, clock, library=library, fmt=fmt, d=d, progress=_say, **(extra or {}))
+
+
+def _say(message):
+    print(message, flush=True)
+
+
+def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra):
+    """The worst unit that misses the clock on its own, ``(instance, slack)``, or None: a
+    cheap proof that this (stages, P) cannot meet it (no glue synthesis, one OpenSTA run)."""
+    from flashd.hdl.params import engine_params
+
+    from .flow import BOX_PREFIX, BUILD, synth_units
+    params = engine_params(design, fmt=fmt, d=d, stages=stages, interleave=interleave, **(extra or {}))
+    units = synth_units(params, library=library, clock_ns=clock_ns, label=design)
+    modules = {BOX_PREFIX + Path(r.netlist).stem: (r.netlist, "clk" in r.ports, members[0])
+               for members, r in units.values()}
+    slacks = unit_slacks({m: v[:2] for m, v in modules.items()}, library, clock_ns, BUILD / "units_sta")
+    worst = min(((s, modules[m][2]) for m, s in slacks.items() if s is not None), default=None)
+    return None if worst is None or worst[0] >= 0 else (worst[1], worst[0])
+
+
+def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None, jobs=2):
     """Both engines at each clock, format and d (:func:`close_timing`); writes
-    compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows."""
+    compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows. ``jobs`` searches
+    run at once (processes; each search is a sequence of syntheses)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    tasks = [(design, clock, fmt, d) for fmt in fmts for d in ds for clock in clocks for design in ("fa2", "flashd")]
+    if jobs <= 1:
+        results = {t: close_timing(t[0], t[1], library=library, fmt=t[2], d=t[3], progress=progress, **(extra or {}))
+                   for t in tasks}
+    else:
+        import multiprocessing
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+        os.environ.setdefault("FLASHD_SYNTH_JOBS", "1")     # the searches are the parallelism
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+            futures = {t: ex.submit(_search, t[0], t[1], library, t[2], t[3], extra) for t in tasks}
+            results = {t: f.result() for t, f in futures.items()}
     rows = []
     for fmt in fmts:
         for d in ds:
             for clock in clocks:
                 pair = {}
                 for design in ("fa2", "flashd"):
-                    rep, trace = close_timing(design, clock, library=library, fmt=fmt, d=d, progress=progress,
-                                              **(extra or {}))
+                    rep, trace = results[(design, clock, fmt, d)]
                     t = rep["timing"]
                     pair[design] = {"met": t["met"], "area": rep["area"], "cells": rep["cells"], "flops": rep["flops"],
                                     "stages": rep["parameters"]["stages"], "interleave": rep["parameters"]["interleave"],

@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,6 +208,17 @@ def _parse(work, seconds, lib, top):
                     by_type=by_type, ports=sorted(ports))
 
 
+def synth_jobs():
+    """Yosys runs at once within one design: ``FLASHD_SYNTH_JOBS``, or one per core (one when
+    pytest-xdist already runs a worker per core)."""
+    value = os.environ.get("FLASHD_SYNTH_JOBS")
+    if value is not None:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"FLASHD_SYNTH_JOBS={value!r}: a positive integer")
+        return int(value)
+    return 1 if "PYTEST_XDIST_WORKER" in os.environ else (os.cpu_count() or 1)
+
+
 @dataclass
 class DesignReport:
     name: str
@@ -222,6 +234,23 @@ class DesignReport:
     synthesized: int
     cells: int = 0
     netlist: str = None     # the hierarchical netlist: the glue and one module per distinct unit
+
+
+def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine"):
+    """``{Unit: (instances, UnitArea)}``: every distinct unit of the engine ``params``
+    describes, synthesized from its own Verilog (cached; Yosys runs in parallel threads)."""
+    from flashd.hdl.attention import ENGINES
+    from flashd.hdl.emit import verilog_text as emit
+    groups = {}
+    for inst, unit in ENGINES[params.design](params).units().items():    # listed, never elaborated
+        groups.setdefault(unit, []).append(inst)
+    texts = {unit: emit(unit.build(), UNIT) for unit in groups}
+    # Yosys runs are subprocesses: threads run one per core (FLASHD_SYNTH_JOBS; 1 under pytest-xdist)
+    with ThreadPoolExecutor(synth_jobs()) as pool:
+        futures = {unit: pool.submit(synth_module, texts[unit], UNIT, library=library, mode=mode, effort=effort,
+                                     clock_ns=clock_ns, label=f"{label}.{members[0]}")
+                   for unit, members in groups.items()}
+    return {unit: (members, futures[unit].result()) for unit, members in groups.items()}
 
 
 def synth_design(params, top, categories, *, library=None, mode="cells", effort="fast", clock_ns=None,
@@ -245,13 +274,11 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
         return StandIn(component, BOX_PREFIX + Path(done[unit].netlist).stem, done[unit].ports)
 
     glue_engine = build_engine(params, unit_builder=stand_in)
-    groups = {}
-    for inst, unit in glue_engine.units().items():
-        groups.setdefault(unit, []).append(inst)
     rows, cached, synthesized = [], 0, 0
+    synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top)
+    groups = {unit: members for unit, (members, _) in synthesized_units.items()}
     for k, (unit, members) in enumerate(groups.items()):
-        r = done[unit] = synth_module(emit(unit.build(), UNIT), UNIT, library=lib, mode=mode, effort=effort,
-                                      clock_ns=clock_ns, label=f"{top}.{members[0]}")
+        r = done[unit] = synthesized_units[unit][1]
         cached += r.cached
         synthesized += not r.cached
         if progress:

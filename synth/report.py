@@ -150,7 +150,9 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=print, 
         rows = [_config_rows(fmt, d, library, extra, t0, progress, True) for fmt, d in configs]
     else:
         import multiprocessing
+        import os
         from concurrent.futures import ProcessPoolExecutor
+        os.environ.setdefault("FLASHD_SYNTH_JOBS", "1")     # the configurations are the parallelism
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
             futures = [ex.submit(_config_rows, fmt, d, library, extra, t0, _say, False) for fmt, d in configs]
             rows = [f.result() for f in futures]

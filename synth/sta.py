@@ -132,3 +132,35 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
                         met=worst.slack_ns >= 0, critical_path=asdict(worst), loops=loop_paths,
                         wire_load=wire_load.group(1).strip() if wire_load else None,
                         seconds=round(time.time() - t, 2))
+
+
+def unit_slacks(units, library, clock_ns, work):
+    """Worst slack (ns) of each unit netlist on its own, in one OpenSTA session: ``units`` is
+    ``{module: (netlist path, clocked)}``; inputs arrive and outputs are required at the clock
+    edge (a virtual clock for a combinational unit). A unit that misses the clock alone makes
+    every design that contains it miss too (its paths only get longer in place). Returns
+    ``{module: slack or None}`` (None: no constrained path)."""
+    scale = _SCALE[library.time_unit]
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    lines = [f"read_liberty {library.path}"]
+    for module, (netlist, clocked) in units.items():
+        lines += [f"read_verilog {netlist}", f"link_design {module}",
+                  f"create_clock -name clk -period {clock_ns / scale}" + (" [get_ports clk]" if clocked else ""),
+                  "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]" if clocked
+                  else "set_input_delay 0 -clock clk [all_inputs]",
+                  "set_output_delay 0 -clock clk [all_outputs]",
+                  f"puts \"@@ {module}\"", "report_checks -path_delay max -digits 4"]
+    (work / "units.tcl").write_text("\n".join(lines + ["exit", ""]))
+    proc = subprocess.run([find_sta(), "-no_splash", "-exit", "units.tcl"], cwd=work, capture_output=True, text=True)
+    (work / "units.log").write_text(proc.stdout + proc.stderr)
+    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
+    if proc.returncode != 0 or errors:
+        raise StaError(f"OpenSTA failed on the unit netlists (exit {proc.returncode}); log kept at "
+                       f"{work / 'units.log'}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
+    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", proc.stdout, re.M))
+    out = {}
+    for module in units:
+        p = _parse_path(sections.get(module, ""), scale)
+        out[module] = None if p is None else p.slack_ns
+    return out
