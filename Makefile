@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup lint demo test test-full engines accuracy compare compare-clock tradeoff ops-area tools clean
+.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff ops-area tools clean
 
 setup: $(STAMP) tools
 
@@ -57,6 +57,13 @@ compare: setup
 CLOCK_D ?= 64
 compare-clock: setup
 	$(VENV)/bin/flashd compare --d $(CLOCK_D) --fmt bf16 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) --out build/compare_clock
+
+# The equal-clock sweep: d x formats x clocks (hours from an empty cache; not run by make test or demo).
+PPA_D ?= 16,32,64,128
+PPA_FMT ?= bf16,fp16,fp32,fp8_e4m3
+PPA_CLOCKS ?= 25,30,40
+ppa: setup
+	$(VENV)/bin/flashd compare --d $(PPA_D) --fmt $(PPA_FMT) --pdk sky130 --clock-ns $(PPA_CLOCKS) --jobs $(JOBS) --out build/ppa
 
 # Area at d=64 beside real-data error for the standard configurations: build/tradeoff/tradeoff.{md,json}.
 tradeoff: setup

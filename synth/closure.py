@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 
-from .report import LOOPS, PAPER_REDUCTION, engine_report
+from .report import LOOPS, PAPER_REDUCTION, _say, engine_report
 from .sta import unit_slacks
 
 __all__ = ["close_timing", "compare_at_clock", "clock_table", "MAX_STAGES", "MAX_INTERLEAVE_SEARCH"]
@@ -85,15 +85,16 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
         elif knob == "stages" and stages < max_stages:
             stages += 1
         else:
+            cp = t["critical_path"]
+            rep["timing"]["limited_by"] = (f"{' > '.join(cp['units'])} ({cp['start']} -> {cp['end']}, "
+                                           f"{t['critical_ns']:.2f} ns) at stages {stages}, P {interleave}: "
+                                           f"the {knob} bound ({max_stages if knob == 'stages' else max_interleave}) is reached")
+            progress(f"  {design} {fmt} d={d} cannot meet {clock_ns} ns: limited by {rep['timing']['limited_by']}")
             return rep, trace
 
 
 def _search(design, clock, library, fmt, d, extra):
     return close_timing(design, clock, library=library, fmt=fmt, d=d, progress=_say, **(extra or {}))
-
-
-def _say(message):
-    print(message, flush=True)
 
 
 def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra):

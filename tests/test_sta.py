@@ -91,3 +91,11 @@ def test_cli_compare_at_a_clock_needs_a_library_with_timing(capsys):
     assert "GE library has no timing" in capsys.readouterr().err
     assert main(["compare", "--d", "2", "--pdk", "sky130", "--clock-ns", "10,x"]) == 2
     assert "'x' is not a number" in capsys.readouterr().err
+
+
+def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
+    from flashd.synth.closure import close_timing
+    rep, trace = close_timing("flashd", 25.0, library=library("sky130"), fmt="fp8_e4m3", d=1, max_stages=0,
+                              max_interleave=1, progress=lambda m: None)
+    assert not rep["timing"]["met"] and "the stages bound (0) is reached" in rep["timing"]["limited_by"]
+    assert "exp_w" in rep["timing"]["limited_by"] and rep["parameters"]["stages"] == 0
