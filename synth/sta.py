@@ -11,6 +11,8 @@ here). ``critical_ns`` is the smallest period at which the worst path meets setu
 period minus the worst slack); ``fmax_mhz`` is its inverse.
 """
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -54,8 +56,8 @@ class TimingReport:
     critical_path: dict
     loops: dict = field(default_factory=dict)       # loop name -> worst path around it
     wire_load: str = None
-    corner: str = None
-    seconds: float = 0.0
+    seconds: float = 0.0            # OpenSTA's run time (when the report was made)
+    cached: bool = False
 
     def as_dict(self):
         return asdict(self)
@@ -94,6 +96,12 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
     period = clock_ns / scale
     work = Path(work or Path(netlist).with_suffix(".sta"))
     work.mkdir(parents=True, exist_ok=True)
+    # the netlist's name holds its synthesis key (library, clock, every unit): cache by it and the question
+    key = hashlib.sha256(repr((Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items())))
+                         .encode()).hexdigest()[:16]
+    cached = work / f"timing-{key}.json"
+    if cached.is_file():
+        return TimingReport(**{**json.loads(cached.read_text()), "cached": True})
     wire_load = re.search(r'default_wire_load\s*:\s*"?([^";]+)', Path(library.path).read_text()[:200000])
     lines = [f"read_liberty {library.path}", f"read_verilog {netlist}", f"link_design {top}",
              f"create_clock -name clk -period {period} [get_ports clk]",
@@ -126,12 +134,14 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
             raise StaError(f"OpenSTA found no path to the {name} state register ({'|'.join(states)}*_reg) in {top} "
                            f"(log: {log})")
         loop_paths[name] = {**asdict(p), "state": list(states), "critical_ns": round(clock_ns - p.slack_ns, 4)}
-    return TimingReport(clock_ns=clock_ns, critical_ns=critical, wns_ns=round(worst.slack_ns, 4),
-                        tns_ns=round(float(tns.group(1)) * scale, 4) if tns else 0.0,
-                        fmax_mhz=round(1000.0 / critical, 2) if critical > 0 else float("inf"),
-                        met=worst.slack_ns >= 0, critical_path=asdict(worst), loops=loop_paths,
-                        wire_load=wire_load.group(1).strip() if wire_load else None,
-                        seconds=round(time.time() - t, 2))
+    report = TimingReport(clock_ns=clock_ns, critical_ns=critical, wns_ns=round(worst.slack_ns, 4),
+                          tns_ns=round(float(tns.group(1)) * scale, 4) if tns else 0.0,
+                          fmax_mhz=round(1000.0 / critical, 2) if critical > 0 else float("inf"),
+                          met=worst.slack_ns >= 0, critical_path=asdict(worst), loops=loop_paths,
+                          wire_load=wire_load.group(1).strip() if wire_load else None,
+                          seconds=round(time.time() - t, 2))
+    cached.write_text(json.dumps(report.as_dict()))
+    return report
 
 
 def unit_slacks(units, library, clock_ns, work):
