@@ -4,8 +4,8 @@
     flashd run      ...                engine models (and optionally RTL) on Q/K/V from an .npz
     flashd verify   ...                random rows through an engine's RTL, bit-exact
     flashd accuracy ...                error table of the standard configurations on real data
-    flashd synth    fa2|flashd ...     Yosys area report of one engine, per functional unit
-    flashd compare  ...                FLASH-D vs FA2 area sweep: table, CSV/JSON, plot
+    flashd synth    fa2|flashd ...     Yosys area report of one engine, per functional unit (--clock-ns: OpenSTA timing)
+    flashd compare  ...                FLASH-D vs FA2 area sweep, or at equal clock (--clock-ns): table, CSV/JSON, plot
     flashd tradeoff ...                area beside real-data error
     flashd ops-area ...                operators synthesized: generic cells beside FloPoCo's, GE
     flashd regress  ...                operators simulated against the golden model
