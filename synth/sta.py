@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 __all__ = ["find_sta", "StaError", "Path_", "TimingReport", "run_sta"]
@@ -97,7 +97,8 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
     work = Path(work or Path(netlist).with_suffix(".sta"))
     work.mkdir(parents=True, exist_ok=True)
     # the netlist's name holds its synthesis key (library, clock, every unit): cache by it and the question
-    key = hashlib.sha256(repr((Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items())))
+    key = hashlib.sha256(repr((Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items()),
+                               [f.name for f in fields(TimingReport)]))      # a report of another shape is not reused
                          .encode()).hexdigest()[:16]
     cached = work / f"timing-{key}.json"
     if cached.is_file():
