@@ -112,6 +112,14 @@ def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
     return None if worst is None or worst[0] >= 0 else (worst[1], worst[0])
 
 
+_FMT_COST = {"fp8_e4m3": 1, "fp8_e5m2": 1, "bf16": 2, "fp16": 3, "fp32": 8}
+
+
+def _cost(task):
+    design, clock, fmt, d = task
+    return _FMT_COST.get(str(fmt), 4) * d, -clock, design
+
+
 def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None, jobs=2):
     """Both engines at each clock, format and d (:func:`close_timing`); writes
     compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows. ``jobs`` searches
@@ -119,7 +127,8 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    tasks = [(design, clock, fmt, d) for fmt in fmts for d in ds for clock in clocks for design in ("fa2", "flashd")]
+    tasks = sorted(((design, clock, fmt, d) for fmt in fmts for d in ds for clock in clocks for design in ("fa2", "flashd")),
+                   key=_cost)           # cheapest first: an interrupted sweep has its small points (reruns replay the cache)
     if jobs <= 1:
         results = {t: close_timing(t[0], t[1], library=library, fmt=t[2], d=t[3], progress=progress, **(extra or {}))
                    for t in tasks}
@@ -128,9 +137,15 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
         import os
         from concurrent.futures import ProcessPoolExecutor
         os.environ.setdefault("FLASHD_SYNTH_JOBS", "1")     # the searches are the parallelism
+        from concurrent.futures import as_completed
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
-            futures = {t: ex.submit(_search, t[0], t[1], library, t[2], t[3], extra) for t in tasks}
-            results = {t: f.result() for t, f in futures.items()}
+            futures = {ex.submit(_search, t[0], t[1], library, t[2], t[3], extra): t for t in tasks}
+            results = {}
+            for f in as_completed(futures):
+                t = futures[f]
+                results[t] = f.result()
+                progress(f"{len(results)}/{len(tasks)} searches done ({t[0]} {t[2]} d={t[3]} @ {t[1]} ns, "
+                         f"{time.time() - t0:.0f} s)")
     rows = []
     for fmt in fmts:
         for d in ds:
