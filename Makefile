@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff ops-area tools clean
+.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock ops-area tools clean
 
 setup: $(STAMP) tools
 
@@ -68,6 +68,13 @@ ppa: setup
 # Area at d=64 beside real-data error for the standard configurations: build/tradeoff/tradeoff.{md,json}.
 tradeoff: setup
 	$(VENV)/bin/flashd tradeoff --d 64 --fmt bf16 --heads 8 --out build/tradeoff
+
+# The same at a clock in sky130: each configuration the smallest design that meets DEMO_CLOCK_NS
+# (stages and P chosen by OpenSTA): build/tradeoff_clock/. TRADEOFF_D=64 for the headline size (longer).
+TRADEOFF_D ?= 32
+tradeoff-clock: setup
+	$(VENV)/bin/flashd tradeoff --d $(TRADEOFF_D) --fmt bf16 --heads 8 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
+	  --jobs $(JOBS) --out build/tradeoff_clock
 
 # Every one-format operator and nonlinear unit on its own (generic cells beside FloPoCo's, GE),
 # and where add, mul and fma spend their area: build/ops_area/ops_area.md.

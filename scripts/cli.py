@@ -350,7 +350,12 @@ def cmd_tradeoff(args):
     from flashd.synth.report import tradeoff
     from flashd.verif.accuracy import heads
     path = _data_path(args.npz)
-    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=_library(args), progress=_say)
+    lib = _library(args)
+    if args.clock_ns is not None:
+        from flashd.synth.flow import check_clock
+        check_clock(args.clock_ns, lib)
+    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=_say, clock_ns=args.clock_ns,
+                        jobs=args.jobs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tradeoff.md").write_text(md + "\n")
@@ -491,7 +496,9 @@ def _parser():
     t.add_argument("--fmt", type=_format, default="bf16", help="input format (default bf16)")
     t.add_argument("--heads", type=POSITIVE, default=8, help="heads of the real data to evaluate (default 8)")
     data_options(t)
-    library_options(t)
+    library_options(t, clock=True)
+    t.add_argument("--jobs", type=POSITIVE, default=1, help="with --clock-ns: configurations searched at once, "
+                   "one process each")
     t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
     t.set_defaults(func=cmd_tradeoff)
 

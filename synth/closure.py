@@ -94,7 +94,45 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
 
 
 def _search(design, clock, library, fmt, d, extra):
-    return close_timing(design, clock, library=library, fmt=fmt, d=d, progress=_say, **(extra or {}))
+    return close_timing(design, clock, library=library, fmt=fmt, d=d, progress=_say, **dict(extra))
+
+
+def search_all(tasks, *, library, jobs=1, progress=print):
+    """:func:`close_timing` for each ``(design, clock_ns, fmt, d, extra)`` task (``extra`` a
+    tuple of ``(option, value)`` pairs); ``{task: (report, trace)}``. ``jobs`` searches run at
+    once (processes; each search is a sequence of syntheses), cheapest first: an interrupted
+    run has its small points, and a rerun replays the synthesis cache."""
+    t0 = time.time()
+    tasks = sorted(tasks, key=_cost)
+    if jobs <= 1:
+        return {t: close_timing(t[0], t[1], library=library, fmt=t[2], d=t[3], progress=progress, **dict(t[4]))
+                for t in tasks}
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    os.environ.setdefault("FLASHD_SYNTH_JOBS", "1")         # the searches are the parallelism
+    results = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+        futures = {ex.submit(_search, t[0], t[1], library, t[2], t[3], t[4]): t for t in tasks}
+        for f in as_completed(futures):
+            t = futures[f]
+            try:
+                results[t] = f.result()
+            except Exception as e:          # say which search failed now, not after every other one ran
+                for other in futures:
+                    other.cancel()
+                raise RuntimeError(f"the search for {t[0]} {t[2]} d={t[3]} at {t[1]} ns failed: {e}") from e
+            progress(f"{len(results)}/{len(tasks)} searches done ({t[0]} {t[2]} d={t[3]} @ {t[1]} ns, "
+                     f"{time.time() - t0:.0f} s)")
+    return results
+
+
+_FMT_COST = {"fp8_e4m3": 1, "fp8_e5m2": 1, "bf16": 2, "fp16": 3, "fp32": 8}
+
+
+def _cost(task):
+    design, clock, fmt, d = task[:4]
+    return _FMT_COST.get(str(fmt), 4) * d, -clock, design, repr(task[4:])
 
 
 def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra):
@@ -112,14 +150,6 @@ def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
     return None if worst is None or worst[0] >= 0 else (worst[1], worst[0])
 
 
-_FMT_COST = {"fp8_e4m3": 1, "fp8_e5m2": 1, "bf16": 2, "fp16": 3, "fp32": 8}
-
-
-def _cost(task):
-    design, clock, fmt, d = task
-    return _FMT_COST.get(str(fmt), 4) * d, -clock, design
-
-
 def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None, jobs=2):
     """Both engines at each clock, format and d (:func:`close_timing`); writes
     compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows. ``jobs`` searches
@@ -127,32 +157,16 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    tasks = sorted(((design, clock, fmt, d) for fmt in fmts for d in ds for clock in clocks for design in ("fa2", "flashd")),
-                   key=_cost)           # cheapest first: an interrupted sweep has its small points (reruns replay the cache)
-    if jobs <= 1:
-        results = {t: close_timing(t[0], t[1], library=library, fmt=t[2], d=t[3], progress=progress, **(extra or {}))
-                   for t in tasks}
-    else:
-        import multiprocessing
-        import os
-        from concurrent.futures import ProcessPoolExecutor
-        os.environ.setdefault("FLASHD_SYNTH_JOBS", "1")     # the searches are the parallelism
-        from concurrent.futures import as_completed
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
-            futures = {ex.submit(_search, t[0], t[1], library, t[2], t[3], extra): t for t in tasks}
-            results = {}
-            for f in as_completed(futures):
-                t = futures[f]
-                results[t] = f.result()
-                progress(f"{len(results)}/{len(tasks)} searches done ({t[0]} {t[2]} d={t[3]} @ {t[1]} ns, "
-                         f"{time.time() - t0:.0f} s)")
+    extra = tuple(sorted((extra or {}).items()))
+    tasks = [(design, clock, fmt, d, extra) for fmt in fmts for d in ds for clock in clocks for design in ("fa2", "flashd")]
+    results = search_all(tasks, library=library, jobs=jobs, progress=progress)
     rows = []
     for fmt in fmts:
         for d in ds:
             for clock in clocks:
                 pair = {}
                 for design in ("fa2", "flashd"):
-                    rep, trace = results[(design, clock, fmt, d)]
+                    rep, trace = results[(design, clock, fmt, d, extra)]
                     t = rep["timing"]
                     pair[design] = {"met": t["met"], "area": rep["area"], "cells": rep["cells"], "flops": rep["flops"],
                                     "stages": rep["parameters"]["stages"], "interleave": rep["parameters"]["interleave"],

@@ -247,32 +247,50 @@ def operator_table(fmts, ops=("add", "mul", "exp"), library=None, progress=print
     return "\n".join(lines)
 
 
-def tradeoff(fmt, d, problems, *, library=None, progress=print, labels=None):
+def tradeoff(fmt, d, problems, *, library=None, progress=print, labels=None, clock_ns=None, jobs=1):
     """Area at head dimension ``d`` beside error on real data for the standard configurations
     (:func:`flashd.verif.accuracy.configs`): answers "how small is FLASH-D at equal or better
     accuracy than FA2". Returns ``(rows, markdown)``; each row holds the parameters, area and
     error statistics. Accuracy runs at the data's own head dimension. ``labels`` keeps only
-    those configurations (the first kept one is the baseline)."""
+    those configurations (the first kept one is the baseline). With ``clock_ns`` each
+    configuration is its smallest design meeting that clock (:func:`flashd.synth.closure.search_all`:
+    stages and P chosen by timing; neither changes the arithmetic, so the error is the same)."""
     from flashd.verif.accuracy import configs, evaluate
     data_d = problems[0][1].shape[1]
+    chosen = [(label, p, p_data) for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d), strict=True)
+              if labels is None or label in labels]
+    reports = {}
+    if clock_ns is not None:
+        from .closure import search_all
+        tasks = {label: (p.design, clock_ns, fmt, d, tuple(sorted((k, v) for k, v in p.as_dict().items()
+                                                                   if k not in ("design", "fmt", "d", "stages", "interleave"))))
+                 for label, p, _ in chosen}
+        found = search_all(list(tasks.values()), library=library, jobs=jobs, progress=progress)
+        reports = {label: found[t][0] for label, t in tasks.items()}
     rows = []
-    for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d), strict=True):
-        if labels is not None and label not in labels:
-            continue
-        kw = {k: v for k, v in p.as_dict().items() if k != "design"}
-        progress(f"  {label}: synthesizing")
-        area = engine_report(p.design, library=library, progress=None, **kw)
+    for label, p, p_data in chosen:
+        if label not in reports:
+            progress(f"  {label}: synthesizing")
+            reports[label] = engine_report(p.design, library=library, progress=None,
+                                           **{k: v for k, v in p.as_dict().items() if k != "design"})
+        area = reports[label]
         err = evaluate(p_data, problems)
         progress(f"  {label}: {area['area']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
-        rows.append({"label": label, "parameters": p.as_dict(), "area": area["area"], "area_unit": area["area_unit"],
+        t = area["timing"]
+        rows.append({"label": label, "parameters": area["parameters"], "area": area["area"], "area_unit": area["area_unit"],
                      "breakdown": area["breakdown"], "latency": area["latency"], "throughput": area["throughput"],
-                     "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"]})
+                     "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"],
+                     "library": area["library"]["name"] if area["library"] else None,
+                     "timing": None if t is None else {k: t[k] for k in ("clock_ns", "met", "critical_ns", "fmax_mhz")}})
     base = rows[0]                                  # FA2 at the input format
     unit = base["area_unit"]
-    lines = [f"Area at {fmt} d={d}; error on {len(problems)} heads of real data (d={data_d}); "
+    at = "" if clock_ns is None else (f" in {base['library']} at {clock_ns} ns (each configuration with the fewest "
+                                      "stages and smallest P that meet it, OpenSTA)")
+    lines = [f"Area at {fmt} d={d}{at}; error on {len(problems)} heads of real data (d={data_d}); "
              f"FA2 = {base['area']:.0f} {unit}, RMS rel {base['rms_rel']:.4f}",
              "", f"| configuration | area ({unit}) | vs FA2 | vs FA2, same formats | RMS rel | max rel | "
-             f"error vs FA2 | latency |", "|---|---|---|---|---|---|---|---|"]
+             f"error vs FA2 | latency |" + (" stages / P | fmax (MHz) |" if clock_ns else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if clock_ns else "")]
 
     def formats(r):
         return tuple(r["parameters"][k] for k in ("fmt", "acc_fmt", "scalar_fmt"))
@@ -280,12 +298,20 @@ def tradeoff(fmt, d, problems, *, library=None, progress=print, labels=None):
     for r in rows:
         twin = fa2.get(formats(r))
         same = f"{r['area'] / twin['area']:.3f}" if twin else "-"
+        timed = ""
+        if r["timing"]:
+            q = r["parameters"]
+            timed = (f" {q['stages']} / {q['interleave']} | {r['timing']['fmax_mhz']:.1f}"
+                     + ("" if r["timing"]["met"] else " (missed)") + " |")
         lines.append(f"| {r['label']} | {r['area']:.0f} | {r['area'] / base['area']:.3f} | {same} | "
-                     f"{r['rms_rel']:.4f} | {r['max_rel']:.3g} | {r['rms_rel'] / base['rms_rel']:.2f}x | {r['latency']} |")
-    fair = [r for r in rows if r["parameters"]["design"] == "flashd" and r["rms_rel"] <= base["rms_rel"]]
+                     f"{r['rms_rel']:.4f} | {r['max_rel']:.3g} | {r['rms_rel'] / base['rms_rel']:.2f}x | {r['latency']} |"
+                     + timed)
+    fair = [r for r in rows if r["parameters"]["design"] == "flashd" and r["rms_rel"] <= base["rms_rel"]
+            and (r["timing"] is None or r["timing"]["met"])]
     if fair:
         best = min(fair, key=lambda r: r["area"])
-        lines.append(f"\nSmallest FLASH-D at equal or better RMS error than FA2: {best['label']}, "
+        lines.append(f"\nSmallest FLASH-D at equal or better RMS error than FA2{at and f' at {clock_ns} ns'}: "
+                     f"{best['label']}, "
                      f"{best['area']:.0f} {unit} = {best['area'] / base['area']:.3f} x FA2 "
                      f"({100 * (best['area'] / base['area'] - 1):+.1f}%).")
     else:

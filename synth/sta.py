@@ -13,6 +13,7 @@ period minus the worst slack); ``fmax_mhz`` is its inverse.
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -162,14 +163,25 @@ def unit_slacks(units, library, clock_ns, work):
                   else "set_input_delay 0 -clock clk [all_inputs]",
                   "set_output_delay 0 -clock clk [all_outputs]",
                   f"puts \"@@ {module}\"", "report_checks -path_delay max -digits 4"]
-    (work / "units.tcl").write_text("\n".join(lines + ["exit", ""]))
-    proc = subprocess.run([find_sta(), "-no_splash", "-exit", "units.tcl"], cwd=work, capture_output=True, text=True)
-    (work / "units.log").write_text(proc.stdout + proc.stderr)
-    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
-    if proc.returncode != 0 or errors:
-        raise StaError(f"OpenSTA failed on the unit netlists (exit {proc.returncode}); log kept at "
-                       f"{work / 'units.log'}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
-    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", proc.stdout, re.M))
+    script = "\n".join(lines + ["exit", ""])
+    # named by content: unit netlists are cache paths (named by their own content), so the same
+    # script is the same answer, and parallel searches never share a file
+    stem = "units-" + hashlib.sha256((script + library.digest).encode()).hexdigest()[:16]
+    log = work / f"{stem}.log"
+    if not log.is_file():
+        (work / f"{stem}.tcl").write_text(script)
+        proc = subprocess.run([find_sta(), "-no_splash", "-exit", f"{stem}.tcl"], cwd=work, capture_output=True,
+                              text=True)
+        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
+        if proc.returncode != 0 or errors:
+            (work / f"{stem}.failed.log").write_text(proc.stdout + proc.stderr)
+            raise StaError(f"OpenSTA failed on the unit netlists (exit {proc.returncode}); log kept at "
+                           f"{work / (stem + '.failed.log')}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
+        tmp = log.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(proc.stdout)
+        os.replace(tmp, log)
+    stdout = log.read_text()
+    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", stdout, re.M))
     out = {}
     for module in units:
         p = _parse_path(sections.get(module, ""), scale)

@@ -99,3 +99,25 @@ def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
                               max_interleave=1, progress=lambda m: None)
     assert not rep["timing"]["met"] and "the stages bound (0) is reached" in rep["timing"]["limited_by"]
     assert "exp_w" in rep["timing"]["limited_by"] and rep["parameters"]["stages"] == 0
+
+
+def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error():
+    """fp8, d = 1 at 25 ns: each configuration is the design close_timing finds (stages and P
+    chosen by timing), its error the same as without a clock (neither knob changes the arithmetic)."""
+    from flashd.synth.closure import close_timing
+    from flashd.synth.report import tradeoff
+    from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
+    if not SHARED_DATA.is_file():
+        pytest.skip("shared MiniLM data not present")
+    problems = heads(SHARED_DATA, 1)
+    lib = library("sky130")
+    rows, md = tradeoff("fp8_e4m3", 1, problems, library=lib, progress=lambda m: None, labels=("FA2", "FLASH-D"),
+                        clock_ns=25.0)
+    data = dict(configs("fp8_e4m3", problems[0][1].shape[1]))
+    for row, design, label in zip(rows, ("fa2", "flashd"), ("FA2", "FLASH-D"), strict=True):
+        rep, _ = close_timing(design, 25.0, library=lib, fmt="fp8_e4m3", d=1, progress=lambda m: None)
+        assert row["timing"]["met"] and row["timing"]["clock_ns"] == 25.0 and row["area"] == rep["area"]
+        assert row["parameters"] == rep["parameters"] and row["rms_rel"] == evaluate(data[label], problems)["rms_rel"]
+    assert rows[1]["parameters"]["interleave"] > 1           # FLASH-D's weight loop needs P at 25 ns
+    assert "at 25.0 ns" in md and "| stages / P | fmax (MHz) |" in md
+    assert f"| {rows[1]['parameters']['stages']} / {rows[1]['parameters']['interleave']} |" in md
