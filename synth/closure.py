@@ -51,6 +51,9 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
     Returns ``(report, trace)``: the engine report of the design that met the clock (or of
     the last one tried, with ``report["timing"]["met"]`` false, when the bounds ran out) and
     one ``{stages, interleave, wns_ns, critical_ns, area, knob}`` entry per synthesis."""
+    from flashd.hdl.params import engine_params
+    default = engine_params(design, fmt=fmt, d=d).as_dict()
+    name = " ".join([design, str(fmt), f"d={d}"] + [f"{k}={v}" for k, v in extra.items() if default.get(k) != v])
     stages, interleave, trace = 0, 1, []
     while True:
         t0 = time.time()
@@ -61,7 +64,7 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
             trace.append({"stages": stages, "interleave": interleave, "wns_ns": slack,
                           "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": name,
                           "seconds": round(time.time() - t0, 1), "next": knob})
-            progress(f"  {design} {fmt} d={d} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {name} alone "
+            progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {name} alone "
                      f"misses (critical {clock_ns - slack:.2f} ns) in {time.time() - t0:.0f} s -> more {knob}")
             if knob == "interleave" and interleave < max_interleave:
                 interleave += 1
@@ -75,7 +78,7 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
         knob = None if t["met"] else ("interleave" if _loop_path(design, t) else "stages")
         trace.append({"stages": stages, "interleave": interleave, "wns_ns": t["wns_ns"], "critical_ns": t["critical_ns"],
                       "area": rep["area"], "seconds": round(time.time() - t0, 1), "next": knob})
-        progress(f"  {design} {fmt} d={d} @ {clock_ns} ns: stages {stages}, P {interleave}: "
+        progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: "
                  f"{'met' if t['met'] else 'missed'} (critical {t['critical_ns']:.2f} ns, {rep['area']:.0f} "
                  f"{rep['area_unit']}) in {time.time() - t0:.0f} s" + (f" -> more {knob}" if knob else ""))
         if knob is None:
@@ -89,7 +92,7 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
             rep["timing"]["limited_by"] = (f"{' > '.join(cp['units'])} ({cp['start']} -> {cp['end']}, "
                                            f"{t['critical_ns']:.2f} ns) at stages {stages}, P {interleave}: "
                                            f"the {knob} bound ({max_stages if knob == 'stages' else max_interleave}) is reached")
-            progress(f"  {design} {fmt} d={d} cannot meet {clock_ns} ns: limited by {rep['timing']['limited_by']}")
+            progress(f"  {name} cannot meet {clock_ns} ns: limited by {rep['timing']['limited_by']}")
             return rep, trace
 
 

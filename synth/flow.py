@@ -325,7 +325,7 @@ def gate_model(netlist, top, library, name, *, init_seed=1):
     text = Path(netlist).read_text()
     script = "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
                         f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
-                        "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
+                        "opt_clean", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
     key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
                                     ).encode()).hexdigest()[:24]
     out = _cache(key, ".gates.v")
@@ -335,16 +335,6 @@ def gate_model(netlist, top, library, name, *, init_seed=1):
     work.mkdir(parents=True, exist_ok=True)
     (work / "netlist.v").write_text(text)
     _run_yosys(work, script, f"{top} (gate-level model)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(work / "gate.v", out)
-    return out.read_text()
-    work = BUILD / "work" / f"gates-{key}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "netlist.v").write_text(text)
-    _run_yosys(work, "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
-                                f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
-                                "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""]),
-               f"{top} (gate-level model)")
     out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(work / "gate.v", out)
     return out.read_text()

@@ -99,17 +99,18 @@ async def drive_engine(dut):
     assert not fails, "\n".join(fails[:20])
 
 
-def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=None, **params):
+def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):
     """Generate ``design`` with ``params``, simulate ``groups`` (N per group of P rows) on
     ``sim`` and assert every row matches the model bit for bit at the stated latency.
     ``verilog``: simulate this text instead (its top module named ``engine``: a gate-level
-    model of the engine's synthesized netlist, :func:`flashd.synth.flow.gate_model`)."""
+    model of the engine's synthesized netlist, :func:`flashd.synth.flow.gate_model`). ``saif``:
+    record every net's toggle count there (Verilator)."""
     seed = seed_from_env() if seed is None else seed
     engine = build_engine(engine_params(design, **params))
     stim = make_stimulus(engine, groups, np.random.default_rng(seed))
     env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
     return simulate(sim, name, engine, "engine", "flashd.verif.test_engines_rtl", seed, env,
-                    engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog)
+                    engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog, saif=saif)
 
 
 def regress_netlist(design, sim, name, groups, *, library, clock_ns=None, seed=None, mutate=None, **params):

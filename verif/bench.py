@@ -125,11 +125,12 @@ async def drive_and_check(dut):
     assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
 
 
-def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, files=None, verilog=None):
+def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, files=None, verilog=None, saif=None):
     """The one runner path of every regression: write ``component``'s Verilog (or ``verilog``,
     e.g. a gate-level model of its netlist, whose top is ``toplevel``) and ``files`` (``{name:
     text}``) into ``build/<sim>/<name>``, run the cocotb ``test_module`` with ``env`` (plus the
-    seed and report path), and assert it passed. Returns the report."""
+    seed and report path), and assert it passed. Returns the report. ``saif``: write every
+    net's toggle count there (Verilator)."""
     build = BUILD_ROOT / sim / name
     vpath = write_verilog(component, toplevel, build, sidecar=sidecar)
     if verilog is not None:
@@ -141,7 +142,7 @@ def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, fi
     env = {**{k: v.format(build=build) for k, v in env.items()}, "FLASHD_SEED": str(seed),
            "FLASHD_REPORT": str(report)}
     print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
-    n_tests, n_failed = run_cocotb(sim, vpath, toplevel, test_module, build, env)
+    n_tests, n_failed = run_cocotb(sim, vpath, toplevel, test_module, build, env, saif=saif)
     text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
     assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
     return text

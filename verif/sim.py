@@ -38,8 +38,9 @@ def check_simulator(sim):
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
 
 
-def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env):
-    """Build ``verilog_path`` for ``sim`` and run the cocotb ``test_module`` on it.
+def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, saif=None):
+    """Build ``verilog_path`` for ``sim`` and run the cocotb ``test_module`` on it. ``saif``:
+    a path for Verilator's SAIF (every net's toggle count; ``_NNN_`` nets included).
 
     Returns ``(num_tests, num_failed)`` from cocotb's results file.
     """
@@ -49,13 +50,18 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env):
     check_simulator(sim)
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
+    if saif is not None:
+        if sim != "verilator":
+            raise ValueError(f"sim={sim!r}: switching activity (SAIF) comes from Verilator only")
+        build_args += ["--trace-saif", "--trace-underscore"]
     runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
-                 timescale=("1ns", "1ps"), build_args=build_args, always=True,
+                 timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=saif is not None,
                  log_file=Path(build_dir) / "build.log")
     results = Path(build_dir) / "results.xml"
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                    extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"))
+                    extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"),
+                    test_args=["--trace", "--trace-file", str(saif)] if saif is not None else [])
     except SystemExit:
         pass                      # under pytest the runner exits on failure; results tell
     return get_results(results)
