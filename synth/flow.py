@@ -338,3 +338,23 @@ def gate_model(netlist, top, library, name, *, init_seed=1):
     out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(work / "gate.v", out)
     return out.read_text()
+
+
+def flat_netlist(netlist, top, library):
+    """The mapped netlist flattened into one module of library cells (hierarchical instance
+    names such as ``dot.unit._123_``), for per-instance power: OpenSTA and the gate-level model
+    read the same names. Returns the path, cached by (netlist, library)."""
+    text = Path(netlist).read_text()
+    script = "\n".join([f"read_liberty -lib {library.path}", "read_verilog netlist.v", f"hierarchy -check -top {top}",
+                        "flatten", "setundef -zero", "splitnets", "opt_clean -purge", "write_verilog -noattr -noexpr flat.v", ""])
+    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
+                                    ).encode()).hexdigest()[:24]
+    out = _cache(key, ".flat.v")
+    if not out.is_file():
+        work = BUILD / "work" / f"flat-{key}-{os.getpid()}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "netlist.v").write_text(text)
+        _run_yosys(work, script, f"{top} (flattened)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work / "flat.v", out)
+    return out

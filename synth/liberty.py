@@ -108,6 +108,7 @@ class LibCell:
     sequential: bool        # has an ff or latch group
     buffer: bool = False    # one input, output function equal to it (a driver for ABC's constraints)
     dont_use: bool = False
+    outputs: tuple = ()     # output pin names (switching activity is read on their nets)
 
 
 _CELL = re.compile(r"\bcell\s*\(\s*\"?([^\s\")]+)\"?\s*\)\s*\{")
@@ -116,6 +117,7 @@ _SEQ = re.compile(r"\b(ff|latch|ff_bank|latch_bank)\s*\(")
 _DIRECTION_IN = re.compile(r"\bdirection\s*:\s*\"?input")
 _FUNCTION = re.compile(r"\bfunction\s*:\s*\"([^\"]*)\"")
 _DONT_USE = re.compile(r"\bdont_use\s*:\s*\"?true")
+_PIN = re.compile(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?\bdirection\s*:\s*\"?(\w+)")
 
 
 def _cell_bodies(text):
@@ -129,7 +131,7 @@ def _cell_bodies(text):
 @lru_cache(maxsize=8)
 def read_cells(path):
     """``{cell name: LibCell}`` of a Liberty file: each cell's ``area``, whether it holds
-    state (an ``ff`` or ``latch`` group), whether it is a buffer, and ``dont_use``."""
+    state (an ``ff`` or ``latch`` group), whether it is a buffer, ``dont_use``, and its output pins."""
     cells = {}
     for name, body in _cell_bodies(read_text(path)):
         area = _AREA.search(body)
@@ -137,7 +139,8 @@ def read_cells(path):
         seq = bool(_SEQ.search(body))
         buffer = (not seq and len(_DIRECTION_IN.findall(body)) == 1 and len(functions) == 1
                   and re.fullmatch(r"\(?\s*\w+\s*\)?", functions[0]) is not None)
-        cells[name] = LibCell(float(area.group(1)) if area else 0.0, seq, buffer, bool(_DONT_USE.search(body)))
+        outputs = tuple(dict.fromkeys(pin for pin, direction in _PIN.findall(body) if direction == "output"))
+        cells[name] = LibCell(float(area.group(1)) if area else 0.0, seq, buffer, bool(_DONT_USE.search(body)), outputs)
     return cells
 
 

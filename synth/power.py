@@ -1,0 +1,277 @@
+"""Power from simulated switching activity: the synthesized netlist of an engine, its
+gate-level model simulated on real or random rows (Verilator SAIF: every net's toggle count,
+checked bit-exact against the golden model in the same run), and OpenSTA's per-instance power.
+
+Debian's OpenSTA (2019) cannot read SAIF or VCD and its ``set_power_activity -pins`` is
+broken, so the activity is applied outside it (``../shared/notes/ppa.md``): OpenSTA reports
+every instance's power at a global activity of 0 and of 1 (transitions per clock period);
+power is linear in activity, so an instance whose output toggles ``a`` times per cycle draws
+``P0 + (P1 - P0) * a`` (internal + switching), plus its leakage. Left out: glitches (a
+zero-delay simulation), input-pin internal power beyond what follows the output's activity,
+the clock tree (none before placement: each flip-flop's clock pin is counted, the buffers
+that would drive it are not), and wires beyond the wire-load model.
+"""
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .liberty import read_cells
+from .sta import StaError, find_sta
+
+__all__ = ["PowerError", "read_saif", "instance_power", "cell_outputs", "activity_power", "GLUE"]
+
+GLUE = "registers and control"      # cells outside every unit: pipeline registers, valid/control logic
+_WATT = {"W": 1.0, "mW": 1e-3, "uW": 1e-6, "nW": 1e-9, "pW": 1e-12, "fW": 1e-15}
+
+
+class PowerError(RuntimeError):
+    """A library without power data, an activity file that does not fit the netlist."""
+
+
+def read_saif(path):
+    """``(toggles, cycles)`` from Verilator's SAIF of the flat gate-level model: ``{net:
+    toggle count}`` (names as SAIF writes them: ``x\\[3\\]`` for a vector bit) and the clock
+    cycles simulated (half the toggles of ``clk``)."""
+    toggles = {}
+    for m in re.finditer(r"^\s*\((\S+) \(T0 .*?\(TC (\d+)\)\)\s*$", Path(path).read_text(), re.M):
+        toggles[m.group(1)] = int(m.group(2))
+    if not toggles.get("clk"):
+        raise PowerError(f"{path}: no toggling clk net in the SAIF (was the engine simulated?)")
+    return toggles, toggles["clk"] // 2
+
+
+def _candidates(net):
+    """A Verilog net reference as SAIF may name it: escaped identifiers are written as they
+    are (``dot.unit.x[0]``), vector bits with escaped brackets (``x\\[0\\]``)."""
+    net = net.strip().lstrip("\\").strip()
+    return (net, net.replace("[", "\\[").replace("]", "\\]"))
+
+
+_NUM = r"([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)"
+_NUM4 = re.compile(rf"^\s*{_NUM}\s+{_NUM}\s+{_NUM}\s+{_NUM}\s+(\S.*?)\s*$", re.M)
+_INSTANCE = re.compile(r"^\s*(\S+)\s+(\\\S+ |\S+)\s*\((.*?)\);", re.M | re.S)
+_CONN = re.compile(r"\.(\w+)\(\s*(.*?)\s*\)\s*(?:,|$)", re.S)
+
+
+def cell_outputs(flat_path, library):
+    """``{instance: (cell, [(pin, net), ...])}`` of a flat netlist: each library cell's output
+    pins and the nets they drive (pins from the Liberty file's ``direction : output``)."""
+    cells = read_cells(library.path)
+    out = {}
+    for cell, name, conns in _INSTANCE.findall(Path(flat_path).read_text()):
+        if cell not in cells:
+            continue
+        pins = dict(_CONN.findall(conns))
+        out[name.strip().lstrip("\\")] = (cell, [(p, pins[p]) for p in cells[cell].outputs if p in pins])
+    return out
+
+
+@dataclass
+class InstancePower:
+    """One instance at activity 0 and 1 (watts)."""
+    internal0: float
+    switching0: float
+    internal1: float
+    switching1: float
+    leakage: float
+
+
+def instance_power(flat_path, top, library, clock_ns, work):
+    """``{instance: InstancePower}`` from OpenSTA (``report_power -instances`` at global
+    activity 0 and 1, clock ``clock_ns`` on ``clk``), cached by (netlist, library, clock)."""
+    text = library.path.read_text(errors="replace") if library.path.suffix != ".gz" else ""
+    if "internal_power" not in text and "leakage_power" not in text:
+        raise PowerError(f"library {library.name} ({library.path}) has no power data (no internal_power or "
+                         "leakage_power groups): use --pdk sky130 or a --liberty file with power tables")
+    scale = {"ns": 1.0, "ps": 1e3, "us": 1e-3}[library.time_unit]
+    lines = [f"read_liberty {library.path}", f"read_verilog {flat_path}", f"link_design {top}",
+             f"create_clock -name clk -period {clock_ns * scale} [get_ports clk]",
+             # without a clocked input delay OpenSTA takes the inputs' activity as unclocked (ppa.md)
+             "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+             "set cells [get_cells *]"]
+    for a in (0, 1):
+        lines += [f"set_power_activity -global -activity {a}", f'puts "@@ {a}"', "report_power -instances $cells -digits 6"]
+    script = "\n".join(lines + ["exit", ""])
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stem = "power-" + hashlib.sha256((script + library.digest + Path(flat_path).read_text()).encode()).hexdigest()[:16]
+    log = work / f"{stem}.log"
+    if not log.is_file():
+        (work / f"{stem}.tcl").write_text(script)
+        proc = subprocess.run([find_sta(), "-no_splash", "-exit", f"{stem}.tcl"], cwd=work, capture_output=True,
+                              text=True)
+        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
+        if proc.returncode != 0 or errors:
+            (work / f"{stem}.failed.log").write_text(proc.stdout + proc.stderr)
+            raise StaError(f"OpenSTA power failed on {flat_path} (exit {proc.returncode}); log kept at "
+                           f"{work / (stem + '.failed.log')}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
+        tmp = log.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(proc.stdout)
+        os.replace(tmp, log)
+    sections = dict(re.findall(r"^@@ (\d)\n((?:(?!^@@ ).*\n?)*)", log.read_text(), re.M))
+    rows = {}
+    for a in ("0", "1"):
+        for m in _NUM4.finditer(sections.get(a, "")):
+            rows.setdefault(m.group(5), {})[a] = tuple(float(m.group(k)) for k in (1, 2, 3))
+    if not rows:
+        raise StaError(f"OpenSTA reported no instance power for {flat_path}; log kept at {log}")
+    return {name: InstancePower(v["0"][0], v["0"][1], v["1"][0], v["1"][1], v["0"][2]) for name, v in rows.items()}
+
+
+def activity_power(instances, outputs, activity, category):
+    """Sum the instances' power at their simulated activity. ``instances`` from
+    :func:`instance_power`, ``outputs`` from :func:`cell_outputs`, ``activity(pin net name,
+    net name) -> toggles per cycle or None``, ``category(instance) -> functional unit``.
+    Returns ``{"per_unit": {unit: {dynamic, leakage, total}}, "dynamic", "leakage", "total"}``
+    in watts, and the instances whose activity was not found."""
+    per_unit, missing = {}, []
+    for name, p in instances.items():
+        cell, pins = outputs.get(name, (None, []))
+        alphas = [activity(f"{name}.{pin}", net) for pin, net in pins]
+        known = [a for a in alphas if a is not None]
+        if pins and not known:
+            missing.append(name)
+        a = sum(known) / len(known) if known else 0.0      # several outputs (full adder): their mean
+        dyn = p.internal0 + p.switching0 + (p.internal1 + p.switching1 - p.internal0 - p.switching0) * a
+        u = per_unit.setdefault(category(name), {"dynamic": 0.0, "leakage": 0.0})
+        u["dynamic"] += dyn
+        u["leakage"] += p.leakage
+    for u in per_unit.values():
+        u["total"] = u["dynamic"] + u["leakage"]
+    total = {k: sum(u[k] for u in per_unit.values()) for k in ("dynamic", "leakage", "total")}
+    return {"per_unit": per_unit, **total}, missing
+
+
+def saif_activity(toggles, cycles):
+    """``activity(pin net, net)`` for :func:`activity_power`: toggles per cycle of the cell's
+    own output-pin net when the gate model kept it (``inst.X``), else of the net it drives."""
+    def activity(pin_net, net):
+        for n in (*_candidates(pin_net), *_candidates(net)):
+            if n in toggles:
+                return toggles[n] / cycles
+        return None
+    return activity
+
+
+def to_unit(watts, unit):
+    """Watts in the library's power unit (``nW``, ``pW``, ...)."""
+    if unit not in _WATT:
+        raise PowerError(f"power unit {unit!r} is not one of {', '.join(_WATT)}")
+    return watts / _WATT[unit]
+
+
+def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
+    """Engine input groups from real attention data (float arrays (H, R, d), (H, N, d)):
+    rows of one head in groups of P, each row with all N keys. ``join`` heads side by side
+    make one of ``join * d`` (heads ``head*join .. head*join+join-1``: a wider head from real
+    activations). Returns ``(groups, rows used)``; rows are rounded down to a multiple of P."""
+    import numpy as np
+
+    from flashd.verif import model
+    if join > 1:
+        H = Q.shape[0] // join
+        if H < 1:
+            raise ValueError(f"--join-heads {join}: {source} has only {Q.shape[0]} heads")
+        Q, K, V = (np.concatenate([X[j:H * join:join] for j in range(join)], axis=2) for X in (Q, K, V))
+    if not 0 <= head < Q.shape[0]:
+        raise ValueError(f"--head {head}: {source} has heads 0..{Q.shape[0] - 1}" + (f" (after joining {join})" if join > 1 else ""))
+    R = Q.shape[1] if rows is None else rows
+    if not 1 <= R <= Q.shape[1]:
+        raise ValueError(f"--rows {rows}: {source} head {head} has 1..{Q.shape[1]} rows")
+    R -= R % P
+    if R == 0:
+        raise ValueError(f"--rows {rows}: fewer than one group of P={P} rows")
+    k = model.from_float(fmt, K[head])
+    v = model.from_float(fmt, V[head])
+    groups = [(model.from_float(fmt, Q[head, g:g + P]), np.broadcast_to(k, (P,) + k.shape),
+               np.broadcast_to(v, (P,) + v.shape)) for g in range(0, R, P)]
+    return groups, R
+
+
+def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1, work=None, progress=print, **params):
+    """Power of one engine at ``clock_ns``: the design the timing flow chose (fewest stages,
+    smallest P meeting the clock, unless ``params`` fix ``stages``/``interleave``), its
+    netlist flattened, its gate-level model simulated on ``groups`` (Verilator, checked bit
+    for bit against the model, SAIF recorded), each instance's power at its activity, summed
+    per functional unit. Values in the library's power unit; energy in pJ."""
+    import time
+
+    from flashd.verif.attention_bench import regress_engine
+
+    from .closure import close_timing
+    from .flow import BUILD, flat_netlist, gate_model
+    from .report import category, engine_report
+    t0 = time.time()
+    if "stages" in params and "interleave" in params:
+        rep = engine_report(design, library=library, clock_ns=clock_ns, **params)
+    else:
+        rep, _ = close_timing(design, clock_ns, library=library, progress=progress, **params)
+    p = {k: v for k, v in rep["parameters"].items() if k != "design"}
+    P = p["interleave"]
+    if callable(groups):
+        groups = groups(P)
+    t_synth = time.time() - t0
+    flat = flat_netlist(rep["netlist"], rep["top"], library)
+    gates = gate_model(flat, rep["top"], library, "engine")
+    name = name or f"power_{design}_{p['fmt']}_d{p['d']}"
+    work = Path(work or BUILD / "power" / name)
+    work.mkdir(parents=True, exist_ok=True)
+    saif = work / "activity.saif"
+    saif.unlink(missing_ok=True)
+    t1 = time.time()
+    sim = str(regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif,
+                             **p)).strip()
+    t_sim = time.time() - t1
+    t2 = time.time()
+    toggles, cycles = read_saif(saif)
+    instances = instance_power(flat, rep["top"], library, clock_ns, work)
+    outputs = cell_outputs(flat, library)
+
+    def unit(instance):
+        return category(instance.split(".", 1)[0]) if "." in instance else GLUE
+    watts, missing = activity_power(instances, outputs, saif_activity(toggles, cycles), unit)
+    if len(missing) > 0.001 * len(instances):
+        raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat} have no activity in {saif} "
+                         f"(e.g. {', '.join(missing[:3])}): the gate model and the netlist disagree on names")
+    pw_unit = library.units.get("leakage") or "nW"
+    pairs = int(re.search(r"(\d+) pairs", sim).group(1))
+    rows = int(re.search(r"(\d+) rows", sim).group(1))
+    energy_pj = watts["total"] * clock_ns * 1e-9 * cycles * 1e12      # over the whole simulation
+    out = {"design": design, "parameters": rep["parameters"], "library": library.as_dict(), "clock_ns": clock_ns,
+           "area": rep["area"], "area_unit": rep["area_unit"], "timing": rep["timing"], "latency": rep["latency"],
+           "power": {"unit": pw_unit, "dynamic": to_unit(watts["dynamic"], pw_unit),
+                     "leakage": to_unit(watts["leakage"], pw_unit), "total": to_unit(watts["total"], pw_unit),
+                     "per_unit": {k: {m: to_unit(x, pw_unit) for m, x in v.items()}
+                                  for k, v in sorted(watts["per_unit"].items(), key=lambda kv: -kv[1]["total"])},
+                     "energy_unit": "pJ", "energy_per_pair": energy_pj / pairs, "energy_per_row": energy_pj / rows,
+                     "activity_source": f"Verilator SAIF of the gate-level model of {flat.name}, {source}; "
+                                        f"bit-exact against the model: {sim}",
+                     "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
+                     "instances": len(instances), "instances_without_activity": len(missing)},
+           "seconds": {"synthesis_and_timing": round(t_synth, 1), "simulation": round(t_sim, 1),
+                       "power": round(time.time() - t2, 1)},
+           "saif": str(saif), "netlist": str(flat)}
+    (work / "power.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def power_text(r):
+    """Markdown summary of :func:`engine_power`."""
+    pw, q = r["power"], r["parameters"]
+    mw = _WATT[pw["unit"]] / 1e-3
+    lines = [f"{r['design']} {q['fmt']} d={q['d']} at {r['clock_ns']} ns in {r['library']['name']} "
+             f"(stages {q['stages']}, P {q['interleave']}, {r['area']:.0f} {r['area_unit']})",
+             f"activity: {pw['activity_source']}", "",
+             "| part | dynamic (mW) | leakage (mW) | total (mW) | share |", "|---|---|---|---|---|"]
+    for k, v in list(pw["per_unit"].items()) + [("total", pw)]:
+        lines.append(f"| {k} | {v['dynamic'] * mw:.4f} | {v['leakage'] * mw:.3g} | {v['total'] * mw:.4f} | "
+                     f"{100 * v['total'] / pw['total']:.1f}% |")
+    lines.append(f"\nenergy: {pw['energy_per_pair']:.3f} pJ per (k, v) pair, {pw['energy_per_row']:.1f} pJ per output "
+                 f"row ({pw['cycles_simulated']} cycles, {pw['pairs']} pairs, {pw['rows']} rows; clock tree, glitches "
+                 f"and input-pin internal power not modelled)")
+    return "\n".join(lines)
