@@ -309,6 +309,58 @@ def cmd_synth(args):
     return 0
 
 
+def cmd_power(args):
+    """Power of one engine from its gate-level simulation on real (or random) rows."""
+    import numpy as np
+
+    from flashd.hdl.format import as_format
+    from flashd.synth.flow import check_clock
+    from flashd.synth.power import engine_power, power_text, real_groups
+    from flashd.verif.accuracy import load_qkv
+    lib = _library(args)
+    if args.clock_ns is None:
+        raise ValueError("power needs --clock-ns (the clock the design is synthesized and timed for)")
+    check_clock(args.clock_ns, lib)
+    kw = engine_kwargs(args, args.design)
+    if ("stages" in kw) != ("interleave" in kw):
+        raise ValueError("give both --stages and --interleave, or neither (then the timing flow chooses them)")
+    fmt = as_format(args.fmt)
+    if args.random:
+        if args.d is None:
+            raise ValueError("--random needs --d (the head dimension)")
+        d, rows = args.d, args.rows or 8
+        source = f"random rows ({rows} rows of {args.random} keys, seed {args.seed})"
+
+        def groups(P):
+            return [args.random] * max(1, rows // P)
+    else:
+        path = _data_path(args.npz)
+        prefix = args.prefix if args.prefix or args.npz else "t0_l2"
+        Q, K, V = load_qkv(path, prefix)
+        d = Q.shape[2] * args.join_heads
+        if args.d is not None and args.d != d:
+            raise ValueError(f"--d {args.d}: {path.name}{':' + prefix if prefix else ''} has d={Q.shape[2]}"
+                             + (f" x {args.join_heads} joined heads = {d}" if args.join_heads > 1 else "")
+                             + " (the engine's d is the data's; --join-heads J puts J heads side by side)")
+        source = (f"{path.name}{':' + prefix if prefix else ''} head {args.head}"
+                  + (f" (heads joined {args.join_heads} side by side)" if args.join_heads > 1 else ""))
+        if not all(np.isfinite(X).all() for X in (Q, K, V)):
+            raise ValueError(f"--npz {path}: q, k or v holds NaN or infinity")
+
+        def groups(P):
+            return real_groups(Q, K, V, fmt, P, head=args.head, rows=args.rows, join=args.join_heads, source=path.name)[0]
+    r = engine_power(args.design, library=lib, clock_ns=args.clock_ns, groups=groups, source=source, seed=args.seed,
+                     progress=_say, d=d, fmt=fmt.name, **kw)
+    print(power_text(r))
+    print(f"(synthesis and timing {r['seconds']['synthesis_and_timing']} s, gate-level simulation "
+          f"{r['seconds']['simulation']} s, power {r['seconds']['power']} s)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(r, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_ops_area(args):
     """Single operators synthesized: generic cells beside FloPoCo's, and GE; optionally each step."""
     from flashd.synth.parts import STEPS, parts_table
@@ -501,6 +553,25 @@ def _parser():
                    "one process each")
     t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
     t.set_defaults(func=cmd_tradeoff)
+
+    pw = sub.add_parser("power", help="power from a gate-level simulation of the synthesized engine on real data")
+    pw.add_argument("design", choices=list(DESIGNS), help="the engine")
+    pw.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
+    library_options(pw, clock=True)
+    data_options(pw)
+    pw.add_argument("--prefix", help="array name prefix, e.g. t0_l2 (shared data default: t0_l2)")
+    pw.add_argument("--head", type=_int_range(0), default=0, help="the head whose rows and keys are simulated (default 0)")
+    pw.add_argument("--rows", type=POSITIVE, help="rows simulated (default: all rows of the head), rounded down "
+                    "to a multiple of the interleave P")
+    pw.add_argument("--join-heads", dest="join_heads", type=POSITIVE, default=1, help="put J heads side by side "
+                    "as one head of J x d (a d=64 engine on the d=32 MiniLM data: 2)")
+    pw.add_argument("--random", type=POSITIVE, metavar="N", help="random rows of N keys instead of the data "
+                    "(needs --d; --rows of them, default 8)")
+    pw.add_argument("--seed", type=int, default=1, help="seed of random rows, valid gaps and the flip-flops' "
+                    "power-up values (default 1)")
+    pw.add_argument("--json", help="also write the report as JSON here")
+    _engine_options(pw)
+    pw.set_defaults(func=cmd_power)
 
     one = names("one")
     oa = sub.add_parser("ops-area", help="single operators synthesized: generic cells beside FloPoCo's, and GE")

@@ -59,12 +59,12 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
         t0 = time.time()
         failing = _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
         if failing:
-            name, slack = failing
-            knob = "interleave" if _base(name) in {u for loop in LOOPS[design] for u in loop} else "stages"
+            unit_name, slack = failing
+            knob = "interleave" if _base(unit_name) in {u for loop in LOOPS[design] for u in loop} else "stages"
             trace.append({"stages": stages, "interleave": interleave, "wns_ns": slack,
-                          "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": name,
+                          "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": unit_name,
                           "seconds": round(time.time() - t0, 1), "next": knob})
-            progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {name} alone "
+            progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {unit_name} alone "
                      f"misses (critical {clock_ns - slack:.2f} ns) in {time.time() - t0:.0f} s -> more {knob}")
             if knob == "interleave" and interleave < max_interleave:
                 interleave += 1

@@ -12,18 +12,16 @@ the clock tree (none before placement: each flip-flop's clock pin is counted, th
 that would drive it are not), and wires beyond the wire-load model.
 """
 
-import hashlib
 import json
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .liberty import read_cells
-from .sta import StaError, find_sta
+from .liberty import read_cells, read_text
+from .sta import StaError, run_cached
 
-__all__ = ["PowerError", "read_saif", "instance_power", "cell_outputs", "activity_power", "GLUE"]
+__all__ = ["PowerError", "read_saif", "instance_power", "opensta_power", "cell_outputs", "activity_power",
+           "engine_power", "power_text", "real_groups", "GLUE"]
 
 GLUE = "registers and control"      # cells outside every unit: pipeline registers, valid/control logic
 _WATT = {"W": 1.0, "mW": 1e-3, "uW": 1e-6, "nW": 1e-9, "pW": 1e-12, "fW": 1e-15}
@@ -81,46 +79,47 @@ class InstancePower:
     leakage: float
 
 
+def _setup(flat_path, top, library, clock_ns):
+    """OpenSTA commands that load the flat netlist and clock it (inputs clocked: without a
+    clocked input delay OpenSTA takes their activity as unclocked, ppa.md)."""
+    if "internal_power" not in read_text(library.path):
+        raise PowerError(f"library {library.name} ({library.path}) has no power data (no internal_power groups): "
+                         "use --pdk sky130 or a --liberty file with power tables")
+    scale = {"ns": 1.0, "ps": 1e3, "us": 1e-3}[library.time_unit]
+    return [f"read_liberty {library.path}", f"read_verilog {flat_path}", f"link_design {top}",
+            f"create_clock -name clk -period {clock_ns * scale} [get_ports clk]",
+            "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]"]
+
+
 def instance_power(flat_path, top, library, clock_ns, work):
     """``{instance: InstancePower}`` from OpenSTA (``report_power -instances`` at global
     activity 0 and 1, clock ``clock_ns`` on ``clk``), cached by (netlist, library, clock)."""
-    text = library.path.read_text(errors="replace") if library.path.suffix != ".gz" else ""
-    if "internal_power" not in text and "leakage_power" not in text:
-        raise PowerError(f"library {library.name} ({library.path}) has no power data (no internal_power or "
-                         "leakage_power groups): use --pdk sky130 or a --liberty file with power tables")
-    scale = {"ns": 1.0, "ps": 1e3, "us": 1e-3}[library.time_unit]
-    lines = [f"read_liberty {library.path}", f"read_verilog {flat_path}", f"link_design {top}",
-             f"create_clock -name clk -period {clock_ns * scale} [get_ports clk]",
-             # without a clocked input delay OpenSTA takes the inputs' activity as unclocked (ppa.md)
-             "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-             "set cells [get_cells *]"]
+    lines = _setup(flat_path, top, library, clock_ns) + ["set cells [get_cells *]"]
     for a in (0, 1):
         lines += [f"set_power_activity -global -activity {a}", f'puts "@@ {a}"', "report_power -instances $cells -digits 6"]
-    script = "\n".join(lines + ["exit", ""])
-    work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    stem = "power-" + hashlib.sha256((script + library.digest + Path(flat_path).read_text()).encode()).hexdigest()[:16]
-    log = work / f"{stem}.log"
-    if not log.is_file():
-        (work / f"{stem}.tcl").write_text(script)
-        proc = subprocess.run([find_sta(), "-no_splash", "-exit", f"{stem}.tcl"], cwd=work, capture_output=True,
-                              text=True)
-        errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
-        if proc.returncode != 0 or errors:
-            (work / f"{stem}.failed.log").write_text(proc.stdout + proc.stderr)
-            raise StaError(f"OpenSTA power failed on {flat_path} (exit {proc.returncode}); log kept at "
-                           f"{work / (stem + '.failed.log')}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
-        tmp = log.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(proc.stdout)
-        os.replace(tmp, log)
-    sections = dict(re.findall(r"^@@ (\d)\n((?:(?!^@@ ).*\n?)*)", log.read_text(), re.M))
+    out = run_cached("\n".join(lines + ["exit", ""]), work, "power", library, f"{flat_path} (power)",
+                     Path(flat_path).read_text())
+    sections = dict(re.findall(r"^@@ (\d)\n((?:(?!^@@ ).*\n?)*)", out, re.M))
     rows = {}
     for a in ("0", "1"):
         for m in _NUM4.finditer(sections.get(a, "")):
             rows.setdefault(m.group(5), {})[a] = tuple(float(m.group(k)) for k in (1, 2, 3))
     if not rows:
-        raise StaError(f"OpenSTA reported no instance power for {flat_path}; log kept at {log}")
+        raise StaError(f"OpenSTA reported no instance power for {flat_path} (log in {work})")
     return {name: InstancePower(v["0"][0], v["0"][1], v["1"][0], v["1"][1], v["0"][2]) for name, v in rows.items()}
+
+
+def opensta_power(flat_path, top, library, clock_ns, activity, work=None):
+    """OpenSTA's own total (watts) with every net at ``activity``: the check of the method."""
+    work = work or Path(flat_path).parent / "power_check"
+    lines = _setup(flat_path, top, library, clock_ns) + [f"set_power_activity -global -activity {activity}",
+                                                         "report_power -digits 6"]
+    out = run_cached("\n".join(lines + ["exit", ""]), work, "uniform", library, f"{flat_path} (power)",
+                     Path(flat_path).read_text())
+    m = re.search(rf"^Total\s+{_NUM}\s+{_NUM}\s+{_NUM}\s+{_NUM}", out, re.M)
+    if not m:
+        raise StaError(f"OpenSTA printed no total power for {flat_path} (log in {work})")
+    return float(m.group(4))
 
 
 def activity_power(instances, outputs, activity, category):
@@ -207,7 +206,9 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     from .flow import BUILD, flat_netlist, gate_model
     from .report import category, engine_report
     t0 = time.time()
-    if "stages" in params and "interleave" in params:
+    if ("stages" in params) != ("interleave" in params):
+        raise ValueError("stages and interleave: give both or neither (then the timing flow chooses them)")
+    if "stages" in params:
         rep = engine_report(design, library=library, clock_ns=clock_ns, **params)
     else:
         rep, _ = close_timing(design, clock_ns, library=library, progress=progress, **params)

@@ -164,10 +164,23 @@ def unit_slacks(units, library, clock_ns, work):
                   else "set_input_delay 0 -clock clk [all_inputs]",
                   "set_output_delay 0 -clock clk [all_outputs]",
                   f"puts \"@@ {module}\"", "report_checks -path_delay max -digits 4"]
-    script = "\n".join(lines + ["exit", ""])
-    # named by content: unit netlists are cache paths (named by their own content), so the same
-    # script is the same answer, and parallel searches never share a file
-    stem = "units-" + hashlib.sha256((script + library.digest).encode()).hexdigest()[:16]
+    stdout = run_cached("\n".join(lines + ["exit", ""]), work, "units", library, "the unit netlists")
+    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", stdout, re.M))
+    out = {}
+    for module in units:
+        p = _parse_path(sections.get(module, ""), scale)
+        out[module] = None if p is None else p.slack_ns
+    return out
+
+
+def run_cached(script, work, prefix, library, label, inputs=""):
+    """Run an OpenSTA ``script`` in ``work``, its files named by content (script, library,
+    ``inputs``: the text of files it reads under stable names). The same content is the same
+    answer, and parallel runs never share a file. Returns stdout; errors raise StaError naming
+    the kept log."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stem = f"{prefix}-" + hashlib.sha256((script + library.digest + inputs).encode()).hexdigest()[:16]
     log = work / f"{stem}.log"
     if not log.is_file():
         (work / f"{stem}.tcl").write_text(script)
@@ -176,15 +189,9 @@ def unit_slacks(units, library, clock_ns, work):
         errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
         if proc.returncode != 0 or errors:
             (work / f"{stem}.failed.log").write_text(proc.stdout + proc.stderr)
-            raise StaError(f"OpenSTA failed on the unit netlists (exit {proc.returncode}); log kept at "
+            raise StaError(f"OpenSTA failed on {label} (exit {proc.returncode}); log kept at "
                            f"{work / (stem + '.failed.log')}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
         tmp = log.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(proc.stdout)
         os.replace(tmp, log)
-    stdout = log.read_text()
-    sections = dict(re.findall(r"^@@ (.*)\n((?:(?!^@@ ).*\n?)*)", stdout, re.M))
-    out = {}
-    for module in units:
-        p = _parse_path(sections.get(module, ""), scale)
-        out[module] = None if p is None else p.slack_ns
-    return out
+    return log.read_text()

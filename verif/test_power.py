@@ -1,0 +1,98 @@
+"""Power from simulated activity: the sky130 netlist of a small engine (the one the netlist
+tests check), its gate-level model simulated bit-exact on random and real rows with SAIF, and
+OpenSTA's per-instance power at that activity; the method against OpenSTA's own figure at a
+uniform activity; bad input."""
+
+import json
+
+import pytest
+
+from flashd.scripts.cli import main
+from flashd.synth.flow import flat_netlist
+from flashd.synth.pdk import library
+from flashd.synth.power import (
+    GLUE,
+    PowerError,
+    activity_power,
+    cell_outputs,
+    engine_power,
+    instance_power,
+    opensta_power,
+)
+from flashd.synth.report import engine_report
+
+from .test_netlists import CLOCK_NS, PARAMS, _real_groups
+
+pytestmark = [pytest.mark.sim, pytest.mark.yosys]
+
+DESIGN = dict(PARAMS, interleave=1)
+
+
+def test_power_of_a_small_engine_adds_up_and_comes_from_a_checked_simulation(tmp_path):
+    lib = library("sky130")
+    groups = [9, 30] + _real_groups(PARAMS["d"], 2)
+    r = engine_power("fa2", library=lib, clock_ns=CLOCK_NS, groups=groups, source="random and real rows",
+                     work=tmp_path, progress=lambda m: None, **DESIGN)
+    pw = r["power"]
+    assert pw["unit"] == "nW" and pw["instances"] > 1000 and pw["instances_without_activity"] == 0
+    assert f"{len(groups)} rows" in pw["activity_source"] and pw["activity_source"].endswith("ok")
+    assert pw["dynamic"] > 0 and pw["leakage"] > 0 and pw["total"] == pytest.approx(pw["dynamic"] + pw["leakage"])
+    parts = pw["per_unit"]
+    assert {"dot product", "softmax / weight path", "output update lanes", "normalization", GLUE} == set(parts)
+    for key in ("dynamic", "leakage", "total"):
+        assert sum(p[key] for p in parts.values()) == pytest.approx(pw[key], rel=1e-9)
+    # energy per pair: average power over every simulated cycle at the design's clock
+    energy = pw["total"] * 1e-9 * CLOCK_NS * 1e-9 * pw["cycles_simulated"] * 1e12
+    assert pw["energy_per_pair"] == pytest.approx(energy / pw["pairs"]) and pw["pairs"] == 9 + 30 + 2 * 76
+    assert json.loads((tmp_path / "power.json").read_text())["power"]["total"] == pw["total"]
+
+
+def test_activity_applied_per_instance_matches_openstas_own_figure_at_a_uniform_activity():
+    """The linear method (P0 + (P1 - P0) * a per instance) against OpenSTA's report_power with
+    every net at the same activity: the one case both can compute."""
+    lib = library("sky130")
+    rep = engine_report("fa2", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    flat = flat_netlist(rep["netlist"], rep["top"], lib)
+    inst = instance_power(flat, rep["top"], lib, CLOCK_NS, flat.parent / "power_check")
+    outputs = cell_outputs(flat, lib)
+    for a in (0.1, 0.35):
+        ours, missing = activity_power(inst, outputs, lambda pin, net, a=a: a, lambda n: GLUE)
+        theirs = opensta_power(flat, rep["top"], lib, CLOCK_NS, a)
+        assert not missing and ours["total"] == pytest.approx(theirs, rel=2e-3), (a, ours["total"], theirs)
+    low, _ = activity_power(inst, outputs, lambda pin, net: 0.1, lambda n: GLUE)
+    assert ours["dynamic"] > 2 * low["dynamic"]          # the activity matters
+
+
+def test_an_instance_without_activity_is_reported():
+    lib = library("sky130")
+    rep = engine_report("fa2", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    flat = flat_netlist(rep["netlist"], rep["top"], lib)
+    inst = instance_power(flat, rep["top"], lib, CLOCK_NS, flat.parent / "power_check")
+    _, missing = activity_power(inst, cell_outputs(flat, lib), lambda pin, net: None, lambda n: GLUE)
+    assert len(missing) == len(inst)
+
+
+def test_bad_power_input_names_the_option(capsys, tmp_path):
+    assert main(["power", "fa2", "--pdk", "sky130"]) == 2
+    assert "power needs --clock-ns" in capsys.readouterr().err
+    assert main(["power", "fa2", "--clock-ns", "10"]) == 2
+    assert "has no timing" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--stages", "1"]) == 2
+    assert "give both --stages and --interleave" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(tmp_path / "x.npz")]) == 2
+    assert "x.npz: no such file" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--random", "4"]) == 2
+    assert "--random needs --d" in capsys.readouterr().err
+    import numpy as np
+    bad = tmp_path / "nan.npz"
+    q = np.zeros((4, 8))
+    q[1, 2] = np.nan
+    np.savez(bad, q=q, k=np.zeros((5, 8)), v=np.zeros((5, 8)))
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(bad)]) == 2
+    assert "nan.npz" in capsys.readouterr().err
+    ok = tmp_path / "d8.npz"
+    np.savez(ok, q=np.zeros((4, 8)), k=np.zeros((5, 8)), v=np.zeros((5, 8)))
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(ok), "--d", "4"]) == 2
+    assert "--d 4: d8.npz has d=8" in capsys.readouterr().err
+    with pytest.raises(PowerError, match="no power data"):
+        instance_power("unused.v", "top", library(), 10.0, tmp_path)
