@@ -314,18 +314,23 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
                         cells=sum(u["cells"] for u in rows), netlist=str(netlist))
 
 
-def gate_model(netlist, top, library, name, *, init_seed=1):
+def gate_model(netlist, top, library, name, *, init_seed=1, keep=None):
     """A simulation model of a mapped netlist: every cell's logic from the library itself
     (``read_liberty`` without ``-lib`` turns each cell's ``function`` and ``ff``/``latch``
     groups into logic), flattened into one module named ``name``; net names are kept. Every
     flip-flop starts at a random value (``init_seed``), as silicon powers up: registers
     without reset (pipeline data) must not matter after reset, and a simulator's X would
     spread through gates where the RTL had an initial value. Returns the Verilog text,
-    cached by (netlist, library, seed)."""
+    cached by (netlist, library, seed). ``keep``: modules (a glob) left as modules, not
+    flattened: a simulator then compiles each distinct unit once, not once per instance."""
     text = Path(netlist).read_text()
     script = "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
-                        f"hierarchy -check -top {top}", "flatten", f"rename {top} {name}" if name != top else "",
-                        "opt_clean", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
+                        f"hierarchy -check -top {top}",
+                        f"setattr -mod -set keep_hierarchy 1 {keep}" if keep else "",
+                        # every cell's output pin survives as a net "<instance>.<pin>" (the activity
+                        # of each cell); other aliases go, so a simulator traces ~1 net per cell, not 7
+                        "setattr -set keep 1 */o:*", "flatten", f"rename {top} {name}" if name != top else "",
+                        "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
     key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
                                     ).encode()).hexdigest()[:24]
     out = _cache(key, ".gates.v")

@@ -32,12 +32,24 @@ class PowerError(RuntimeError):
 
 
 def read_saif(path):
-    """``(toggles, cycles)`` from Verilator's SAIF of the flat gate-level model: ``{net:
-    toggle count}`` (names as SAIF writes them: ``x\\[3\\]`` for a vector bit) and the clock
-    cycles simulated (half the toggles of ``clk``)."""
-    toggles = {}
-    for m in re.finditer(r"^\s*\((\S+) \(T0 .*?\(TC (\d+)\)\)\s*$", Path(path).read_text(), re.M):
-        toggles[m.group(1)] = int(m.group(2))
+    """``(toggles, cycles)`` from Verilator's SAIF of a gate-level model: ``{net: toggle
+    count}`` with nested instance scopes joined by ``.`` below the top (as flattening names
+    them: ``dot.unit`` + ``_12_`` = ``dot.unit._12_``; vector bits as SAIF writes them,
+    ``x\\[3\\]``), and the clock cycles simulated (half the toggles of ``clk``)."""
+    toggles, stack = {}, []
+    net = re.compile(r"\((\S+) \(T0 .*?\(TC (\d+)\)\)\s*$")
+    for line in Path(path).read_text().splitlines():
+        s = line.strip()
+        if s.startswith("(INSTANCE "):
+            stack.append(s.split(None, 1)[1])
+        elif s.startswith("(NET"):
+            stack.append(None)
+        elif s == ")":
+            if stack:
+                stack.pop()
+        elif m := net.match(s):
+            scope = [x for x in stack[1:] if x is not None]
+            toggles[".".join(scope + [m.group(1)])] = int(m.group(2))
     if not toggles.get("clk"):
         raise PowerError(f"{path}: no toggling clk net in the SAIF (was the engine simulated?)")
     return toggles, toggles["clk"] // 2
@@ -164,6 +176,19 @@ def to_unit(watts, unit):
     return watts / _WATT[unit]
 
 
+_ANON_WIRE = re.compile(r"^\s*wire\s+(\[[^\]]*\]\s*)?_\d+_\s*;\s*$")
+
+
+def trace_named_only(gates):
+    """The gate-level model with Verilator tracing off for Yosys's anonymous wires (``_123_``:
+    the logic inside each cell's function): the activity is read on the kept output-pin nets
+    (``<instance>.<pin>``), and tracing every internal wire made the C++ ~4x larger."""
+    out = []
+    for line in gates.splitlines():
+        out.append(f"/*verilator tracing_off*/{line}/*verilator tracing_on*/" if _ANON_WIRE.match(line) else line)
+    return "\n".join(out) + "\n"
+
+
 def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     """Engine input groups from real attention data (float arrays (H, R, d), (H, N, d)):
     rows of one head in groups of P, each row with all N keys. ``join`` heads side by side
@@ -192,18 +217,20 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     return groups, R
 
 
-def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1, work=None, progress=print, **params):
+def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1, work=None, progress=print,
+                 flat=False, **params):
     """Power of one engine at ``clock_ns``: the design the timing flow chose (fewest stages,
     smallest P meeting the clock, unless ``params`` fix ``stages``/``interleave``), its
     netlist flattened, its gate-level model simulated on ``groups`` (Verilator, checked bit
     for bit against the model, SAIF recorded), each instance's power at its activity, summed
-    per functional unit. Values in the library's power unit; energy in pJ."""
+    per functional unit. Values in the library's power unit; energy in pJ. ``flat``: simulate
+    the flattened model instead (the reference the hierarchical one is checked against)."""
     import time
 
     from flashd.verif.attention_bench import regress_engine
 
     from .closure import close_timing
-    from .flow import BUILD, flat_netlist, gate_model
+    from .flow import BOX_PREFIX, BUILD, flat_netlist, gate_model
     from .report import category, engine_report
     t0 = time.time()
     if ("stages" in params) != ("interleave" in params):
@@ -217,9 +244,12 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     if callable(groups):
         groups = groups(P)
     t_synth = time.time() - t0
-    flat = flat_netlist(rep["netlist"], rep["top"], library)
-    gates = gate_model(flat, rep["top"], library, "engine")
+    flat_path = flat_netlist(rep["netlist"], rep["top"], library)
+    # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
+    gates = trace_named_only(gate_model(flat_path if flat else rep["netlist"], rep["top"], library, "engine",
+                                        keep=None if flat else BOX_PREFIX + "*"))
     name = name or f"power_{design}_{p['fmt']}_d{p['d']}"
+    name += "_flat" if flat else ""
     work = Path(work or BUILD / "power" / name)
     work.mkdir(parents=True, exist_ok=True)
     saif = work / "activity.saif"
@@ -230,14 +260,14 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     t_sim = time.time() - t1
     t2 = time.time()
     toggles, cycles = read_saif(saif)
-    instances = instance_power(flat, rep["top"], library, clock_ns, work)
-    outputs = cell_outputs(flat, library)
+    instances = instance_power(flat_path, rep["top"], library, clock_ns, work)
+    outputs = cell_outputs(flat_path, library)
 
     def unit(instance):
         return category(instance.split(".", 1)[0]) if "." in instance else GLUE
     watts, missing = activity_power(instances, outputs, saif_activity(toggles, cycles), unit)
     if len(missing) > 0.001 * len(instances):
-        raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat} have no activity in {saif} "
+        raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity in {saif} "
                          f"(e.g. {', '.join(missing[:3])}): the gate model and the netlist disagree on names")
     pw_unit = library.units.get("leakage") or "nW"
     pairs = int(re.search(r"(\d+) pairs", sim).group(1))
@@ -250,13 +280,14 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                      "per_unit": {k: {m: to_unit(x, pw_unit) for m, x in v.items()}
                                   for k, v in sorted(watts["per_unit"].items(), key=lambda kv: -kv[1]["total"])},
                      "energy_unit": "pJ", "energy_per_pair": energy_pj / pairs, "energy_per_row": energy_pj / rows,
-                     "activity_source": f"Verilator SAIF of the gate-level model of {flat.name}, {source}; "
+                     "activity_source": f"Verilator SAIF of the gate-level model ({'flat' if flat else 'one module per unit'}) "
+                                        f"of {Path(rep['netlist']).name}, {source}; "
                                         f"bit-exact against the model: {sim}",
                      "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
                      "instances": len(instances), "instances_without_activity": len(missing)},
            "seconds": {"synthesis_and_timing": round(t_synth, 1), "simulation": round(t_sim, 1),
                        "power": round(time.time() - t2, 1)},
-           "saif": str(saif), "netlist": str(flat)}
+           "saif": str(saif), "netlist": str(flat_path)}
     (work / "power.json").write_text(json.dumps(out, indent=1))
     return out
 

@@ -3,6 +3,7 @@
 liberty, random rows and rows of real attention data, bit-exact; and a netlist with one gate
 changed fails."""
 
+import numpy as np
 import pytest
 
 from flashd.synth.pdk import library
@@ -16,14 +17,15 @@ CLOCK_NS = 10.0
 PARAMS = dict(d=2, fmt="bf16", stages=1)
 
 
-def _real_groups(d, rows):
-    """Real rows at a small d: the first d dimensions of one MiniLM head's q, k, v (N = 76)."""
+def _real_groups(d, rows, fmt="bf16", P=1):
+    """Real rows at a small d: the first d dimensions of one MiniLM head's q, k, v (N = 76),
+    in groups of P rows."""
     if not SHARED_DATA.is_file():
         return []
     Q, K, V = load_qkv(SHARED_DATA, "t2_l1")
-    q = model.from_float("bf16", Q[3, :rows, :d])
-    k, v = (model.from_float("bf16", X[3, :, :d])[None] for X in (K, V))
-    return [(q[r:r + 1], k, v) for r in range(rows)]
+    q = model.from_float(fmt, Q[3, :rows * P, :d])
+    k, v = (np.broadcast_to(model.from_float(fmt, X[3, :, :d]), (P, K.shape[1], d)) for X in (K, V))
+    return [(q[r * P:(r + 1) * P], k, v) for r in range(rows)]
 
 
 @pytest.mark.parametrize("design", ["fa2", "flashd"])
