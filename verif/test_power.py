@@ -62,7 +62,7 @@ def test_activity_applied_per_instance_matches_openstas_own_figure_at_a_uniform_
         theirs = opensta_power(flat, rep["top"], lib, CLOCK_NS, a)
         assert not missing and ours["total"] == pytest.approx(theirs, rel=2e-3), (a, ours["total"], theirs)
     low, _ = activity_power(inst, outputs, lambda pin, net: 0.1, lambda n: GLUE)
-    assert ours["dynamic"] > 2 * low["dynamic"]          # the activity matters
+    assert ours["dynamic"] > 1.5 * low["dynamic"]          # the activity matters (beside the clock pins)
 
 
 def test_an_instance_without_activity_is_reported():
