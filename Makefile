@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock ops-area tools clean
+.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock power ops-area tools clean
 
 setup: $(STAMP) tools
 
@@ -75,6 +75,13 @@ TRADEOFF_D ?= 32
 tradeoff-clock: setup
 	$(VENV)/bin/flashd tradeoff --d $(TRADEOFF_D) --fmt bf16 --heads 8 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
 	  --jobs $(JOBS) --out build/tradeoff_clock
+
+# Power of both engines at DEMO_CLOCK_NS from their gate-level simulation on real rows: bf16 d=64
+# (MiniLM t0_l2 heads 0 and 1 side by side, all 74 rows and keys): build/power/<engine>.{json,txt}.
+power: setup
+	@mkdir -p build/power
+	for e in fa2 flashd; do $(VENV)/bin/flashd power $$e --fmt bf16 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
+	  --join-heads 2 --json build/power/$$e.json | tee build/power/$$e.txt || exit 1; done
 
 # Every one-format operator and nonlinear unit on its own (generic cells beside FloPoCo's, GE),
 # and where add, mul and fma spend their area: build/ops_area/ops_area.md.
