@@ -46,7 +46,7 @@ def test_unknown_operator_is_an_argparse_error(capsys):
 def test_every_option_has_a_help_string():
     from flashd.scripts.cli import _parser
     _, commands = _parser()
-    assert len(commands) == 11
+    assert len(commands) == 12
     for name, sub in commands.items():
         for action in sub._actions:                  # argparse has no public list of them
             assert action.help, f"flashd {name} {action.option_strings or action.dest}: no help"
