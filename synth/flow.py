@@ -323,7 +323,6 @@ def gate_model(netlist, top, library, name, *, init_seed=1, keep=None):
     spread through gates where the RTL had an initial value. Returns the Verilog text,
     cached by (netlist, library, seed). ``keep``: modules (a glob) left as modules, not
     flattened: a simulator then compiles each distinct unit once, not once per instance."""
-    text = Path(netlist).read_text()
     script = "\n".join([f"read_liberty -ignore_miss_func {library.path}", "read_verilog netlist.v",
                         f"hierarchy -check -top {top}",
                         f"setattr -mod -set keep_hierarchy 1 {keep}" if keep else "",
@@ -331,35 +330,30 @@ def gate_model(netlist, top, library, name, *, init_seed=1, keep=None):
                         # of each cell); other aliases go, so a simulator traces ~1 net per cell, not 7
                         "setattr -set keep 1 */o:*", "flatten", f"rename {top} {name}" if name != top else "",
                         "opt_clean -purge", f"setundef -init -random {init_seed}", "write_verilog -noattr gate.v", ""])
+    return _netlist_pass(netlist, script, library, ".gates.v", "gate.v", f"{top} (gate-level model)").read_text()
+
+
+def _netlist_pass(netlist, script, library, suffix, output, label):
+    """Run a Yosys ``script`` (reading ``netlist.v``, writing ``output``) on a netlist file;
+    the result is cached by (flow version, script, library, netlist) under ``suffix``."""
+    text = Path(netlist).read_text()
     key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
                                     ).encode()).hexdigest()[:24]
-    out = _cache(key, ".gates.v")
-    if out.is_file():
-        return out.read_text()
-    work = BUILD / "work" / f"gates-{key}-{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "netlist.v").write_text(text)
-    _run_yosys(work, script, f"{top} (gate-level model)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(work / "gate.v", out)
-    return out.read_text()
+    out = _cache(key, suffix)
+    if not out.is_file():
+        work = BUILD / "work" / f"pass-{key}-{os.getpid()}"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "netlist.v").write_text(text)
+        _run_yosys(work, script, label)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work / output, out)
+    return out
 
 
 def flat_netlist(netlist, top, library):
     """The mapped netlist flattened into one module of library cells (hierarchical instance
     names such as ``dot.unit._123_``), for per-instance power: OpenSTA and the gate-level model
     read the same names. Returns the path, cached by (netlist, library)."""
-    text = Path(netlist).read_text()
     script = "\n".join([f"read_liberty -lib {library.path}", "read_verilog netlist.v", f"hierarchy -check -top {top}",
                         "flatten", "setundef -zero", "splitnets", "opt_clean -purge", "write_verilog -noattr -noexpr flat.v", ""])
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
-                                    ).encode()).hexdigest()[:24]
-    out = _cache(key, ".flat.v")
-    if not out.is_file():
-        work = BUILD / "work" / f"flat-{key}-{os.getpid()}"
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "netlist.v").write_text(text)
-        _run_yosys(work, script, f"{top} (flattened)")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(work / "flat.v", out)
-    return out
+    return _netlist_pass(netlist, script, library, ".flat.v", "flat.v", f"{top} (flattened)")
