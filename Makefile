@@ -80,8 +80,11 @@ tradeoff-clock: setup
 # (MiniLM t0_l2 heads 0 and 1 side by side, all 74 rows and keys): build/power/<engine>.json.
 power: setup
 	@mkdir -p build/power
-	for e in fa2 flashd; do $(VENV)/bin/flashd power $$e --fmt bf16 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
-	  --join-heads 2 --json build/power/$$e.json || exit 1; done
+	for e in flashd fa2; do \
+	  $(VENV)/bin/flashd power $$e --fmt bf16 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
+	    --join-heads 2 --json build/power/$${e}_real.json || exit 1; \
+	  $(VENV)/bin/flashd power $$e --fmt bf16 --d 64 --random 74 --rows 72 --pdk sky130 \
+	    --clock-ns $(DEMO_CLOCK_NS) --json build/power/$${e}_random.json || exit 1; done
 
 # Every one-format operator and nonlinear unit on its own (generic cells beside FloPoCo's, GE),
 # and where add, mul and fma spend their area: build/ops_area/ops_area.md.

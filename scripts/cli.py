@@ -309,14 +309,46 @@ def cmd_synth(args):
     return 0
 
 
-def cmd_power(args):
-    """Power of one engine from its gate-level simulation on real (or random) rows."""
+def _power_rows(args, fmt, d=None):
+    """``(d, groups(P), source)`` for a power run: random rows (``--random``) or the rows of one
+    head of the data (``--join-heads`` J heads side by side; with ``d`` given, J = d / the data's d)."""
     import numpy as np
 
+    from flashd.synth.power import real_groups
+    from flashd.verif.accuracy import load_qkv
+    if getattr(args, "random", None):
+        if d is None:
+            raise ValueError("--random needs --d (the head dimension)")
+        rows = args.rows or 8
+        source = f"random rows ({rows} rows of {args.random} keys, seed {args.seed})"
+        return d, (lambda P: [args.random] * max(1, rows // P)), source
+    path = _data_path(args.npz)
+    prefix = args.prefix if args.prefix or args.npz else "t0_l2"
+    Q, K, V = load_qkv(path, prefix)
+    name = f"{path.name}{':' + prefix if prefix else ''}"
+    join = getattr(args, "join_heads", 1)
+    if getattr(args, "join_heads", None) is None:            # compare --power: join as many heads as d needs
+        if d % Q.shape[2]:
+            raise ValueError(f"--power at d={d}: {name} has d={Q.shape[2]}; real rows fit an engine whose d is a "
+                             f"multiple of it (heads side by side)")
+        join = d // Q.shape[2]
+    data_d = Q.shape[2] * join
+    if d is not None and d != data_d:
+        raise ValueError(f"--d {d}: {name} has d={Q.shape[2]}" + (f" x {join} joined heads = {data_d}" if join > 1 else "")
+                         + " (the engine's d is the data's; --join-heads J puts J heads side by side)")
+    if not all(np.isfinite(X).all() for X in (Q, K, V)):
+        raise ValueError(f"--npz {path}: q, k or v holds NaN or infinity")
+    head = getattr(args, "head", 0)
+    source = f"{name} head {head}" + (f" (heads joined {join} side by side)" if join > 1 else "")
+    return data_d, (lambda P: real_groups(Q, K, V, fmt, P, head=head, rows=getattr(args, "rows", None), join=join,
+                                          source=path.name)[0]), source
+
+
+def cmd_power(args):
+    """Power of one engine from its gate-level simulation on real (or random) rows."""
     from flashd.hdl.format import as_format
     from flashd.synth.flow import check_clock
-    from flashd.synth.power import engine_power, power_text, real_groups
-    from flashd.verif.accuracy import load_qkv
+    from flashd.synth.power import engine_power, power_text, skip_study
     lib = _library(args)
     if args.clock_ns is None:
         raise ValueError("power needs --clock-ns (the clock the design is synthesized and timed for)")
@@ -325,38 +357,28 @@ def cmd_power(args):
     if ("stages" in kw) != ("interleave" in kw):
         raise ValueError("give both --stages and --interleave, or neither (then the timing flow chooses them)")
     fmt = as_format(args.fmt)
-    if args.random:
-        if args.d is None:
-            raise ValueError("--random needs --d (the head dimension)")
-        d, rows = args.d, args.rows or 8
-        source = f"random rows ({rows} rows of {args.random} keys, seed {args.seed})"
-
-        def groups(P):
-            return [args.random] * max(1, rows // P)
+    d, groups, source = _power_rows(args, fmt, args.d)
+    if args.skip_study:
+        if args.design != "flashd":
+            raise ValueError("--skip-study is FLASH-D's (its skip and copy thresholds); the design is fa2")
+        clash = sorted(set(kw) & {"skip_below", "copy_above", "saturation", "stages", "interleave"})
+        if clash:
+            raise ValueError(f"--skip-study sets {', '.join(clash)} itself (each variant its own design): drop them")
+        from flashd.verif.accuracy import heads
+        rows, md = skip_study(fmt.name, d, groups, source, heads(_data_path(args.npz), args.heads), library=lib,
+                              clock_ns=args.clock_ns, seed=args.seed, progress=_say)
+        print(md)
+        result = rows
     else:
-        path = _data_path(args.npz)
-        prefix = args.prefix if args.prefix or args.npz else "t0_l2"
-        Q, K, V = load_qkv(path, prefix)
-        d = Q.shape[2] * args.join_heads
-        if args.d is not None and args.d != d:
-            raise ValueError(f"--d {args.d}: {path.name}{':' + prefix if prefix else ''} has d={Q.shape[2]}"
-                             + (f" x {args.join_heads} joined heads = {d}" if args.join_heads > 1 else "")
-                             + " (the engine's d is the data's; --join-heads J puts J heads side by side)")
-        source = (f"{path.name}{':' + prefix if prefix else ''} head {args.head}"
-                  + (f" (heads joined {args.join_heads} side by side)" if args.join_heads > 1 else ""))
-        if not all(np.isfinite(X).all() for X in (Q, K, V)):
-            raise ValueError(f"--npz {path}: q, k or v holds NaN or infinity")
-
-        def groups(P):
-            return real_groups(Q, K, V, fmt, P, head=args.head, rows=args.rows, join=args.join_heads, source=path.name)[0]
-    r = engine_power(args.design, library=lib, clock_ns=args.clock_ns, groups=groups, source=source, seed=args.seed,
-                     progress=_say, d=d, fmt=fmt.name, **kw)
-    print(power_text(r))
-    print(f"(synthesis and timing {r['seconds']['synthesis_and_timing']} s, gate-level simulation "
-          f"{r['seconds']['simulation']} s, power {r['seconds']['power']} s)")
+        result = engine_power(args.design, library=lib, clock_ns=args.clock_ns, groups=groups, source=source,
+                              seed=args.seed, progress=_say, d=d, fmt=fmt.name, **kw)
+        print(power_text(result))
+        sec = result["seconds"]
+        print(f"(synthesis and timing {sec['synthesis_and_timing']} s, gate-level model {sec['gate_model']} s, "
+              f"gate-level simulation {sec['simulation']} s, power {sec['power']} s)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(r, indent=1))
+        Path(args.json).write_text(json.dumps(result, indent=1))
         print(f"wrote {args.json}")
     return 0
 
@@ -383,13 +405,28 @@ def cmd_compare(args):
     design of each engine that meets each clock (table, CSV/JSON and plot)."""
     from flashd.synth.report import compare, table
     lib = _library(args)
+    if args.power and not args.clock_ns:
+        raise ValueError("--power needs --clock-ns (power is reported at the clock each design is timed for)")
     if args.clock_ns:
         from flashd.synth.closure import clock_table, compare_at_clock
         from flashd.synth.flow import check_clock
         for t in args.clock_ns:
             check_clock(t, lib)
+        power = None
+        if args.power:
+            from flashd.hdl.format import as_format
+            from flashd.synth.power import engine_power
+            for fmt in args.fmts:                       # bad data fails before any synthesis
+                for d in args.ds:
+                    _power_rows(args, as_format(fmt), d)
+
+            def power(design, clock, parameters):
+                q = {k: v for k, v in parameters.items() if k != "design"}
+                _, groups, source = _power_rows(args, as_format(q["fmt"]), q["d"])
+                return engine_power(design, library=lib, clock_ns=clock, groups=groups, source=source,
+                                    progress=_say, **q)
         rows = compare_at_clock(args.ds, args.fmts, args.clock_ns, library=lib, progress=_say,
-                                out_dir=args.out or "build/compare_clock", jobs=args.jobs)
+                                out_dir=args.out or "build/compare_clock", jobs=args.jobs, power=power)
         print(clock_table(rows))
         return 0
     rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=_say, jobs=args.jobs)
@@ -541,6 +578,10 @@ def _parser():
                     "--clock-ns compare_clock.* in build/compare_clock)")
     cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations (with --clock-ns: engine searches) "
                     "synthesized at once, one process each")
+    cp.add_argument("--power", action="store_true", help="with --clock-ns: also each design's power from its "
+                    "gate-level simulation on real rows (heads side by side up to d)")
+    data_options(cp)
+    cp.add_argument("--prefix", help="with --power: array name prefix (shared data default: t0_l2)")
     cp.set_defaults(func=cmd_compare)
 
     t = sub.add_parser("tradeoff", help="area beside real-data error for the standard configurations")
@@ -569,6 +610,10 @@ def _parser():
                     "(needs --d; --rows of them, default 8)")
     pw.add_argument("--seed", type=int, default=1, help="seed of random rows, valid gaps and the flip-flops' "
                     "power-up values (default 1)")
+    pw.add_argument("--skip-study", dest="skip_study", action="store_true", help="FLASH-D: the engine at its default "
+                    "thresholds, with skipping disabled and at the published rule: power beside real-data error")
+    pw.add_argument("--heads", type=POSITIVE, default=8, help="with --skip-study: real heads the error is measured "
+                    "on (default 8)")
     pw.add_argument("--json", help="also write the report as JSON here")
     _engine_options(pw)
     pw.set_defaults(func=cmd_power)

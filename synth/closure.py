@@ -19,7 +19,8 @@ import re
 import time
 from pathlib import Path
 
-from .report import LOOPS, PAPER_REDUCTION, _say, engine_report
+from .power import in_mw
+from .report import LOOPS, PAPER_POWER_REDUCTION, PAPER_REDUCTION, _say, engine_report
 from .sta import unit_slacks
 
 __all__ = ["close_timing", "compare_at_clock", "clock_table", "MAX_STAGES", "MAX_INTERLEAVE_SEARCH"]
@@ -160,10 +161,14 @@ def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
     return None if worst is None or worst[0] >= 0 else (worst[1], worst[0])
 
 
-def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None, jobs=2):
+def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=print, extra=None, jobs=2,
+                     power=None):
     """Both engines at each clock, format and d (:func:`close_timing`); writes
     compare_clock.{md,csv,json,png} into ``out_dir`` and returns the rows. ``jobs`` searches
-    run at once (processes; each search is a sequence of syntheses)."""
+    run at once (processes; each search is a sequence of syntheses). ``power(design, clock,
+    parameters)``: the power of the design found (:func:`flashd.synth.power.engine_power`),
+    added to each engine's entry as ``power`` (total, dynamic, leakage in mW; energy per pair
+    in pJ; the activity's source)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -184,21 +189,37 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
                                     "latency": rep["latency"], "latency_ns": round(rep["latency"] * clock, 3),
                                     "critical_path": t["critical_path"], "breakdown": rep["breakdown"],
                                     "search": trace}
+                    if power is not None and t["met"]:
+                        pw = power(design, clock, rep["parameters"])["power"]
+                        pair[design]["power"] = {
+                            "total_mw": in_mw(pw["total"], pw["unit"]), "dynamic_mw": in_mw(pw["dynamic"], pw["unit"]),
+                            "leakage_mw": in_mw(pw["leakage"], pw["unit"]), "energy_per_pair_pj": pw["energy_per_pair"],
+                            "energy_per_row_pj": pw["energy_per_row"], "data": pw["data"],
+                            "activity_source": pw["activity_source"]}
                 a, b = pair["fa2"], pair["flashd"]
                 rows.append({"fmt": fmt, "d": d, "clock_ns": clock, "area_unit": rep["area_unit"],
                              "library": rep["library"]["name"], "fa2": a, "flashd": b,
                              "reduction_pct": round(100 * (b["area"] / a["area"] - 1), 1) if a["met"] and b["met"] else None})
+                if "power" in a and "power" in b:
+                    rows[-1]["power_reduction_pct"] = round(
+                        100 * (b["power"]["total_mw"] / a["power"]["total_mw"] - 1), 1)
     seconds = round(time.time() - t0, 1)
-    (out_dir / "compare_clock.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
+    (out_dir / "compare_clock.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION,
+                                                            "paper_power_reduction_pct": PAPER_POWER_REDUCTION,
+                                                            "seconds": seconds,
                                                             "rows": rows}, indent=1))
     with open(out_dir / "compare_clock.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         keys = ["met", "area", "cells", "flops", "stages", "interleave", "fmax_mhz", "critical_ns", "latency", "latency_ns"]
+        pkeys = ["total_mw", "energy_per_pair_pj"] if power else []
         w.writerow(["fmt", "d", "clock_ns", "library", "area_unit", "reduction_pct"]
-                   + [f"{e}_{k}" for e in ("fa2", "flashd") for k in keys])
+                   + [f"{e}_{k}" for e in ("fa2", "flashd") for k in keys]
+                   + (["power_reduction_pct"] + [f"{e}_{k}" for e in ("fa2", "flashd") for k in pkeys] if power else []))
         for r in rows:
             w.writerow([r["fmt"], r["d"], r["clock_ns"], r["library"], r["area_unit"], r["reduction_pct"]]
-                       + [r[e][k] for e in ("fa2", "flashd") for k in keys])
+                       + [r[e][k] for e in ("fa2", "flashd") for k in keys]
+                       + ([r.get("power_reduction_pct")] + [r[e].get("power", {}).get(k) for e in ("fa2", "flashd")
+                                                            for k in pkeys] if power else []))
     md = clock_table(rows)
     (out_dir / "compare_clock.md").write_text(md + "\n")
     _plot(rows, out_dir / "compare_clock.png")
@@ -230,6 +251,20 @@ def clock_table(rows):
     if done:
         lines.append(f"\nFLASH-D vs FA2 at equal clock: {sum(done) / len(done):+.1f}% area on average "
                      f"(paper, 28 nm: {PAPER_REDUCTION:+.1f}%).")
+    powered = [r for r in rows if "power_reduction_pct" in r]
+    if powered:
+        lines += ["", "Power at the same designs, from their gate-level simulation (dynamic + leakage; clock tree, "
+                  "glitches and input-pin internal power not modelled):", "",
+                  "| format | d | clock (ns) | FA2 power (mW) | FLASH-D power (mW) | FLASH-D vs FA2 | "
+                  "energy per (k, v) pair FA2 / FLASH-D (pJ) | activity |", "|---|---|---|---|---|---|---|---|"]
+        for r in powered:
+            a, b = r["fa2"]["power"], r["flashd"]["power"]
+            lines.append(f"| {r['fmt']} | {r['d']} | {r['clock_ns']} | {a['total_mw']:.3f} | {b['total_mw']:.3f} | "
+                         f"{r['power_reduction_pct']:+.1f}% | {a['energy_per_pair_pj']:.1f} / "
+                         f"{b['energy_per_pair_pj']:.1f} | {b['data']} |")
+        mean = sum(r["power_reduction_pct"] for r in powered) / len(powered)
+        lines.append(f"\nFLASH-D vs FA2 power at equal clock: {mean:+.1f}% on average "
+                     f"(paper, 28 nm: {PAPER_POWER_REDUCTION:+.1f}%).")
     return "\n".join(lines)
 
 

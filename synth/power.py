@@ -176,6 +176,11 @@ def to_unit(watts, unit):
     return watts / _WATT[unit]
 
 
+def in_mw(value, unit):
+    """A power in the library's ``unit`` as milliwatts (tables)."""
+    return to_unit(value * _WATT[unit], "mW")
+
+
 _ANON_WIRE = re.compile(r"^\s*wire\s+(\[[^\]]*\]\s*)?_\d+_\s*;\s*$")
 
 
@@ -244,6 +249,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     if callable(groups):
         groups = groups(P)
     t_synth = time.time() - t0
+    t_model = time.time()
     flat_path = flat_netlist(rep["netlist"], rep["top"], library)
     # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
     gates = trace_named_only(gate_model(flat_path if flat else rep["netlist"], rep["top"], library, "engine",
@@ -255,6 +261,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     saif = work / "activity.saif"
     saif.unlink(missing_ok=True)
     t1 = time.time()
+    t_model = t1 - t_model
     sim = str(regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif,
                              **p)).strip()
     t_sim = time.time() - t1
@@ -283,9 +290,10 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                      "activity_source": f"Verilator SAIF of the gate-level model ({'flat' if flat else 'one module per unit'}) "
                                         f"of {Path(rep['netlist']).name}, {source}; "
                                         f"bit-exact against the model: {sim}",
-                     "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
+                     "data": source, "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
                      "instances": len(instances), "instances_without_activity": len(missing)},
-           "seconds": {"synthesis_and_timing": round(t_synth, 1), "simulation": round(t_sim, 1),
+           "seconds": {"synthesis_and_timing": round(t_synth, 1), "gate_model": round(t_model, 1),
+                       "simulation": round(t_sim, 1),
                        "power": round(time.time() - t2, 1)},
            "saif": str(saif), "netlist": str(flat_path)}
     (work / "power.json").write_text(json.dumps(out, indent=1))
@@ -295,7 +303,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
 def power_text(r):
     """Markdown summary of :func:`engine_power`."""
     pw, q = r["power"], r["parameters"]
-    mw = _WATT[pw["unit"]] / 1e-3
+    mw = in_mw(1.0, pw["unit"])
     lines = [f"{r['design']} {q['fmt']} d={q['d']} at {r['clock_ns']} ns in {r['library']['name']} "
              f"(stages {q['stages']}, P {q['interleave']}, {r['area']:.0f} {r['area_unit']})",
              f"activity: {pw['activity_source']}", "",
@@ -307,3 +315,41 @@ def power_text(r):
                  f"row ({pw['cycles_simulated']} cycles, {pw['pairs']} pairs, {pw['rows']} rows; clock tree, glitches "
                  f"and input-pin internal power not modelled)")
     return "\n".join(lines)
+
+
+SKIP_VARIANTS = (
+    ("default thresholds", "default", {}),
+    ("skipping disabled", "noskip", {"skip_below": None, "copy_above": None}),
+    ("published rule (dx <= -6 skip, dx >= 11 copy)", "published", {"saturation": "published"}),
+)
+
+
+def skip_study(fmt, d, groups, source, problems, *, library, clock_ns, seed=1, progress=print):
+    """What FLASH-D's skip threshold buys: the engine at its default thresholds, with skipping
+    (and copying) disabled, and at the published rule, each its own smallest design at
+    ``clock_ns``, its power from :func:`engine_power` on ``groups`` beside its error on
+    ``problems`` (real heads at the data's d, as :func:`flashd.verif.accuracy.evaluate`).
+    Returns ``(rows, markdown)``."""
+    from flashd.verif.accuracy import engine_params, evaluate
+    data_d = problems[0][1].shape[1]
+    rows = []
+    for label, tag, kw in SKIP_VARIANTS:
+        progress(f"skip study: {label}")
+        r = engine_power("flashd", library=library, clock_ns=clock_ns, groups=groups, source=source, seed=seed,
+                         name=f"power_flashd_{fmt}_d{d}_{tag}", progress=progress, d=d, fmt=fmt, **kw)
+        err = evaluate(engine_params("flashd", d=data_d, fmt=fmt, **kw), problems)
+        rows.append({"label": label, "power": r, "error": err})
+    base = rows[0]["power"]["power"]["total"]
+    q = rows[0]["power"]
+    lines = [f"FLASH-D {fmt} d={d} at {clock_ns} ns in {q['library']['name']}: power on {source}; error (RMS and max "
+             f"relative, vs float64 attention) and the share of lane updates skipped / copied on {len(problems)} "
+             f"real heads (d={data_d})", "",
+             f"| variant | stages / P | area ({q['area_unit']}) | power (mW) | vs default | energy per pair (pJ) | RMS rel | max rel "
+             "| skipped | copied |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pw, pq, e = r["power"]["power"], r["power"]["parameters"], r["error"]
+        lines.append(f"| {r['label']} | {pq['stages']} / {pq['interleave']} | {r['power']['area']:.0f} | "
+                     f"{in_mw(pw['total'], pw['unit']):.3f} | {100 * (pw['total'] / base - 1):+.1f}% | "
+                     f"{pw['energy_per_pair']:.1f} | {e['rms_rel']:.4f} | {e['max_rel']:.3g} | "
+                     f"{100 * e['skip']:.1f}% | {100 * e['copy']:.1f}% |")
+    return rows, "\n".join(lines)

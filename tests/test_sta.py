@@ -121,3 +121,33 @@ def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error():
     assert rows[1]["parameters"]["interleave"] > 1           # FLASH-D's weight loop needs P at 25 ns
     assert "at 25.0 ns" in md and "| stages / P | fmax (MHz) |" in md
     assert f"| {rows[1]['parameters']['stages']} / {rows[1]['parameters']['interleave']} |" in md
+
+
+def test_compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
+    """fp8, d = 1 at 25 ns: ``power`` is asked for exactly the two designs the search found,
+    and the table, CSV and JSON carry its figures and the FLASH-D vs FA2 ratio (a stand-in
+    power function here; the power itself is tested in verif/test_power.py)."""
+    import csv
+
+    from flashd.synth.closure import compare_at_clock
+    asked = []
+
+    def power(design, clock, parameters):
+        asked.append((design, clock, parameters["stages"], parameters["interleave"]))
+        total = {"fa2": 2.0e6, "flashd": 1.5e6}[design]          # nW
+        return {"power": {"unit": "nW", "total": total, "dynamic": total - 10.0, "leakage": 10.0,
+                          "energy_per_pair": total * 25e-9 * 1e-9 * 1e12, "energy_per_row": 1.0,
+                          "data": f"stand-in {design}", "activity_source": "SAIF; bit-exact: ok"}}
+    rows = compare_at_clock([1], ["fp8_e4m3"], [25.0], library=library("sky130"), out_dir=tmp_path,
+                            progress=lambda m: None, jobs=1, power=power)
+    r = rows[0]
+    assert asked == [(e, 25.0, r[e]["stages"], r[e]["interleave"]) for e in ("fa2", "flashd")]
+    assert r["power_reduction_pct"] == -25.0 and r["flashd"]["power"]["total_mw"] == pytest.approx(1.5)
+    md = (tmp_path / "compare_clock.md").read_text()
+    assert "| fp8_e4m3 | 1 | 25.0 | 2.000 | 1.500 | -25.0% | 50.0 / 37.5 | stand-in flashd |" in md
+    assert "(paper, 28 nm: -20.3%)" in md
+    saved = json.loads((tmp_path / "compare_clock.json").read_text())
+    assert saved["paper_power_reduction_pct"] == -20.3 and saved["rows"][0]["power_reduction_pct"] == -25.0
+    with open(tmp_path / "compare_clock.csv") as fh:
+        line = next(csv.DictReader(fh))
+    assert float(line["power_reduction_pct"]) == -25.0 and float(line["fa2_total_mw"]) == pytest.approx(2.0)

@@ -96,6 +96,15 @@ def test_bad_power_input_names_the_option(capsys, tmp_path):
     np.savez(ok, q=np.zeros((4, 8)), k=np.zeros((5, 8)), v=np.zeros((5, 8)))
     assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(ok), "--d", "4"]) == 2
     assert "--d 4: d8.npz has d=8" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(ok), "--skip-study"]) == 2
+    assert "--skip-study is FLASH-D's" in capsys.readouterr().err
+    assert main(["power", "flashd", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(ok), "--skip-study",
+                 "--skip-below", "none"]) == 2
+    assert "--skip-study sets skip_below itself" in capsys.readouterr().err
+    assert main(["compare", "--d", "8", "--pdk", "sky130", "--power"]) == 2
+    assert "--power needs --clock-ns" in capsys.readouterr().err
+    assert main(["compare", "--d", "4", "--pdk", "sky130", "--clock-ns", "10", "--power", "--npz", str(ok)]) == 2
+    assert "--power at d=4: d8.npz has d=8" in capsys.readouterr().err
     with pytest.raises(PowerError, match="no power data"):
         instance_power("unused.v", "top", library(), 10.0, tmp_path)
 
