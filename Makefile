@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock power ops-area tools clean
+.PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock power power-skip ops-area tools clean
 
 setup: $(STAMP) tools
 
@@ -76,8 +76,10 @@ tradeoff-clock: setup
 	$(VENV)/bin/flashd tradeoff --d $(TRADEOFF_D) --fmt bf16 --heads 8 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) \
 	  --jobs $(JOBS) --out build/tradeoff_clock
 
-# Power of both engines at DEMO_CLOCK_NS from their gate-level simulation on real rows: bf16 d=64
-# (MiniLM t0_l2 heads 0 and 1 side by side, all 74 rows and keys): build/power/<engine>.json.
+# Power of both engines at DEMO_CLOCK_NS from their gate-level simulation: bf16 d=64 on real rows
+# (MiniLM t0_l2 heads 0 and 1 side by side, all 74 rows and keys) and on random rows of the same
+# size: build/power/<engine>_{real,random}.json. power-skip: what FLASH-D's skip threshold buys
+# (default, disabled, published rule) at d=32 on head 0, beside the error on 8 heads.
 power: setup
 	@mkdir -p build/power
 	for e in flashd fa2; do \
@@ -85,6 +87,10 @@ power: setup
 	    --join-heads 2 --json build/power/$${e}_real.json || exit 1; \
 	  $(VENV)/bin/flashd power $$e --fmt bf16 --d 64 --random 74 --rows 72 --pdk sky130 \
 	    --clock-ns $(DEMO_CLOCK_NS) --json build/power/$${e}_random.json || exit 1; done
+
+power-skip: setup
+	$(VENV)/bin/flashd power flashd --fmt bf16 --pdk sky130 --clock-ns $(DEMO_CLOCK_NS) --skip-study \
+	  --json build/power/skip_d32.json
 
 # Every one-format operator and nonlinear unit on its own (generic cells beside FloPoCo's, GE),
 # and where add, mul and fma spend their area: build/ops_area/ops_area.md.
