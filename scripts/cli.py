@@ -18,6 +18,7 @@ every non-default parameter.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -493,6 +494,8 @@ def _parser():
     """The parser and its commands (``{name: subparser}``)."""
     from flashd.verif.characterize import FUNCS
     ap = argparse.ArgumentParser(prog="flashd", description=__doc__.split("\n")[0])
+    ap.add_argument("-v", "--verbose", action="store_true", help="show the simulators' and cocotb's output "
+                    "(default: kept in build.log and sim.log in each build directory; FLASHD_VERBOSE=1 likewise)")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     ops = {n: OPERATORS[n].category for n in OPERATORS}
@@ -664,6 +667,8 @@ def main(argv=None):
         args = _parser()[0].parse_args(argv)
     except SystemExit as e:                    # argparse has printed what was wrong
         return e.code
+    if args.verbose:
+        os.environ["FLASHD_VERBOSE"] = "1"
     try:
         return args.func(args)
     except (ValueError, TypeError, RuntimeError) as e:     # RuntimeError: SynthError, a missing simulator

@@ -15,7 +15,7 @@ from flashd.hdl.emit import write_verilog
 from . import model
 from .harness import Harness
 from .registry import OpSpec
-from .sim import BUILD_ROOT, run_cocotb
+from .sim import BUILD_ROOT, run_cocotb, verbose
 
 __all__ = ["seed_from_env", "drive_and_check", "simulate", "regress"]
 
@@ -141,10 +141,13 @@ def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, fi
     report.unlink(missing_ok=True)
     env = {**{k: v.format(build=build) for k, v in env.items()}, "FLASHD_SEED": str(seed),
            "FLASHD_REPORT": str(report)}
-    print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
+    if verbose():
+        print(f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces), build dir {build}")
     n_tests, n_failed = run_cocotb(sim, vpath, toplevel, test_module, build, env, saif=saif)
-    text = report.read_text() if report.exists() else "(no report written: see the simulator log above)"
-    assert n_tests >= 1 and n_failed == 0, f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed\n{text}"
+    log = "the simulator output above" if verbose() else build / "sim.log"
+    text = report.read_text() if report.exists() else f"(no report written: see {log})"
+    assert n_tests >= 1 and n_failed == 0, (f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces): {n_failed} of "
+                                            f"{n_tests} cocotb tests failed; full log {log}\n{text}")
     return text
 
 

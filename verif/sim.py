@@ -30,6 +30,17 @@ def _verilator_env():
     os.environ["MAKEFLAGS"] = flags.strip()
 
 
+def verbose():
+    """Simulator and cocotb output on the terminal (``FLASHD_VERBOSE=1``, ``flashd -v``); by
+    default it goes to ``build.log`` / ``sim.log`` in the build directory."""
+    return os.environ.get("FLASHD_VERBOSE", "") not in ("", "0")
+
+
+def _tail(path, lines=15):
+    text = Path(path).read_text(errors="replace").splitlines() if Path(path).is_file() else []
+    return "\n".join(text[-lines:])
+
+
 def check_simulator(sim):
     if sim not in SIMULATORS:
         raise ValueError(f"sim={sim!r} is not supported (allowed: {', '.join(SIMULATORS)})")
@@ -81,17 +92,27 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
     stamp = Path(build_dir) / "flashd.stamp"
     key = hashlib.sha256(repr((sim, toplevel, build_args, saif is not None, os.environ.get("MAKEFLAGS"),
                                Path(verilog_path).read_bytes())).encode()).hexdigest()
+    build_log, sim_log = Path(build_dir) / "build.log", Path(build_dir) / "sim.log"
     if not (stamp.is_file() and stamp.read_text() == key):
         stamp.unlink(missing_ok=True)
-        runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=saif is not None,
-                     log_file=Path(build_dir) / "build.log")
+        try:
+            runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
+                         timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=saif is not None,
+                         log_file=build_log)
+        except RuntimeError as e:
+            raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
         stamp.write_text(key)
     results = Path(build_dir) / "results.xml"
+    results.unlink(missing_ok=True)
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                     extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"),
-                    test_args=["--trace", "--trace-file", str(saif)] if saif is not None else [])
+                    test_args=["--trace", "--trace-file", str(saif)] if saif is not None else [],
+                    log_file=None if verbose() else sim_log)
     except SystemExit:
         pass                      # under pytest the runner exits on failure; results tell
+    except RuntimeError as e:     # the simulator itself failed (crash, $fatal)
+        raise RuntimeError(f"{sim} simulation of {verilog_path} failed ({e}); log {sim_log}:\n{_tail(sim_log)}") from None
+    if not results.is_file():
+        raise RuntimeError(f"{sim} simulation of {verilog_path} wrote no results; log {sim_log}:\n{_tail(sim_log)}")
     return get_results(results)
