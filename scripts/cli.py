@@ -490,6 +490,9 @@ def cmd_characterize(args):
     return 0
 
 
+WAVES_HELP = "write an FST waveform of each simulation (its path is printed); FLASHD_WAVES=1 likewise"
+
+
 def _parser():
     """The parser and its commands (``{name: subparser}``)."""
     from flashd.verif.characterize import FUNCS
@@ -525,6 +528,7 @@ def _parser():
     u.add_argument("--design", type=DESIGN_LIST, default=list(DESIGNS), help="designs, comma-separated (default fa2,flashd)")
     u.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
     u.add_argument("--rtl", choices=SIMULATORS, help="also simulate the first rows of head 0, bit-exact")
+    u.add_argument("--waves", action="store_true", help=WAVES_HELP)
     u.add_argument("--rtl-groups", dest="rtl_groups", type=POSITIVE, default=2, help="groups of P rows to simulate (default 2)")
     _engine_options(u, d=False)
     u.set_defaults(func=cmd_run)
@@ -537,6 +541,7 @@ def _parser():
                    help="keys per group of P rows, comma-separated (default 16,8: two groups)")
     v.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
     v.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    v.add_argument("--waves", action="store_true", help=WAVES_HELP)
     _engine_options(v, d=False)
     v.set_defaults(func=cmd_verify)
 
@@ -640,6 +645,7 @@ def _parser():
     r.add_argument("--stages", type=_int_range(0), default=2, help="register ranks per operator (default 2)")
     r.add_argument("--sim", type=_list(_choice(SIMULATORS, "simulator")), default=list(SIMULATORS),
                    help="simulators (default icarus,verilator)")
+    r.add_argument("--waves", action="store_true", help=WAVES_HELP)
     r.add_argument("--count", type=POSITIVE, default=20000, help="random vectors per operator (default 20000)")
     r.set_defaults(func=cmd_regress)
 
@@ -669,6 +675,8 @@ def main(argv=None):
         return e.code
     if args.verbose:
         os.environ["FLASHD_VERBOSE"] = "1"
+    if getattr(args, "waves", False):
+        os.environ["FLASHD_WAVES"] = "1"
     try:
         return args.func(args)
     except (ValueError, TypeError, RuntimeError) as e:     # RuntimeError: SynthError, a missing simulator

@@ -146,8 +146,9 @@ def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, fi
     n_tests, n_failed = run_cocotb(sim, vpath, toplevel, test_module, build, env, saif=saif)
     log = "the simulator output above" if verbose() else build / "sim.log"
     text = report.read_text() if report.exists() else f"(no report written: see {log})"
-    assert n_tests >= 1 and n_failed == 0, (f"[{sim}:{name}] seed {seed} (FLASHD_SEED={seed} reproduces): {n_failed} of "
-                                            f"{n_tests} cocotb tests failed; full log {log}\n{text}")
+    assert n_tests >= 1 and n_failed == 0, (f"[{sim}:{name}] seed {seed}: {n_failed} of {n_tests} cocotb tests failed; "
+                                            f"full log {log}; to rerun this case with a waveform: FLASHD_SEED={seed} "
+                                            f"FLASHD_WAVES=1 and the same command (flashd: --seed {seed} --waves)\n{text}")
     return text
 
 

@@ -36,6 +36,11 @@ def verbose():
     return os.environ.get("FLASHD_VERBOSE", "") not in ("", "0")
 
 
+def waves_wanted():
+    """A waveform of every run (``FLASHD_WAVES=1``; ``--waves`` on ``flashd regress``, ``verify``, ``run``)."""
+    return os.environ.get("FLASHD_WAVES", "") not in ("", "0")
+
+
 def _tail(path, lines=15):
     text = Path(path).read_text(errors="replace").splitlines() if Path(path).is_file() else []
     return "\n".join(text[-lines:])
@@ -70,9 +75,11 @@ def _runner(sim, toplevel, build_dir):
     return PortsOnly(), [control]
 
 
-def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, saif=None):
+def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, saif=None, waves=None):
     """Build ``verilog_path`` for ``sim`` and run the cocotb ``test_module`` on it. ``saif``:
-    a path for Verilator's SAIF (every net's toggle count; ``_NNN_`` nets included).
+    a path for Verilator's SAIF (every net's toggle count; ``_NNN_`` nets included). ``waves``
+    (default :func:`waves_wanted`): an FST waveform, ``waves.fst`` (Verilator) or
+    ``<toplevel>.fst`` (Icarus) in ``build_dir``; its path is printed.
 
     Returns ``(num_tests, num_failed)`` from cocotb's results file.
     """
@@ -85,34 +92,51 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
         if sim != "verilator":
             raise ValueError(f"sim={sim!r}: switching activity (SAIF) comes from Verilator only")
         build_args += ["--trace-saif", "--trace-underscore"]
+    waves = waves_wanted() if waves is None else waves
+    if waves and saif is not None:
+        waves = False                       # one trace per run: the SAIF is what was asked for
+    wave_path = None
+    test_args = ["--trace", "--trace-file", str(saif)] if saif is not None else []
+    if waves:
+        if sim == "verilator":
+            build_args += ["--trace-fst"]
+            wave_path = Path(build_dir) / "waves.fst"
+            test_args = ["--trace", "--trace-file", str(wave_path)]
+        else:
+            wave_path = Path(build_dir) / f"{toplevel}.fst"
     if sim == "verilator":
         build_args += ["--verilate-jobs", str(os.cpu_count() or 1)]
     # A build is reused when the Verilog, the options and the simulator are the same (a gate-level
     # model is built once for its real-data and random-data runs).
     stamp = Path(build_dir) / "flashd.stamp"
-    key = hashlib.sha256(repr((sim, toplevel, build_args, saif is not None, os.environ.get("MAKEFLAGS"),
+    traced = saif is not None or waves
+    key = hashlib.sha256(repr((sim, toplevel, build_args, traced, os.environ.get("MAKEFLAGS"),
                                Path(verilog_path).read_bytes())).encode()).hexdigest()
     build_log, sim_log = Path(build_dir) / "build.log", Path(build_dir) / "sim.log"
-    if not (stamp.is_file() and stamp.read_text() == key):
+    reuse = stamp.is_file() and stamp.read_text() == key
+    if reuse:
+        runner._build_command = list          # build() still records sources and options; runs nothing
+    else:
         stamp.unlink(missing_ok=True)
-        try:
-            runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
-                         timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=saif is not None,
-                         log_file=build_log)
-        except RuntimeError as e:
-            raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
-        stamp.write_text(key)
+    try:
+        runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
+                     timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=traced,
+                     log_file=None if reuse else build_log)
+    except RuntimeError as e:
+        raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
+    stamp.write_text(key)
     results = Path(build_dir) / "results.xml"
     results.unlink(missing_ok=True)
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                     extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"),
-                    test_args=["--trace", "--trace-file", str(saif)] if saif is not None else [],
-                    log_file=None if verbose() else sim_log)
+                    test_args=test_args, waves=traced, log_file=None if verbose() else sim_log)
     except SystemExit:
         pass                      # under pytest the runner exits on failure; results tell
     except RuntimeError as e:     # the simulator itself failed (crash, $fatal)
         raise RuntimeError(f"{sim} simulation of {verilog_path} failed ({e}); log {sim_log}:\n{_tail(sim_log)}") from None
     if not results.is_file():
         raise RuntimeError(f"{sim} simulation of {verilog_path} wrote no results; log {sim_log}:\n{_tail(sim_log)}")
+    if wave_path is not None:
+        print(f"waveform: {wave_path}" + ("" if wave_path.is_file() else " (not written: see " + str(sim_log) + ")"))
     return get_results(results)
