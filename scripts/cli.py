@@ -269,6 +269,10 @@ def cmd_run(args):
 def cmd_verify(args):
     """Random rows through each design's RTL, bit-exact against the model."""
     from flashd.verif.attention_bench import regress_engine
+    from flashd.verif.sim import engine_simulator
+    if args.sim is None:
+        args.sim, why = engine_simulator(args.d)
+        print(f"simulator: {args.sim} ({why})")
     for design in args.design:
         kw = engine_kwargs(args, design)
         t = time.time()
@@ -539,7 +543,7 @@ def _parser():
     v.add_argument("--fmt", type=_format, default="bf16", help="format of q, k, v and the output (default bf16)")
     v.add_argument("--keys", type=_list(POSITIVE), default=[16, 8],
                    help="keys per group of P rows, comma-separated (default 16,8: two groups)")
-    v.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
+    v.add_argument("--sim", choices=SIMULATORS, help="simulator (default: icarus up to d=16, verilator above)")
     v.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     v.add_argument("--waves", action="store_true", help=WAVES_HELP)
     _engine_options(v, d=False)

@@ -93,6 +93,9 @@ def test_cli_verify_simulates_random_rows_and_refuses_bad_options(capsys):
     assert main(["verify", "--d", "2", "--design", "fa2", "--fmt", "fp8_e4m3", "--keys", "3,2"]) == 0
     out = capsys.readouterr().out
     assert "fa2 d=2 fp8_e4m3 on icarus: " in out and " ok (" in out
+    assert "simulator: icarus (d=2 <= 16: Icarus needs no build)" in out    # the default, and why
+    from flashd.verif.sim import engine_simulator
+    assert engine_simulator(16)[0] == "icarus" and engine_simulator(17)[0] == "verilator"
     assert main(["verify", "--d", "2", "--keys", "0"]) == 2
     assert "argument --keys: 0 is out of range (allowed: >= 1)" in capsys.readouterr().err
     assert main(["verify", "--d", "2", "--design", "flashd", "--recip-segments", "8"]) == 2
