@@ -256,7 +256,7 @@ def clock_table(rows):
         lines += ["", "Power at the same designs, from their gate-level simulation (dynamic + leakage; clock tree, "
                   "glitches and input-pin internal power not modelled):", "",
                   "| format | d | clock (ns) | FA2 power (mW) | FLASH-D power (mW) | FLASH-D vs FA2 | "
-                  "energy per (k, v) pair FA2 / FLASH-D (pJ) | activity |", "|---|---|---|---|---|---|---|---|"]
+                  "energy per (k, v) pair FA2 / FLASH-D (pJ) | rows simulated |", "|---|---|---|---|---|---|---|---|"]
         for r in powered:
             a, b = r["fa2"]["power"], r["flashd"]["power"]
             lines.append(f"| {r['fmt']} | {r['d']} | {r['clock_ns']} | {a['total_mw']:.3f} | {b['total_mw']:.3f} | "

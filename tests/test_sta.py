@@ -145,7 +145,7 @@ def test_compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
     assert r["power_reduction_pct"] == -25.0 and r["flashd"]["power"]["total_mw"] == pytest.approx(1.5)
     md = (tmp_path / "compare_clock.md").read_text()
     assert "| fp8_e4m3 | 1 | 25.0 | 2.000 | 1.500 | -25.0% | 50.0 / 37.5 | stand-in flashd |" in md
-    assert "(paper, 28 nm: -20.3%)" in md
+    assert "(paper, 28 nm: -20.3%)" in md and "| energy per (k, v) pair FA2 / FLASH-D (pJ) | rows simulated |" in md
     saved = json.loads((tmp_path / "compare_clock.json").read_text())
     assert saved["paper_power_reduction_pct"] == -20.3 and saved["rows"][0]["power_reduction_pct"] == -25.0
     with open(tmp_path / "compare_clock.csv") as fh:
