@@ -101,9 +101,10 @@ def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
     assert "exp_w" in rep["timing"]["limited_by"] and rep["parameters"]["stages"] == 0
 
 
-def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error():
+def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error(tmp_path):
     """fp8, d = 1 at 25 ns: each configuration is the design close_timing finds (stages and P
-    chosen by timing), its error the same as without a clock (neither knob changes the arithmetic)."""
+    chosen by timing), its error the same as without a clock (neither knob changes the arithmetic).
+    Then compare_at_clock with power on the same two designs (cached: one search, not two)."""
     from flashd.synth.closure import close_timing
     from flashd.synth.report import tradeoff
     from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
@@ -121,9 +122,10 @@ def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error():
     assert rows[1]["parameters"]["interleave"] > 1           # FLASH-D's weight loop needs P at 25 ns
     assert "at 25.0 ns" in md and "| stages / P | fmax (MHz) |" in md
     assert f"| {rows[1]['parameters']['stages']} / {rows[1]['parameters']['interleave']} |" in md
+    _compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path)   # the same two designs, cached
 
 
-def test_compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
+def _compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
     """fp8, d = 1 at 25 ns: ``power`` is asked for exactly the two designs the search found,
     and the table, CSV and JSON carry its figures and the FLASH-D vs FA2 ratio (a stand-in
     power function here; the power itself is tested in verif/test_power.py)."""
