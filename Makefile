@@ -108,11 +108,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: lint
-	@$(PY) -m pytest -n $(JOBS) -q; rc=$$?; \
+	@$(PY) -m pytest -n $(JOBS) --dist loadgroup -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 test-full: lint
-	@$(PY) -m pytest -n $(JOBS) -q -m "full or not full"; rc=$$?; \
+	@$(PY) -m pytest -n $(JOBS) --dist loadgroup -q -m "full or not full"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 clean:

@@ -16,6 +16,11 @@ from flashd.synth.sta import StaError, run_sta
 
 pytestmark = pytest.mark.yosys
 
+# The timing closure of fp8 d = 1 at 25 ns: searched by the first test of this group, then
+# cached for the others (xdist's --dist loadgroup runs a group on one worker, in order; the
+# power tests in verif/test_power.py take its FLASH-D design).
+CLOSURE_25NS = pytest.mark.xdist_group("sky130_fp8_d1_25ns")
+
 
 def _adder_timing(clock_ns):
     lib = library("sky130")
@@ -72,6 +77,7 @@ def test_an_unreadable_netlist_names_the_log(tmp_path):
         run_sta(bad, "top", library("sky130"), 10.0, work=tmp_path / "sta")
 
 
+@CLOSURE_25NS
 def test_close_timing_adds_one_rank_at_a_time_until_the_clock_is_met(tmp_path):
     """fp8, d = 1 at 25 ns: every step adds one stage or one P where the worst path was (both
     kinds here); the last design meets the clock and those before it did not."""
@@ -93,6 +99,7 @@ def test_cli_compare_at_a_clock_needs_a_library_with_timing(capsys):
     assert "'x' is not a number" in capsys.readouterr().err
 
 
+@CLOSURE_25NS
 def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
     from flashd.synth.closure import close_timing
     rep, trace = close_timing("flashd", 25.0, library=library("sky130"), fmt="fp8_e4m3", d=1, max_stages=0,
@@ -101,6 +108,7 @@ def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
     assert "exp_w" in rep["timing"]["limited_by"] and rep["parameters"]["stages"] == 0
 
 
+@CLOSURE_25NS
 def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error(tmp_path):
     """fp8, d = 1 at 25 ns: each configuration is the design close_timing finds (stages and P
     chosen by timing), its error the same as without a clock (neither knob changes the arithmetic).

@@ -3,6 +3,8 @@
 liberty, random rows and rows of real attention data, bit-exact; and a netlist with one gate
 changed fails."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -39,11 +41,16 @@ def test_sky130_netlist_matches_the_model(design):
         pytest.skip(f"random rows matched; real rows skipped: {SHARED_DATA} not found")
 
 
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")       # tests/test_sta.py: this design is cached there
 def test_a_netlist_with_one_gate_changed_fails():
-    """The first 2-input NAND of the lane multipliers' netlist becomes a NOR: rows differ."""
+    """FA2 fp8 d = 1 as timed at 25 ns (S3 P1): the first 2-input NAND of its dot product's
+    netlist (a unit every pair goes through) becomes a NOR: the rows that matched now differ."""
     def mutate(text):
-        start = text.index("sky130_fd_sc_hd__nand2_1 ", text.index("module u_"))
+        module = re.search(r"^\s*(u_[0-9a-f]+) \\dot\.unit ", text, re.M).group(1)
+        start = text.index("sky130_fd_sc_hd__nand2_1 ", text.index(f"module {module}("))
         return text[:start] + "sky130_fd_sc_hd__nor2_1 " + text[start + len("sky130_fd_sc_hd__nand2_1 "):]
+    design = dict(library=library("sky130"), clock_ns=25.0, d=1, fmt="fp8_e4m3", stages=3)
+    report, _ = regress_netlist("fa2", "icarus", "netlist_unmutated", [5, 9], seed=7, **design)
+    assert report.startswith("2 rows") and "FAIL" not in report, report
     with pytest.raises(AssertionError, match="differ|rows expected"):
-        regress_netlist("fa2", "icarus", "netlist_mutated", [5, 9], library=library("sky130"), mutate=mutate,
-                        d=1, fmt="fp8_e4m3")
+        regress_netlist("fa2", "icarus", "netlist_mutated", [5, 9], seed=7, mutate=mutate, **design)

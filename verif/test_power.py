@@ -24,7 +24,7 @@ from flashd.synth.report import engine_report
 
 from .test_netlists import _real_groups
 
-pytestmark = [pytest.mark.sim, pytest.mark.yosys]
+pytestmark = [pytest.mark.sim, pytest.mark.yosys, pytest.mark.xdist_group("sky130_fp8_d1_25ns")]  # tests/test_sta.py
 
 CLOCK_NS = 25.0
 DESIGN = dict(d=1, fmt="fp8_e4m3", stages=3, interleave=3)
