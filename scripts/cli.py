@@ -234,13 +234,22 @@ def cmd_run(args):
     import numpy as np
 
     from flashd.verif import model
-    from flashd.verif.accuracy import evaluate, load_qkv
-    path = _data_path(args.npz)
-    prefix = args.prefix if args.prefix or args.npz else "t0_l2"
-    Q, K, V = load_qkv(path, prefix)
+    from flashd.verif.accuracy import evaluate, load_qkv, synthetic_qkv
+    if args.random:
+        if args.d is None or args.npz or args.prefix:
+            raise ValueError("--random N needs --d (the head dimension) and takes no --npz/--prefix")
+        Q, K, V = synthetic_qkv(args.random, args.d, args.seed)
+        name = f"synthetic head (seed {args.seed})"
+    else:
+        if args.d is not None:
+            raise ValueError("--d goes with --random (the data's d is its own)")
+        path = _data_path(args.npz)
+        prefix = args.prefix if args.prefix or args.npz else "t0_l2"
+        Q, K, V = load_qkv(path, prefix)
+        name = f"{path.name}{':' + prefix if prefix else ''}"
     d = Q.shape[2]
     problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
-    print(f"{path.name}{':' + prefix if prefix else ''}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
+    print(f"{name}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
           f"N={K.shape[1]}, d={d}; error against float64 softmax attention of the quantized inputs")
     for design in args.design:
         kw = engine_kwargs(args, design)
@@ -262,7 +271,9 @@ def cmd_run(args):
                 k = np.broadcast_to(model.from_float(fmt, K[0]), (P,) + K[0].shape)
                 v = np.broadcast_to(model.from_float(fmt, V[0]), (P,) + V[0].shape)
                 groups.append((q, k, v))
-            print(regress_engine(design, args.rtl, f"run_{design}", groups, d=d, fmt=args.fmt, **kw))
+            t = time.time()
+            print(regress_engine(design, args.rtl, f"run_{design}", groups, d=d, fmt=args.fmt, **kw).strip()
+                  + f" ({args.rtl}, {time.time() - t:.0f} s)", flush=True)
     return 0
 
 
@@ -534,6 +545,10 @@ def _parser():
     u.add_argument("--rtl", choices=SIMULATORS, help="also simulate the first rows of head 0, bit-exact")
     u.add_argument("--waves", action="store_true", help=WAVES_HELP)
     u.add_argument("--rtl-groups", dest="rtl_groups", type=POSITIVE, default=2, help="groups of P rows to simulate (default 2)")
+    u.add_argument("--random", type=POSITIVE, metavar="N", help="a synthetic head instead of the data: N rows "
+                   "attending to N keys, q, k, v standard normal (scores of std 2); needs --d")
+    u.add_argument("--d", type=D, help=f"head dimension of --random (1..{MAX_D})")
+    u.add_argument("--seed", type=int, default=1, help="seed of --random (default 1)")
     _engine_options(u, d=False)
     u.set_defaults(func=cmd_run)
 

@@ -30,6 +30,8 @@ def test_generate_writes_verilog_and_sidecar(tmp_path):
     (["generate", "flashd", "--d", "4", "--segments", "8"], "--segments applies to operators, not to flashd"),
     (["generate", "flashd", "--d", "4", "--ln-segments", "8"], "ln_segments=8 does not apply to saturation='exact'"),
     (["generate", "fa2", "--d", "4000"], "argument --d: 4000 is out of range (allowed: 1..1024)"),
+    (["run", "--random", "16"], "--random N needs --d (the head dimension)"),
+    (["run", "--d", "4"], "--d goes with --random (the data's d is its own)"),
     (["regress", "--ops", "add,div"], "argument --ops: operator 'div' unknown"),
     (["coeffs", "--func", "ln", "--fmt", "fp8_e4m3", "--segments", "16"], "segments=16 needs 4 fraction bits"),
 ])
@@ -86,6 +88,16 @@ def test_cli_run_reports_errors_and_refuses_bad_files(tmp_path, capsys):
     assert "not a readable .npz file" in capsys.readouterr().err
     assert main(["run", "--npz", str(good), "--design", "fa3"]) == 2
     assert "argument --design: design 'fa3' unknown (allowed: fa2, flashd)" in capsys.readouterr().err
+
+
+def test_cli_run_on_a_synthetic_head(capsys):
+    """``--random N --d D``: N rows attending to N keys, the scores of std 2 as stated."""
+    from flashd.verif.accuracy import synthetic_qkv
+    Q, K, _ = synthetic_qkv(256, 64, seed=3)
+    assert Q.shape == K.shape == (1, 256, 64) and np.std(Q[0] @ K[0].T) == pytest.approx(2.0, rel=0.1)
+    assert main(["run", "--random", "24", "--d", "4", "--seed", "3", "--design", "flashd"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic head (seed 3): 1 head(s), 24 rows, N=24, d=4" in out and "flashd: max abs" in out
 
 
 @pytest.mark.sim

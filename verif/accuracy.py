@@ -30,6 +30,14 @@ def _check_array(name, a, ndim):
                          f"rules for them, see the README, but error statistics would be meaningless)")
 
 
+def synthetic_qkv(n, d, seed, score_std=2.0):
+    """One synthetic head: ``(Q, K, V)`` of shapes (1, n, d), n rows attending to n keys; q, k,
+    v standard normal, q scaled so that the scores q.k have standard deviation ``score_std``."""
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((1, n, d)) * score_std / np.sqrt(d)
+    return Q, rng.standard_normal((1, n, d)), rng.standard_normal((1, n, d))
+
+
 def load_qkv(path, prefix=None):
     """``(Q, K, V)`` float64 arrays of shapes (H, R, d), (H, N, d), (H, N, d) from an .npz.
 

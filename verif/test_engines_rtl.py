@@ -46,7 +46,7 @@ def _cases(full):
 
 
 def _engine(sim, name, design, params, groups, repeat):
-    report = regress_engine(design, sim, f"engine_{name}", groups * repeat, **params)
+    report = regress_engine(design, sim, f"engine_{name}_x{repeat}", groups * repeat, **params)
     rows = len(groups) * repeat * params.get("interleave", 1)
     assert report.startswith(f"{rows} rows") and "ok" in report and "FAIL" not in report, report
 
@@ -79,7 +79,7 @@ def _real_data(design, n_groups):
         q = model.from_float("bf16", Q[5, 2 * g:2 * g + 2])
         k, v = (np.broadcast_to(model.from_float("bf16", X[5]), (2,) + X[5].shape) for X in (K, V))
         groups.append((q, k, v))
-    report = regress_engine(design, "icarus", f"engine_real_{design}", groups, **params)
+    report = regress_engine(design, "icarus", f"engine_real_{design}_{n_groups}", groups, **params)
     assert report.startswith(f"{2 * len(groups)} rows") and "FAIL" not in report, report
 
 
