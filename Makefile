@@ -104,6 +104,8 @@ accuracy: setup
 
 # The linter first (ruff: F, B, I; pyproject.toml). pytest exits 5 when it collects nothing:
 # say so and fail, never pass silently. The `full` marker is deselected by default (pyproject.toml).
+# --dist loadgroup: the tests of one xdist_group run on one worker in order (a design they
+# share is synthesized once, not by both workers at the same time).
 lint: setup
 	$(VENV)/bin/ruff check .
 
