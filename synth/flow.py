@@ -130,11 +130,15 @@ def _cache(key, suffix=".json"):
     return BUILD / "cache" / f"{key}{suffix}"
 
 
-def _store(path, data):
+def _write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
+    tmp.write_text(text)
     os.replace(tmp, path)                         # atomic: a parallel reader never sees half a file
+
+
+def _store(path, data):
+    _write(path, json.dumps(data))
 
 
 def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None, effort="full", clock_ns=None,
@@ -259,10 +263,7 @@ def unit_verilog(unit):
     if path.is_file():
         return path.read_text()
     text = emit(unit.build(), UNIT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _write(path, text)
     return text
 
 
@@ -329,10 +330,7 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
     netlist = BUILD / "netlists" / f"{top}-{Path(g.netlist).stem}.v"
     if not netlist.is_file():
-        netlist.parent.mkdir(parents=True, exist_ok=True)
-        tmp = netlist.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(Path(g.netlist).read_text() + "".join(unit_netlists))
-        os.replace(tmp, netlist)
+        _write(netlist, Path(g.netlist).read_text() + "".join(unit_netlists))
     by_cat = {}
     for u in rows:
         by_cat[u["category"]] = by_cat.get(u["category"], 0.0) + u["area"]
