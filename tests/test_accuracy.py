@@ -33,13 +33,13 @@ def test_real_data_accuracy_and_the_published_rule(real_heads):
     """bf16 inputs, 4 fixed heads of MiniLM (d = 32, N = 74..89): bounds per configuration;
     the scalar-path format matters more than 3x for FLASH-D; the published saturation rule
     costs more than 10x."""
-    results = {label: evaluate(p, real_heads) for label, p in configs("bf16", 32)}
+    published = "FLASH-D published (saturation + blend)"
+    results = {label: evaluate(p, real_heads) for label, p in configs("bf16", 32) if label in (*REAL_RMS, published)}
     for label, bound in REAL_RMS.items():
         assert results[label]["rms_rel"] <= bound, (label, results[label])
         assert results[label]["rms_rel"] >= results[label]["floor_rms_rel"]
     assert results["FLASH-D"]["rms_rel"] > 3 * results["FLASH-D scalar fp32"]["rms_rel"]
-    published = results["FLASH-D published (saturation + blend)"]["rms_rel"]
-    assert published > 10 * results["FLASH-D"]["rms_rel"]
+    assert results[published]["rms_rel"] > 10 * results["FLASH-D"]["rms_rel"]
 
 
 @needs_shared

@@ -38,43 +38,48 @@ def _b(x):
 
 def unpack(fmt, bits):
     """Split bit patterns into ``(sign, cls, exp, sig)``; value = sig * 2**(exp - man_bits)."""
-    bits = _ints(bits)
-    man = bits & fmt.man_mask
-    efield = (bits >> fmt.man_bits) & fmt.exp_mask
-    sign = (bits >> (fmt.width - 1)) & 1
-    cls = np.where(_b(efield == fmt.exp_mask), np.where(_b(man == 0), INF, NAN),
-                   np.where(_b(efield == 0), ZERO, NORMAL))
-    sig = np.where(cls == NORMAL, man | (1 << fmt.man_bits), 0).astype(object)
-    return sign, cls, (efield - fmt.bias).astype(object), sig
+    b = np.asarray(bits).astype(np.uint64)          # fields in uint64: patterns are <= 64 bits
+    man = b & np.uint64(fmt.man_mask)
+    efield = (b >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
+    sign = (b >> np.uint64(fmt.width - 1)) & np.uint64(1)
+    cls = np.where(efield == fmt.exp_mask, np.where(man == 0, INF, NAN), np.where(efield == 0, ZERO, NORMAL))
+    sig = np.where(cls == NORMAL, man | np.uint64(1 << fmt.man_bits), np.uint64(0))
+    exp = np.array((efield.astype(np.int64) - fmt.bias).tolist(), dtype=object).reshape(b.shape)
+    return _ints(sign), cls, exp, _ints(sig)
 
 
 def round_pack(fmt, sign, mag, exp2, nan=False, inf=False):
-    """Round ``(-1)**sign * mag * 2**exp2`` (``mag`` an exact non-negative integer) into ``fmt``."""
-    sign, mag, exp2 = np.broadcast_arrays(_ints(sign), _ints(mag), _ints(exp2))
+    """Round ``(-1)**sign * mag * 2**exp2`` (``mag`` an exact non-negative integer) into ``fmt``.
+
+    Only the shifts of ``mag`` need Python integers; what is kept (at most p + 1 bits), the
+    sticky bit and the exponent fit in int64."""
+    sign, mag, exp2 = np.broadcast_arrays(np.asarray(sign), _ints(mag), np.asarray(exp2))
     p = fmt.precision
-    length = _bit_length(mag).astype(object)
+    length = _bit_length(mag).astype(np.int64)
     shift = length - p                      # > 0: bits to drop
     drop = np.maximum(shift, 0)
-    q = mag >> drop
-    rem = mag - (q << drop)
-    half = np.where(_b(drop > 0), 1 << np.maximum(drop - 1, 0), 0).astype(object)
-    up = _b(drop > 0) & (_b(rem > half) | (_b(rem == half) & _b((q & 1) == 1)))
-    q = q + up.astype(object)
-    carry = _b(q == (1 << p)) & _b(drop > 0)
+    below = np.maximum(drop - 1, 0).astype(object)   # bits under the round bit
+    t = mag >> below
+    sticky = _b((t << below) != mag)
+    t = t.astype(np.int64)                  # the p kept bits and, when dropping, the round bit
+    dropping = drop > 0
+    q = np.where(dropping, t >> 1, t)
+    up = dropping & ((t & 1) == 1) & (sticky | ((q & 1) == 1))
+    q = q + up
+    carry = dropping & (q == (1 << p))
     q = np.where(carry, q >> 1, q)
-    q = np.where(_b(shift < 0), q << np.maximum(-shift, 0), q)
+    q = np.where(shift < 0, q << np.maximum(-shift, 0), q)
     # q now has exactly p bits; its MSB weighs 2**e
-    e = exp2 + np.maximum(shift, 0) + carry.astype(object) + np.where(_b(shift < 0), shift, 0) + (p - 1)
+    e = exp2.astype(np.int64) + drop + carry + np.minimum(shift, 0) + (p - 1)
     biased = e + fmt.bias
-    zero = _b(mag == 0) | _b(biased <= 0)
-    overflow = _b(biased >= fmt.exp_mask)
-    body = np.where(zero, 0, (np.clip(biased, 0, fmt.exp_mask).astype(object) << fmt.man_bits)
-                    | (q & fmt.man_mask))
-    body = np.where(overflow & ~zero, fmt.inf, body)
-    body = np.where(_b(inf), fmt.inf, body)
-    out = (sign << (fmt.width - 1)) | body
-    out = np.where(_b(nan), fmt.qnan, out)
-    return np.array(out.tolist(), dtype=np.uint64).reshape(out.shape)
+    zero = (length == 0) | (biased <= 0)
+    overflow = biased >= fmt.exp_mask
+    body = (np.clip(biased, 0, fmt.exp_mask).astype(np.uint64) << np.uint64(fmt.man_bits)) \
+        | (q.astype(np.uint64) & np.uint64(fmt.man_mask))
+    body = np.where(zero, np.uint64(0), body)
+    body = np.where((overflow & ~zero) | _b(inf), np.uint64(fmt.inf), body)
+    out = (sign.astype(np.uint64) << np.uint64(fmt.width - 1)) | body
+    return np.where(_b(nan), np.uint64(fmt.qnan), out).astype(np.uint64)
 
 
 def _signed_sum(terms):
