@@ -20,6 +20,8 @@ pytestmark = pytest.mark.yosys
 # cached for the others (xdist's --dist loadgroup runs a group on one worker, in order; the
 # power tests in verif/test_power.py take its FLASH-D design).
 CLOSURE_25NS = pytest.mark.xdist_group("sky130_fp8_d1_25ns")
+# FLASH-D bf16 d = 2, S1 at 10 ns: synthesized once for the CLI test here and verif/test_netlists.py.
+BF16_D2_10NS = pytest.mark.xdist_group("sky130_bf16_d2_10ns")
 
 
 def _adder_timing(clock_ns):
@@ -42,10 +44,12 @@ def test_a_tight_clock_maps_a_faster_adder_and_the_report_is_consistent():
     assert t_loose.met and not t_tight.met and t_tight.tns_ns < 0 and t_loose.wire_load == "Small"
 
 
+@CLOSURE_25NS
 def test_engine_paths_cross_units_and_loops_end_at_their_state():
-    """FA2 fp8 d=2, no pipelining: the worst path runs from a register through several units
-    (a whole-design path); each loop's path ends at its own state register."""
-    rep = engine_report("fa2", library=library("sky130"), clock_ns=10.0, d=2, fmt="fp8_e4m3")
+    """FA2 fp8 d=1, no pipelining (the closure search's first step at 25 ns): the worst path runs
+    from a register through several units (a whole-design path); each loop's path ends at its
+    own state register."""
+    rep = engine_report("fa2", library=library("sky130"), clock_ns=25.0, d=1, fmt="fp8_e4m3")
     t = rep["timing"]
     units = [u for u in t["critical_path"]["units"] if u != "(top level)"]
     assert len(units) >= 3 and not t["met"]
@@ -56,18 +60,19 @@ def test_engine_paths_cross_units_and_loops_end_at_their_state():
     assert "max" in t["loops"]["running max m"]["units"] and "l_fma" in t["loops"]["sum l"]["units"]
 
 
+@BF16_D2_10NS
 def test_cli_synth_writes_area_and_timing_json(tmp_path, capsys):
     out = tmp_path / "t.json"
-    assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--stages", "2", "--pdk", "sky130",
-                 "--clock-ns", "25", "--json", str(out)]) == 0
+    assert main(["synth", "flashd", "--d", "2", "--fmt", "bf16", "--stages", "1", "--pdk", "sky130",
+                 "--clock-ns", "10", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Timing at 25.0 ns (sky130_fd_sc_hd tt_025C_1v80" in text and "wire-load model Small" in text
+    assert "Timing at 10.0 ns (sky130_fd_sc_hd tt_025C_1v80" in text and "wire-load model Small" in text
     r = json.loads(out.read_text())
     assert r["area_unit"] == "µm²" and r["flops"] > 50 and r["cells"] > r["flops"]
     assert abs(sum(u["area"] for u in r["units"]) - r["area"]) < 1
     t = r["timing"]
     assert {"clock_ns", "critical_ns", "wns_ns", "fmax_mhz", "critical_path"} <= set(t)
-    assert t["clock_ns"] == 25.0 and {"start", "end", "delay_ns", "units"} <= set(t["critical_path"])
+    assert t["clock_ns"] == 10.0 and {"start", "end", "delay_ns", "units"} <= set(t["critical_path"])
 
 
 def test_an_unreadable_netlist_names_the_log(tmp_path):
