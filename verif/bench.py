@@ -108,7 +108,7 @@ async def drive_and_check(dut):
     outputs = [OutPort(u["name"], getattr(dut, f"{u['name']}__o__valid"), getattr(dut, f"{u['name']}__o__payload"))
                for u in units]
     await start(dut, inputs)
-    driver, monitor = StreamDriver(inputs, items, offers), Monitor(outputs)
+    driver, monitor = StreamDriver(inputs, items, offers), Monitor(outputs, [len(x) for x in items])
     t0 = time.time()
     cycles = await run(dut.clk, driver, monitor, tail=max(u["latency"] for u in units) + 2)
     cocotb.log.info("%d cycles in %.1f s", cycles, time.time() - t0)

@@ -7,14 +7,15 @@ falling edge, then both sides read at ``ReadOnly`` (so a combinational unit's ou
 in its input's cycle); an item counts as accepted in a cycle where its port's ``valid`` and
 ``ready`` (if any) are high. One driver and one monitor serve any number of ports, and
 :func:`run` clocks both in one loop: a harness of twenty operators costs one coroutine and
-two triggers per cycle.
+two triggers per cycle. A port whose stream is over costs nothing per cycle: the driver has set
+its valid low, and the monitor, once every expected output came, waits for a rising valid.
 """
 
 from dataclasses import dataclass
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 __all__ = ["InPort", "OutPort", "start", "StreamDriver", "Monitor", "run"]
 
@@ -63,6 +64,8 @@ class StreamDriver:
         self.accepted = [[] for _ in ports]
         self.stalls = [0 for _ in ports]
         self._offered = [False for _ in ports]
+        self._valid = [False for _ in ports]          # as last written (start() set them low)
+        self._live = list(range(len(ports)))          # ports with items left
 
     @property
     def done(self):
@@ -73,17 +76,21 @@ class StreamDriver:
         if self.limit is not None and cycle >= self.limit and not self.done:
             left = {p.name: len(x) - len(a) for p, x, a in zip(self.ports, self.items, self.accepted, strict=True)}
             raise AssertionError(f"items not accepted after {cycle} cycles: {left} (ready stuck low?)")
-        for k, port in enumerate(self.ports):
-            nxt = len(self.accepted[k])
+        for k in self._live:
+            port, nxt = self.ports[k], len(self.accepted[k])
             offer = nxt < len(self.items[k]) and bool(self.offers[k][cycle % len(self.offers[k])])
-            port.valid.value = int(offer)
+            if offer != self._valid[k]:                 # a signal keeps its value: write changes only
+                port.valid.value = int(offer)
+                self._valid[k] = offer
             if offer:
                 port.payload.value = self.items[k][nxt]
             self._offered[k] = offer
+        self._live = [k for k in self._live if len(self.accepted[k]) < len(self.items[k]) or self._offered[k]]
 
     def accept(self, cycle):
         """At ``ReadOnly`` of ``cycle``: the offered items that ``ready`` took."""
-        for k, port in enumerate(self.ports):
+        for k in self._live:
+            port = self.ports[k]
             if self._offered[k]:
                 if port.ready is None or int(port.ready.value):
                     self.accepted[k].append(cycle)
@@ -93,20 +100,34 @@ class StreamDriver:
 
 class Monitor:
     """Records ``(cycle, payload)`` of every cycle with ``valid`` high on each of ``ports``
-    (``seen[k]``); a ``valid`` that is neither 0 nor 1 (X, Z) fails at once."""
+    (``seen[k]``); a ``valid`` that is neither 0 nor 1 (X, Z) fails at once. With ``expected``
+    (outputs per port), a port that has them all and whose valid is low is no longer sampled:
+    a rising valid (an extra output) puts it back, so that output is recorded in its cycle."""
 
-    def __init__(self, ports):
-        self.ports = ports
+    def __init__(self, ports, expected=None):
+        self.ports, self.expected = ports, expected
         self.seen = [[] for _ in ports]
+        self._sampled = list(range(len(ports)))
 
     def sample(self, cycle):
         """At ``ReadOnly`` of ``cycle``."""
-        for k, port in enumerate(self.ports):
+        done = []
+        for k in self._sampled:
+            port = self.ports[k]
             v = str(port.valid.value)
             if v not in "01":
                 raise AssertionError(f"{port.name}: o.valid is {v} at cycle {cycle}")
             if v == "1":
                 self.seen[k].append((cycle, port.payload.value.to_unsigned()))
+            elif self.expected is not None and len(self.seen[k]) >= self.expected[k]:
+                done.append(k)
+        for k in done:
+            self._sampled.remove(k)
+            cocotb.start_soon(self._watch(k))
+
+    async def _watch(self, k):
+        await RisingEdge(self.ports[k].valid)
+        self._sampled.append(k)
 
 
 async def run(clk, driver, monitor, tail):
