@@ -17,7 +17,7 @@ from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
 from .harness import describe_fields
 
-__all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine", "regress_netlist"]
+__all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
 
 
 def random_problem(fmt, d, n, rows, rng, score_std=2.0):
@@ -74,26 +74,43 @@ def _decode_row(fmt, d, value):
 
 
 async def drive_engine(dut):
-    """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`make_stimulus`), ``FLASHD_SEED``
-    and ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
+    """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`make_stimulus`, or ``{"engines":
+    {name: stimulus}}`` for engines side by side, :func:`regress_engines`), ``FLASHD_SEED`` and
+    ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
     import cocotb
 
     from .stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
-    stim = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
+    data = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
+    stims = data["engines"] if "engines" in data else {"": data}      # "": the top is the engine
     rng = np.random.default_rng(int(os.environ["FLASHD_SEED"]) + 1)
     gap = float(os.environ.get("FLASHD_GAP", "0.2"))
-    payloads = [int(x) for x in stim["payloads"]]
-    expected = [int(x) for x in stim["expected"]]
+    payloads = {n: [int(x) for x in st["payloads"]] for n, st in stims.items()}
+    expected = {n: [int(x) for x in st["expected"]] for n, st in stims.items()}
+    pre = {n: f"{n}__" if n else "" for n in stims}
+    inputs = [InPort(n or "i", *(getattr(dut, f"{pre[n]}i__{s}") for s in ("valid", "payload", "ready"))) for n in stims]
+    await start(dut, inputs)
+    driver = StreamDriver(inputs, list(payloads.values()), [rng.random(4 * len(x) + 64) >= gap for x in payloads.values()],
+                          limit=max(4 * len(payloads[n]) + 10 * st["latency"] + 200 for n, st in stims.items()))
+    monitor = Monitor([OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"))
+                       for n in stims], expected=[len(x) for x in expected.values()])
+    # every row out, and nothing more
+    cycles = await run(dut.clk, driver, monitor, tail=max(st["latency"] for st in stims.values()) + 2)
+    lines, fails = [], []
+    for k, (n, st) in enumerate(stims.items()):
+        f = _check_rows(st, expected[n], monitor.seen[k], driver.accepted[k], cycles)
+        lines.append(f"{n + ': ' if n else ''}{len(expected[n])} rows, {len(payloads[n])} pairs, {cycles} cycles, "
+                     f"{driver.stalls[k]} stalled offers, {'FAIL' if f else 'ok'}")
+        fails += [f"{n + ': ' if n else ''}{x}" for x in f]
+    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join(lines + fails) + "\n")
+    cocotb.log.info("\n".join(lines))
+    assert not fails, "\n".join(fails[:20])
+
+
+def _check_rows(stim, expected, got, accepted, cycles):
+    """Mismatches of one engine's output rows (values, and latency after each row's last pair)."""
     lat, fmt, d = stim["latency"], as_format(stim["fmt"]), stim["d"]
-    inp = InPort("i", dut.i__valid, dut.i__payload, dut.i__ready)
-    await start(dut, [inp])
-    driver = StreamDriver([inp], [payloads], [rng.random(4 * len(payloads) + 64) >= gap],
-                          limit=4 * len(payloads) + 10 * lat + 200)
-    monitor = Monitor([OutPort("o", dut.o__valid, dut.o__payload)])
-    cycles = await run(dut.clk, driver, monitor, tail=lat + 2)     # every row out, and nothing more
-    got = monitor.seen[0]
-    accepted_last = [c for c, last in zip(driver.accepted[0], stim["last"], strict=True) if last]
+    accepted_last = [c for c, last in zip(accepted, stim["last"], strict=True) if last]
     fails = []
     if len(got) != len(expected):
         fails.append(f"{len(expected)} rows expected, {len(got)} came out in {cycles} cycles")
@@ -104,11 +121,7 @@ async def drive_engine(dut):
             bad = [j for j in range(d) if ((value ^ want) >> (j * fmt.width)) & ((1 << fmt.width) - 1)]
             g, w = _decode_row(fmt, d, value), _decode_row(fmt, d, want)
             fails.append(f"row {r}: lanes {bad} differ: " + "; ".join(f"[{j}] rtl {g[j]} model {w[j]}" for j in bad[:4]))
-    report = (f"{len(expected)} rows, {len(payloads)} pairs, {cycles} cycles, {driver.stalls[0]} stalled offers, "
-              f"{'FAIL' if fails else 'ok'}")
-    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join([report] + fails) + "\n")
-    cocotb.log.info(report)
-    assert not fails, "\n".join(fails[:20])
+    return fails
 
 
 def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):
@@ -123,6 +136,21 @@ def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=Non
     env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
     return simulate(sim, name, engine, "engine", "flashd.verif.test_engines_rtl", seed, env,
                     engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog, saif=saif)
+
+
+def regress_engines(sim, name, cases, *, seed=None, gap=0.2):
+    """Engines side by side in one simulator build (one Verilator compile for several
+    configurations): ``cases`` is ``{name: (design, groups, params)}``; each engine's rows are
+    checked as in :func:`regress_engine`. Returns the report (one line per engine)."""
+    from .harness import SideBySide
+    seed = seed_from_env() if seed is None else seed
+    rng = np.random.default_rng(seed)
+    engines = {n: build_engine(engine_params(design, **params)) for n, (design, _, params) in cases.items()}
+    stim = {n: make_stimulus(engines[n], groups, rng) for n, (_, groups, _) in cases.items()}
+    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
+    return simulate(sim, name, SideBySide(engines), "engines", "flashd.verif.test_engines_rtl", seed, env,
+                    {n: e.params.as_dict() for n, e in engines.items()},
+                    files={"stimulus.json": json.dumps({"engines": stim})})
 
 
 def regress_netlist(design, sim, name, groups, *, library, clock_ns=None, seed=None, mutate=None, **params):
