@@ -8,6 +8,8 @@ from flashd.scripts.cli import main
 from flashd.synth.report import engine_report
 
 pytestmark = pytest.mark.yosys
+# FA2 and FLASH-D fp8 d = 2 (GE): synthesized once for the CLI, trade-off and compare tests.
+GE_FP8_D2 = pytest.mark.xdist_group("ge_fp8_d2")
 
 
 def test_engines_d4_flashd_is_smaller_and_parts_add_up():
@@ -26,6 +28,7 @@ def test_engines_d4_flashd_is_smaller_and_parts_add_up():
     assert dot["fa2"]["area"] == dot["flashd"]["area"] and dot["flashd"]["cached"]   # one unit, one synthesis
 
 
+@GE_FP8_D2
 def test_cli_synth_and_bad_design(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["synth", "flashd", "--d", "2", "--fmt", "fp8_e4m3", "--json", str(out)]) == 0
@@ -52,21 +55,23 @@ def test_ops_area_sets_our_operators_beside_flopoco(capsys):
     assert main(["ops-area", "--ops", "div"]) == 2
 
 
+@GE_FP8_D2
 def test_tradeoff_sets_area_beside_real_data_error():
     from flashd.synth.report import tradeoff
     from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
     if not SHARED_DATA.is_file():
         pytest.skip("shared MiniLM data not present")
     problems = heads(SHARED_DATA, 1)
-    rows, md = tradeoff("bf16", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
+    rows, md = tradeoff("fp8_e4m3", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
     fa2, fd = rows
     assert fa2["parameters"]["design"] == "fa2" and fd["parameters"]["d"] == 2
     assert 0 < fd["area"] < fa2["area"]                 # same formats: FLASH-D drops the normalization
-    want = evaluate(dict(configs("bf16", problems[0][1].shape[1]))["FLASH-D"], problems)
-    assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-bf16 FLASH-D is less accurate
+    want = evaluate(dict(configs("fp8_e4m3", problems[0][1].shape[1]))["FLASH-D"], problems)
+    assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-fp8 FLASH-D is less accurate
     assert "No FLASH-D configuration reaches FA2's RMS error" in md
 
 
+@GE_FP8_D2
 def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
     from flashd.synth.report import compare
     serial = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "s", progress=lambda m: None)
