@@ -3,12 +3,25 @@ reference rounding written without the model's integer tricks (slow; for checkin
 """
 
 from fractions import Fraction
+from functools import lru_cache
 
 from flashd.hdl.format import as_format
 
 NAN = "nan"
 
 
+def _pow2(e):
+    return Fraction(1 << e) if e >= 0 else Fraction(1, 1 << -e)
+
+
+def _exponent(a):
+    """floor(log2(a)) of a positive Fraction, exactly: with n, m the bit lengths of its numerator
+    and denominator, 2^(n-m-1) < a < 2^(n-m+1)."""
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    return e - 1 if a < _pow2(e) else e
+
+
+@lru_cache(maxsize=1 << 16)
 def value(fmt, bits):
     """Exact value of a pattern: a Fraction, ``±inf`` as float, ``'nan'``; zero keeps its sign as ``(0, sign)``."""
     fmt = as_format(fmt)
@@ -20,7 +33,7 @@ def value(fmt, bits):
         return NAN if f else (float("-inf") if sign else float("inf"))
     if e == 0:
         return (0, sign)
-    v = Fraction(f + (1 << fmt.man_bits), 1 << fmt.man_bits) * Fraction(2) ** (e - fmt.bias)
+    v = Fraction(f + (1 << fmt.man_bits), 1 << fmt.man_bits) * _pow2(e - fmt.bias)
     return -v if sign else v
 
 
@@ -37,26 +50,17 @@ def encode(fmt, x, zero_sign=0):
         return zero_sign << (fmt.width - 1)
     sign = 1 if x < 0 else 0
     a = abs(x)
-    e = 0
-    while a >= Fraction(2) ** (e + 1):
-        e += 1
-    while a < Fraction(2) ** e:
-        e -= 1
-    ulp = Fraction(2) ** (e - fmt.man_bits)
+    ulp = _pow2(_exponent(a) - fmt.man_bits)
     n, rem = divmod(a, ulp)
     if rem > ulp / 2 or (rem == ulp / 2 and n % 2 == 1):
         n += 1
     r = n * ulp
-    if r >= Fraction(2) ** (fmt.emax + 1):
+    if r >= _pow2(fmt.emax + 1):
         return fmt.inf | (sign << (fmt.width - 1))
-    if r < Fraction(2) ** fmt.emin:
+    if r < _pow2(fmt.emin):
         return sign << (fmt.width - 1)
-    e = 0
-    while r >= Fraction(2) ** (e + 1):
-        e += 1
-    while r < Fraction(2) ** e:
-        e -= 1
-    frac = int(r / Fraction(2) ** (e - fmt.man_bits)) - (1 << fmt.man_bits)
+    e = _exponent(r)
+    frac = int(r / _pow2(e - fmt.man_bits)) - (1 << fmt.man_bits)
     return (sign << (fmt.width - 1)) | ((e + fmt.bias) << fmt.man_bits) | frac
 
 
