@@ -15,12 +15,14 @@ def verilog_text(component, name):
     return verilog.convert(component, name=name, emit_src=False)
 
 
-def write_verilog(component, name, out_dir, sidecar=None):
-    """Write ``name.v`` (and ``name.json`` from ``sidecar``) into ``out_dir``; return the .v path."""
+def write_verilog(component, name, out_dir, sidecar=None, text=None):
+    """Write ``name.v`` (and ``name.json`` from ``sidecar``) into ``out_dir``; return the .v path.
+    ``text``: Verilog already made for ``component`` (a gate-level model of its netlist), written
+    instead of elaborating it again."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
-    path.write_text(verilog_text(component, name))
+    path.write_text(verilog_text(component, name) if text is None else text)
     if sidecar is not None:
         (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=1))
     return path

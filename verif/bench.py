@@ -132,9 +132,7 @@ def simulate(sim, name, component, toplevel, test_module, seed, env, sidecar, fi
     seed and report path), and assert it passed. Returns the report. ``saif``: write every
     net's toggle count there (Verilator)."""
     build = BUILD_ROOT / sim / name
-    vpath = write_verilog(component, toplevel, build, sidecar=sidecar)
-    if verilog is not None:
-        vpath.write_text(verilog)
+    vpath = write_verilog(component, toplevel, build, sidecar=sidecar, text=verilog)
     for fname, text in (files or {}).items():
         (build / fname).write_text(text)
     report = build / "report.txt"
