@@ -22,7 +22,11 @@ def write_verilog(component, name, out_dir, sidecar=None, text=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
-    path.write_text(verilog_text(component, name) if text is None else text)
+    if text is None:
+        text = verilog_text(component, name)
+    else:   # stands for its gate-level model: not elaborated, and Amaranth need not warn it was unused
+        component._MustUse__used = True
+    path.write_text(text)
     if sidecar is not None:
         (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=1))
     return path
