@@ -62,7 +62,7 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
         failing = _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
         if failing:
             unit_name, slack = failing
-            knob = "interleave" if _base(unit_name) in {u for loop in LOOPS[design] for u in loop} else "stages"
+            knob = "interleave" if _on_loop(design, unit_name) else "stages"
             trace.append({"stages": stages, "interleave": interleave, "wns_ns": slack,
                           "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": unit_name,
                           "seconds": round(time.time() - t0, 1), "next": knob})
@@ -146,18 +146,37 @@ def _cost(task):
     return _FMT_COST.get(str(fmt), 4) * d, -clock, design, repr(task[4:])
 
 
+def _on_loop(design, instance):
+    return _base(instance) in {u for loop in LOOPS[design] for u in loop}
+
+
 def _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra):
     """The worst unit that misses the clock on its own, ``(instance, slack)``, or None: a
-    cheap proof that this (stages, P) cannot meet it (no glue synthesis, one OpenSTA run)."""
+    cheap proof that this (stages, P) cannot meet it (no glue synthesis). A feed-forward unit
+    that is more than half of all the units' Verilog (the dot product at d >= 32: most of the
+    synthesis time, and the longest syntheses are for clocks it cannot meet) is synthesized
+    last, and not at all when a smaller feed-forward unit already misses: the search then adds
+    a stage whichever is worse."""
     from flashd.hdl.params import engine_params
 
-    from .flow import BOX_PREFIX, BUILD, synth_units
+    from .flow import BOX_PREFIX, BUILD, synth_units, unit_groups, unit_verilog
     params = engine_params(design, fmt=fmt, d=d, stages=stages, interleave=interleave, **(extra or {}))
-    units = synth_units(params, library=library, clock_ns=clock_ns, label=design)
-    modules = {BOX_PREFIX + Path(r.netlist).stem: (r.netlist, "clk" in r.ports, members[0])
-               for members, r in units.values()}
-    slacks = unit_slacks({m: v[:2] for m, v in modules.items()}, library, clock_ns, BUILD / "units_sta")
-    worst = min(((s, modules[m][2]) for m, s in slacks.items() if s is not None), default=None)
+    groups = unit_groups(params)
+    size = {unit: len(unit_verilog(unit)) for unit in groups}
+    big = max(groups, key=size.get)
+    rounds = [groups]
+    if 2 * size[big] > sum(size.values()) and not _on_loop(design, groups[big][0]) and len(groups) > 1:
+        rounds = [{u: m for u, m in groups.items() if u != big}, {big: groups[big]}]
+    worst = None
+    for part in rounds:
+        units = synth_units(params, library=library, clock_ns=clock_ns, label=design, groups=part)
+        modules = {BOX_PREFIX + Path(r.netlist).stem: (r.netlist, "clk" in r.ports, members[0])
+                   for members, r in units.values()}
+        slacks = unit_slacks({m: v[:2] for m, v in modules.items()}, library, clock_ns, BUILD / "units_sta")
+        worst = min([(s, modules[m][2]) for m, s in slacks.items() if s is not None] + ([worst] if worst else []),
+                    default=None)
+        if worst is not None and worst[0] < 0 and not _on_loop(design, worst[1]):
+            break
     return None if worst is None or worst[0] >= 0 else (worst[1], worst[0])
 
 

@@ -267,13 +267,20 @@ def unit_verilog(unit):
     return text
 
 
-def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine"):
-    """``{Unit: (instances, UnitArea)}``: every distinct unit of the engine ``params``
-    describes, synthesized from its own Verilog (cached; Yosys runs in parallel threads)."""
+def unit_groups(params):
+    """``{Unit: [instances]}``: the distinct units of the engine ``params`` describes."""
     from flashd.hdl.attention import ENGINES
     groups = {}
     for inst, unit in ENGINES[params.design](params).units().items():    # listed, never elaborated
         groups.setdefault(unit, []).append(inst)
+    return groups
+
+
+def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine", groups=None):
+    """``{Unit: (instances, UnitArea)}``: every distinct unit of the engine ``params``
+    describes (or of ``groups``, a part of :func:`unit_groups`), synthesized from its own
+    Verilog (cached; Yosys runs in parallel threads)."""
+    groups = unit_groups(params) if groups is None else groups
     texts = {unit: unit_verilog(unit) for unit in groups}
     # Yosys runs are subprocesses: threads run one per core (FLASHD_SYNTH_JOBS; 1 under pytest-xdist)
     with ThreadPoolExecutor(synth_jobs()) as pool:

@@ -104,6 +104,35 @@ def test_cli_compare_at_a_clock_needs_a_library_with_timing(capsys):
     assert "'x' is not a number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("misses,synthesized,found", [
+    ({"exp_c": -1.0, "dot": -5.0}, 1, ("exp_c", -1.0)),     # a feed-forward unit misses: the dot product is not needed
+    ({"l_fma": -1.0, "dot": -5.0}, 2, ("dot", -5.0)),       # a loop unit misses: is the dot product worse? it is
+    ({"dot": -2.0}, 2, ("dot", -2.0)),                      # every other unit passes
+    ({}, 2, None)])
+def test_the_units_check_leaves_the_dot_product_for_last(monkeypatch, misses, synthesized, found):
+    """The unit-by-unit check (closure._units_missing) with the syntheses and OpenSTA stood in for:
+    the dot product, sized here as most of the Verilog (as at d >= 32), is synthesized in a
+    second round, skipped when a feed-forward unit already misses; the answer is the worst unit
+    whenever the search's next step (stages or P) could depend on it."""
+    from types import SimpleNamespace
+
+    from flashd.hdl.params import engine_params
+    from flashd.synth import closure, flow
+    names = {u: m[0] for u, m in flow.unit_groups(engine_params("fa2", fmt="fp8_e4m3", d=1)).items()}
+    rounds = []
+
+    def synth(params, *, groups, **kw):
+        rounds.append(sorted(m[0] for m in groups.values()))
+        return {u: (m, SimpleNamespace(netlist=f"/x/{m[0]}.v", ports=["clk"])) for u, m in groups.items()}
+    monkeypatch.setattr(flow, "unit_verilog", lambda u: "x" * (10_000 if names[u] == "dot" else 100))
+    monkeypatch.setattr(flow, "synth_units", synth)
+    monkeypatch.setattr(closure, "unit_slacks", lambda units, *a: {m: misses.get(m[len(flow.BOX_PREFIX):], 1.0)
+                                                                   for m in units})
+    assert closure._units_missing("fa2", 25.0, None, "fp8_e4m3", 1, 0, 1, {}) == found
+    assert len(rounds) == synthesized and rounds[0] == sorted(set(names.values()) - {"dot"})
+    assert rounds[1:] in ([], [["dot"]])
+
+
 @CLOSURE_25NS
 def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
     from flashd.synth.closure import close_timing
