@@ -1,8 +1,8 @@
-"""Power from simulated activity: the sky130 netlist of a small engine (FLASH-D, fp8, d = 1 at
-25 ns: the design test_sta's timing closure finds), its gate-level model simulated bit-exact on
-random and real rows with SAIF, and
-OpenSTA's per-instance power at that activity; the method against OpenSTA's own figure at a
-uniform activity; bad input."""
+"""Power from simulated activity: the sky130 netlist of a small engine (FLASH-D, fp8, d = 4 at
+25 ns, with the stages and P test_sta's timing closure finds at d = 1, whose units it shares: 4
+lanes and a 4-term dot product), its gate-level model simulated bit-exact on random and real
+rows with SAIF, and OpenSTA's per-instance power at that activity; the method against
+OpenSTA's own figure at a uniform activity; bad input."""
 
 import json
 
@@ -27,15 +27,16 @@ from .test_netlists import _real_groups
 pytestmark = [pytest.mark.sim, pytest.mark.yosys, pytest.mark.xdist_group("sky130_fp8_d1_25ns")]  # tests/test_sta.py
 
 CLOCK_NS = 25.0
-DESIGN = dict(d=1, fmt="fp8_e4m3", stages=3, interleave=3)
+DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)
 
 
 def test_power_of_a_small_engine_adds_up_and_comes_from_a_checked_simulation(tmp_path):
     lib = library("sky130")
-    groups = [9, 30] + _real_groups(1, 2, "fp8_e4m3", 3)
+    groups = [9, 30] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
     r = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="random and real rows",
                      work=tmp_path, progress=lambda m: None, **DESIGN)
     pw = r["power"]
+    assert r["timing"]["met"] and r["timing"]["clock_ns"] == CLOCK_NS and r["parameters"]["d"] == 4
     assert pw["unit"] == "nW" and pw["instances"] > 1000 and pw["instances_without_activity"] == 0
     assert f"{3 * len(groups)} rows" in pw["activity_source"] and pw["activity_source"].endswith("ok")
     assert pw["dynamic"] > 0 and pw["leakage"] > 0 and pw["total"] == pytest.approx(pw["dynamic"] + pw["leakage"])
@@ -115,7 +116,7 @@ def test_the_hierarchical_gate_model_gives_the_flat_models_power(tmp_path):
     model, same rows: the same activity but for the power-up transient (flip-flops start at
     other random values), so within 1% over a few hundred cycles."""
     lib = library("sky130")
-    groups = [150, 150] + _real_groups(1, 2, "fp8_e4m3", 3)
+    groups = [150, 150] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
     r = {flat: engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", flat=flat,
                             work=tmp_path / str(flat), progress=lambda m: None, **DESIGN)["power"] for flat in (False, True)}
     assert r[True]["cycles_simulated"] == r[False]["cycles_simulated"] > 400
