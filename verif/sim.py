@@ -123,7 +123,7 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
             test_args = ["--trace", "--trace-file", str(wave_path)]
         else:
             wave_path = Path(build_dir) / f"{toplevel}.fst"
-    if sim == "verilator":     # --no-decoration: C++ without comments (-28% at a d = 32 gate-level model)
+    if sim == "verilator":     # --no-decoration: C++ without comments (-23% bytes for a d = 32 gate-level model)
         build_args += ["--verilate-jobs", str(os.cpu_count() or 1), "--no-decoration"]
     # A build is reused when the Verilog, the options and the simulator are the same (a gate-level
     # model is built once for its real-data and random-data runs).
