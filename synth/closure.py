@@ -7,9 +7,10 @@ ranks). :func:`close_timing` starts at ``stages=0, P=1`` and synthesizes the eng
 clock (timing-driven mapping, OpenSTA on the whole netlist); while the worst path misses the
 clock it adds one rank where that path is: one more ``P`` when every operator the path
 crosses is on a loop, one more ``stages`` when it crosses a feed-forward operator. The first design that
-meets the clock is the engine's entry: the fewest ranks of each kind that close timing
-(each knob only helps its own paths; when two ranks of one kind left the worst path as long
-as before, the next rank is of the other kind). :func:`compare_at_clock` does it for both engines over
+meets the clock ends the climb (each knob only helps its own paths; when two ranks of one
+kind left the worst path as long as before, the next rank is of the other kind); then fewer
+stages are retried at the P that met, since stages added while P was small may not be needed
+once P has cut the loop's path. The fewest stages that meet the clock at that P is the entry. :func:`compare_at_clock` does it for both engines over
 formats, head dimensions and clocks, and writes a table, CSV, JSON and a plot.
 """
 
@@ -52,12 +53,15 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
     """The engine at ``clock_ns`` with the fewest stages and the smallest P that meet it.
     Returns ``(report, trace)``: the engine report of the design that met the clock (or of
     the last one tried, with ``report["timing"]["met"]`` false, when the bounds ran out) and
-    one ``{stages, interleave, wns_ns, critical_ns, area, knob}`` entry per synthesis."""
+    one ``{stages, interleave, wns_ns, critical_ns, area, next, retry}`` entry per step (``retry``:
+    a step with fewer stages after the clock was met)."""
     from flashd.hdl.params import engine_params
     default = engine_params(design, fmt=fmt, d=d).as_dict()
     name = " ".join([design, str(fmt), f"d={d}"] + [f"{k}={v}" for k, v in extra.items() if default.get(k) != v])
-    stages, interleave, trace = 0, 1, []
-    while True:
+    trace = []
+
+    def attempt(stages, interleave, retry=False):
+        """One step: the units alone, then the whole design; ``(report or None, next knob)``."""
         t0 = time.time()
         failing = _units_missing(design, clock_ns, library, fmt, d, stages, interleave, extra)
         if failing:
@@ -65,15 +69,11 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
             knob = "interleave" if _on_loop(design, unit_name) else "stages"
             trace.append({"stages": stages, "interleave": interleave, "wns_ns": slack,
                           "critical_ns": round(clock_ns - slack, 4), "area": None, "unit": unit_name,
-                          "seconds": round(time.time() - t0, 1), "next": knob})
+                          "seconds": round(time.time() - t0, 1), "next": knob, "retry": retry})
             progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: unit {unit_name} alone "
                      f"misses (critical {clock_ns - slack:.2f} ns) in {time.time() - t0:.0f} s -> more {knob}")
-            if knob == "interleave" and interleave < max_interleave:
-                interleave += 1
-                continue
-            if knob == "stages" and stages < max_stages:
-                stages += 1
-                continue
+            if (knob == "interleave" and interleave < max_interleave) or (knob == "stages" and stages < max_stages):
+                return None, knob
         rep = engine_report(design, library=library, clock_ns=clock_ns, fmt=fmt, d=d, stages=stages,
                             interleave=interleave, **extra)
         t = rep["timing"]
@@ -85,23 +85,41 @@ def close_timing(design, clock_ns, *, library, fmt, d, max_stages=MAX_STAGES, ma
             # may not be: FLASH-D's weight loop is 35.0 ns at P = 1, 35.4 at P = 2, 27 at P = 3)
             knob = "stages" if knob == "interleave" else "interleave"
         trace.append({"stages": stages, "interleave": interleave, "wns_ns": t["wns_ns"], "critical_ns": t["critical_ns"],
-                      "area": rep["area"], "seconds": round(time.time() - t0, 1), "next": knob})
+                      "area": rep["area"], "seconds": round(time.time() - t0, 1), "next": knob, "retry": retry})
         progress(f"  {name} @ {clock_ns} ns: stages {stages}, P {interleave}: "
                  f"{'met' if t['met'] else 'missed'} (critical {t['critical_ns']:.2f} ns, {rep['area']:.0f} "
-                 f"{rep['area_unit']}) in {time.time() - t0:.0f} s" + (f" -> more {knob}" if knob else ""))
-        if knob is None:
-            return rep, trace
+                 f"{rep['area_unit']}) in {time.time() - t0:.0f} s" + ("" if retry or not knob else f" -> more {knob}"))
+        return rep, knob
+
+    stages, interleave = 0, 1
+    while True:
+        rep, knob = attempt(stages, interleave)
+        if rep is not None and knob is None:
+            break
         if knob == "interleave" and interleave < max_interleave:
             interleave += 1
         elif knob == "stages" and stages < max_stages:
             stages += 1
         else:
+            t = rep["timing"]
             cp = t["critical_path"]
             rep["timing"]["limited_by"] = (f"{' > '.join(cp['units'])} ({cp['start']} -> {cp['end']}, "
                                            f"{t['critical_ns']:.2f} ns) at stages {stages}, P {interleave}: "
                                            f"the {knob} bound ({max_stages if knob == 'stages' else max_interleave}) is reached")
             progress(f"  {name} cannot meet {clock_ns} ns: limited by {rep['timing']['limited_by']}")
             return rep, trace
+    # The search added stages while P was small, then P: at this P fewer stages may meet the clock
+    # (FLASH-D fp16 d = 64 at 30 ns: stages 5..8 at P <= 2, met at 8 / 3). Retry them, fewest first;
+    # not the stages at which a feed-forward unit alone missed (P does not change those units).
+    tried = {(x["stages"], x["interleave"]) for x in trace}
+    too_few = {x["stages"] for x in trace if x["area"] is None and x["next"] == "stages"}
+    for s in range(stages):
+        if (s, interleave) in tried or s in too_few:
+            continue
+        fewer, knob = attempt(s, interleave, retry=True)
+        if fewer is not None and knob is None:
+            return fewer, trace
+    return rep, trace
 
 
 def _search(design, clock, library, fmt, d, extra):

@@ -133,6 +133,30 @@ def test_the_units_check_leaves_the_dot_product_for_last(monkeypatch, misses, sy
     assert rounds[1:] in ([], [["dot"]])
 
 
+def test_the_search_retries_fewer_stages_at_the_interleave_that_met(monkeypatch):
+    """The search (closure.close_timing) with the syntheses stood in for by a timing model of
+    FLASH-D at d >= 64: below P = 3 the worst path is feed-forward (the weight broadcast into
+    the lanes) and stages are added up to 4 before P is; at P = 3 two stages are enough. Having
+    met at 4 / 3, the search retries stages 0..3 at P = 3 and returns 2 / 3."""
+    from flashd.synth import closure
+
+    def report(design, *, stages, interleave, **kw):
+        met = interleave >= 3 and stages >= 2
+        critical = 20.0 if met else 26.0 if interleave >= 3 else 40.0 - 2 * stages if stages < 4 else 30.0
+        return {"timing": {"met": met, "critical_ns": critical, "wns_ns": 25.0 - critical,
+                           "loop": interleave < 3 and stages >= 4},
+                "area": 1000.0 * (1 + stages + interleave), "area_unit": "um2",
+                "parameters": {"stages": stages, "interleave": interleave}}
+    monkeypatch.setattr(closure, "_units_missing", lambda *a: None)
+    monkeypatch.setattr(closure, "engine_report", report)
+    monkeypatch.setattr(closure, "_loop_path", lambda design, t: t["loop"])
+    rep, trace = closure.close_timing("flashd", 25.0, library=None, fmt="bf16", d=64, progress=lambda m: None)
+    steps = [(t["stages"], t["interleave"], t["retry"]) for t in trace]
+    assert steps == [(0, 1, False), (1, 1, False), (2, 1, False), (3, 1, False), (4, 1, False), (4, 2, False),
+                     (4, 3, False), (0, 3, True), (1, 3, True), (2, 3, True)]
+    assert rep["parameters"] == {"stages": 2, "interleave": 3} and rep["timing"]["met"]
+
+
 @CLOSURE_25NS
 def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
     from flashd.synth.closure import close_timing
