@@ -27,6 +27,7 @@ from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.params import DESIGNS, MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, engine_params
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS
+from flashd.synth.power import ACTIVITY
 from flashd.verif.registry import OPERATORS, OpSpec, names
 from flashd.verif.sim import SIMULATORS
 
@@ -387,10 +388,10 @@ def cmd_power(args):
         result = rows
     else:
         result = engine_power(args.design, library=lib, clock_ns=args.clock_ns, groups=groups, source=source,
-                              seed=args.seed, progress=_say, d=d, fmt=fmt.name, **kw)
+                              seed=args.seed, progress=_say, activity=args.activity, d=d, fmt=fmt.name, **kw)
         print(power_text(result))
         sec = result["seconds"]
-        print(f"(synthesis and timing {sec['synthesis_and_timing']} s, gate-level model {sec['gate_model']} s, "
+        print(f"(synthesis and timing {sec['synthesis_and_timing']} s, simulation model {sec['gate_model']} s, "
               f"gate-level simulation {sec['simulation']} s, power {sec['power']} s; the per-instance OpenSTA run "
               f"took {sec['per_instance_power_beside']} s beside the model and the simulation)")
     if args.json:
@@ -638,6 +639,9 @@ def _parser():
                     "(needs --d; --rows of them, default 8)")
     pw.add_argument("--seed", type=int, default=1, help="seed of random rows, valid gaps and the flip-flops' "
                     "power-up values (default 1)")
+    pw.add_argument("--activity", choices=ACTIVITY, default="netlist", help="where the switching activity comes "
+                    "from: netlist (default), flashd's own zero-delay simulation of the flat netlist, nothing to build; "
+                    "verilator, the SAIF of a Verilator gate-level model (minutes of C++ build at d=64)")
     pw.add_argument("--skip-study", dest="skip_study", action="store_true", help="FLASH-D: the engine at its default "
                     "thresholds, with skipping disabled and at the published rule: power beside real-data error")
     pw.add_argument("--heads", type=POSITIVE, default=8, help="with --skip-study: real heads the error is measured "

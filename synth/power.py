@@ -22,7 +22,7 @@ from .liberty import read_cells, read_text
 from .sta import StaError, run_cached
 
 __all__ = ["PowerError", "read_saif", "instance_power", "opensta_power", "cell_outputs", "activity_power",
-           "engine_power", "power_text", "real_groups", "GLUE"]
+           "engine_power", "power_text", "real_groups", "GLUE", "ACTIVITY"]
 
 GLUE = "registers and control"      # cells outside every unit: pipeline registers, valid/control logic
 _WATT = {"W": 1.0, "mW": 1e-3, "uW": 1e-6, "nW": 1e-9, "pW": 1e-12, "fW": 1e-15}
@@ -223,14 +223,19 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     return groups, R
 
 
+ACTIVITY = ("netlist", "verilator")
+
+
 def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1, work=None, progress=print,
-                 flat=False, **params):
+                 activity="netlist", flat=False, **params):
     """Power of one engine at ``clock_ns``: the design the timing flow chose (fewest stages,
     smallest P meeting the clock, unless ``params`` fix ``stages``/``interleave``), its
-    netlist flattened, its gate-level model simulated on ``groups`` (Verilator, checked bit
-    for bit against the model, SAIF recorded), each instance's power at its activity, summed
-    per functional unit. Values in the library's power unit; energy in pJ. ``flat``: simulate
-    the flattened model instead (the reference the hierarchical one is checked against)."""
+    netlist flattened and simulated on ``groups`` (checked bit for bit against the model, every
+    net's value changes counted), each instance's power at its activity, summed per functional
+    unit. Values in the library's power unit; energy in pJ. ``activity``: ``"netlist"``, the
+    flat netlist simulated by :mod:`flashd.synth.gatesim` (nothing to build); ``"verilator"``,
+    the gate-level model built with Verilator, its SAIF (the reference the first is checked
+    against; ``flat``: the model flattened, else one module per unit)."""
     import time
 
     from flashd.verif.attention_bench import regress_engine
@@ -239,6 +244,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     from .flow import BOX_PREFIX, BUILD, flat_netlist, gate_model
     from .report import category, engine_report
     t0 = time.time()
+    if activity not in ACTIVITY:
+        raise ValueError(f"activity {activity!r}: one of {', '.join(ACTIVITY)}")
     if ("stages" in params) != ("interleave" in params):
         raise ValueError("stages and interleave: give both or neither (then the timing flow chooses them)")
     if "stages" in params:
@@ -250,34 +257,42 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     if callable(groups):
         groups = groups(P)
     t_synth = time.time() - t0
-    name = (name or f"power_{design}_{p['fmt']}_d{p['d']}") + ("_flat" if flat else "")
+    name = (name or f"power_{design}_{p['fmt']}_d{p['d']}") + {"netlist": "", "verilator": "_verilator"}[activity] + (
+        "_flat" if flat and activity == "verilator" else "")
     work = Path(work or BUILD / "power" / name)
     work.mkdir(parents=True, exist_ok=True)
     saif = work / "activity.saif"
     saif.unlink(missing_ok=True)
     t_model = time.time()
-    model_from = flat_netlist(rep["netlist"], rep["top"], library) if flat else rep["netlist"]
+    flat_path = flat_netlist(rep["netlist"], rep["top"], library)
 
-    def per_instance():     # OpenSTA and Python on the flat netlist, beside the gate-level build and simulation
+    def per_instance():     # OpenSTA and Python on the flat netlist, beside the simulation
         t = time.time()
-        path = flat_netlist(rep["netlist"], rep["top"], library)
-        return path, instance_power(path, rep["top"], library, clock_ns, work), cell_outputs(path, library), time.time() - t
+        return instance_power(flat_path, rep["top"], library, clock_ns, work), cell_outputs(flat_path, library), time.time() - t
     with ThreadPoolExecutor(1) as pool:
         sta = pool.submit(per_instance)
-        # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
-        gates = trace_named_only(gate_model(model_from, rep["top"], library, "engine", keep=None if flat else BOX_PREFIX + "*"))
-        t1 = time.time()
-        t_model = t1 - t_model
-        sim = str(regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif,
-                                 **p)).strip()
-        t_sim = time.time() - t1
+        if activity == "netlist":
+            sim, act, cycles, t_model, t_sim = _netlist_activity(design, flat_path, library, groups, seed, p)
+            how = f"flashd's zero-delay simulation of the flat netlist {Path(flat_path).name} (Liberty functions)"
+        else:
+            # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
+            gates = trace_named_only(gate_model(flat_path if flat else rep["netlist"], rep["top"], library, "engine",
+                                                keep=None if flat else BOX_PREFIX + "*"))
+            t1 = time.time()
+            t_model = t1 - t_model
+            sim = str(regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif,
+                                     **p)).strip()
+            t_sim = time.time() - t1
+            toggles, cycles = read_saif(saif)
+            act = saif_activity(toggles, cycles)
+            how = (f"Verilator SAIF of the gate-level model ({'flat' if flat else 'one module per unit'}) "
+                   f"of {Path(rep['netlist']).name}")
         t2 = time.time()
-        toggles, cycles = read_saif(saif)
-        flat_path, instances, outputs, t_sta = sta.result()
+        instances, outputs, t_sta = sta.result()
 
     def unit(instance):
         return category(instance.split(".", 1)[0]) if "." in instance else GLUE
-    watts, missing = activity_power(instances, outputs, saif_activity(toggles, cycles), unit)
+    watts, missing = activity_power(instances, outputs, act, unit)
     if len(missing) > 0.001 * len(instances):
         raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity in {saif} "
                          f"(e.g. {', '.join(missing[:3])}): the gate model and the netlist disagree on names")
@@ -292,17 +307,42 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                      "per_unit": {k: {m: to_unit(x, pw_unit) for m, x in v.items()}
                                   for k, v in sorted(watts["per_unit"].items(), key=lambda kv: -kv[1]["total"])},
                      "energy_unit": "pJ", "energy_per_pair": energy_pj / pairs, "energy_per_row": energy_pj / rows,
-                     "activity_source": f"Verilator SAIF of the gate-level model ({'flat' if flat else 'one module per unit'}) "
-                                        f"of {Path(rep['netlist']).name}, {source}; "
-                                        f"bit-exact against the model: {sim}",
+                     "activity_source": f"{how}, {source}; bit-exact against the model: {sim}",
                      "data": source, "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
                      "instances": len(instances), "instances_without_activity": len(missing)},
            "seconds": {"synthesis_and_timing": round(t_synth, 1), "gate_model": round(t_model, 1),
                        "simulation": round(t_sim, 1), "per_instance_power_beside": round(t_sta, 1),
                        "power": round(time.time() - t2, 1)},
-           "saif": str(saif), "netlist": str(flat_path)}
+           "saif": str(saif) if activity == "verilator" else None, "netlist": str(flat_path)}
     (work / "power.json").write_text(json.dumps(out, indent=1))
     return out
+
+
+def _netlist_activity(design, flat_path, library, groups, seed, params):
+    """The flat netlist simulated by :mod:`flashd.synth.gatesim` on the engine bench's stimulus
+    (``seed``: the rows, the valid gaps none, the flip-flops' power-up values). Returns the
+    bench's report line, ``activity(pin net, net)``, the cycles, and the seconds spent reading
+    and compiling the netlist and simulating it. A mismatch with the model raises PowerError."""
+    import time
+
+    from flashd.verif.attention_bench import engine_stimulus
+
+    from .gatesim import GateSim, read_netlist, run_engine
+    t = time.time()
+    sim = GateSim(read_netlist(flat_path), library, seed=seed)
+    stim = engine_stimulus(design, groups, seed, **params)
+    t_model = time.time() - t
+    t = time.time()
+    line, fails, cycles = run_engine(sim, stim, seed=seed)
+    if fails:
+        raise PowerError(f"the flat netlist {flat_path} does not compute what the model does ({line}):\n"
+                         + "\n".join(fails[:10]))
+    counts = sim.toggles
+
+    def act(pin_net, net):
+        b = sim.pin_bit.get(pin_net)
+        return None if b is None else counts[b] / cycles
+    return line, act, cycles, t_model, time.time() - t
 
 
 def power_text(r):

@@ -17,7 +17,7 @@ from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
 from .harness import describe_fields
 
-__all__ = ["random_problem", "make_stimulus", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
+__all__ = ["random_problem", "make_stimulus", "engine_stimulus", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
 
 
 def random_problem(fmt, d, n, rows, rng, score_std=2.0):
@@ -122,6 +122,14 @@ def _check_rows(stim, expected, got, accepted, cycles):
             g, w = _decode_row(fmt, d, value), _decode_row(fmt, d, want)
             fails.append(f"row {r}: lanes {bad} differ: " + "; ".join(f"[{j}] rtl {g[j]} model {w[j]}" for j in bad[:4]))
     return fails
+
+
+def engine_stimulus(design, groups, seed, **params):
+    """:func:`make_stimulus` of ``groups`` from ``seed`` for ``design``, as :func:`regress_engine`
+    draws it, for a bench that simulates a netlist of the engine, not its Verilog."""
+    engine = build_engine(engine_params(design, **params))
+    engine._MustUse__used = True        # the netlist stands for it (as in hdl.emit.write_verilog)
+    return make_stimulus(engine, groups, np.random.default_rng(seed))
 
 
 def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):

@@ -118,6 +118,7 @@ def test_the_hierarchical_gate_model_gives_the_flat_models_power(tmp_path):
     lib = library("sky130")
     groups = [150, 150] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
     r = {flat: engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", flat=flat,
+                            activity="verilator",
                             work=tmp_path / str(flat), progress=lambda m: None, **DESIGN)["power"] for flat in (False, True)}
     assert r[True]["cycles_simulated"] == r[False]["cycles_simulated"] > 400
     assert r[False]["total"] == pytest.approx(r[True]["total"], rel=0.01)

@@ -1,0 +1,124 @@
+"""flashd's own netlist simulator (synth/gatesim.py), the power flow's activity: Liberty
+functions as truth tables, checked against the same expressions evaluated by Python; the
+small engine of verif/test_power.py simulated from its flat netlist, every cell output's
+toggle count equal to Verilator's SAIF of the gate-level model on the same bench; a netlist
+with one gate changed fails the bit-exact check; what it cannot model is refused by name."""
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from flashd.synth import gatesim
+from flashd.synth.flow import flat_netlist, gate_model
+from flashd.synth.pdk import library
+from flashd.synth.power import engine_power, read_saif, saif_activity
+from flashd.synth.report import engine_report
+from flashd.verif.attention_bench import engine_stimulus
+
+from .test_netlists import _real_groups
+
+CLOCK_NS = 25.0
+DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)          # verif/test_power.py's engine
+
+
+@pytest.mark.parametrize("text,python", [
+    ("!(A & B)", "not (A and B)"), ("A B'", "A and not B"), ("(A+B)*C", "(A or B) and C"),
+    ("A^B | !C", "(A != B) or not C"), ("(A&!S) | (B&S)", "B if S else A"), ("1", "True"), ("!A'", "A"),
+])
+def test_liberty_functions_are_read_as_python_reads_them(text, python):
+    f, names = gatesim.parse_function(text)
+    for values in itertools.product((0, 1), repeat=3):
+        env = dict(zip("ABC", values, strict=True))
+        env["S"] = env["C"]
+        assert int(f(env)) == int(eval(python, {}, {k: bool(v) for k, v in env.items()})), (text, env)
+
+
+def test_sky130_cells_become_truth_tables():
+    logic = gatesim.cell_logic(str(library("sky130").path))
+    table, names = logic["sky130_fd_sc_hd__mux4_1"].outputs["X"]
+    assert names == ("A0", "A1", "A2", "A3", "S0", "S1")
+    for i in range(64):
+        a, s = [(i >> k) & 1 for k in range(4)], ((i >> 4) & 1) + 2 * ((i >> 5) & 1)
+        assert (table >> i) & 1 == a[s]
+    ff = logic["sky130_fd_sc_hd__dfxtp_1"]
+    assert ff.clock == "CLK" and ff.state[0] == "IQ" and ff.outputs["Q"] == (0b10, ("IQ",))
+    assert logic["sky130_fd_sc_hd__a21oi_1"].outputs["Y"][0] == 0b0111      # !((A1 & A2) | B1)
+    assert "latch" in logic["sky130_fd_sc_hd__dlxtp_1"].unsupported
+    assert "clear" in logic["sky130_fd_sc_hd__dfrtp_1"].unsupported
+
+
+@pytest.mark.sim
+@pytest.mark.yosys
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")        # tests/test_sta.py: the units this engine shares
+def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_path):
+    """Same netlist, same bench, same flip-flop power-up values (the gate model's): every cell
+    output's toggle count is Verilator's, so the power is too."""
+    lib = library("sky130")
+    groups = [9, 30] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
+    ref = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", activity="verilator",
+                       flat=True, work=tmp_path, progress=lambda m: None, **DESIGN)
+    toggles, cycles = read_saif(ref["saif"])
+    rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    flat = flat_netlist(rep["netlist"], rep["top"], lib)
+    gates = gate_model(flat, rep["top"], lib, "engine")
+    init = {f"{m.group(1)}.{m.group(2)}": int(m.group(3))
+            for m in re.finditer(r"reg \\(\S+)\.(\w+)\s*= 1'h([01]);", gates)}
+    sim = gatesim.GateSim(gatesim.read_netlist(flat), lib, init=init, seed=None)   # others 0, as Verilator starts them
+    line, fails, edges = gatesim.run_engine(sim, engine_stimulus("flashd", groups, 1, **DESIGN), seed=1)
+    assert not fails and line in ref["power"]["activity_source"] and edges == cycles
+    saif = saif_activity(toggles, cycles)
+    pins = {pin: saif(pin, "") for pin in sim.pin_bit}
+    assert len(pins) > 9000 and None not in pins.values()
+    differ = [pin for pin, b in sim.pin_bit.items() if round(pins[pin] * cycles) != sim.toggles[b]]
+    assert differ == []
+    assert sum(sim.toggles[b] for b in sim.pin_bit.values()) > 100 * len(pins)      # the data moved
+    # the power flow on its own simulation (flip-flops from the seed): the same power but for
+    # their power-up transient
+    own = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", work=tmp_path / "own",
+                       progress=lambda m: None, **DESIGN)["power"]
+    assert own["cycles_simulated"] == cycles and own["total"] == pytest.approx(ref["power"]["total"], rel=0.01)
+
+
+@pytest.mark.yosys
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")
+def test_a_netlist_with_one_gate_changed_fails_the_check():
+    lib = library("sky130")
+    rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    flat = Path(flat_netlist(rep["netlist"], rep["top"], lib))
+    stim = engine_stimulus("flashd", [12, 20], 3, **DESIGN)
+    assert gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(flat), lib), stim, seed=3)[1] == []
+    text = flat.read_text()
+    gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma1\.unit\.\S+) ", text)
+    bad = flat.parent / "mutated.flat.v"
+    bad.write_text(text.replace(gate.group(0), gate.group(0).replace("nand2", "nor2"), 1))
+    line, fails, _ = gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(bad), lib), stim, seed=3)
+    assert fails and line.endswith("FAIL")
+
+
+def _netlist(tmp_path, body, ports="input clk; input a; output y;"):
+    path = tmp_path / "n.v"
+    path.write_text(f"module top(clk, a, y);\n  {ports}\n  wire n;\n{body}\nendmodule\n")
+    return gatesim.read_netlist(path)
+
+
+def test_what_the_simulator_cannot_model_is_named(tmp_path):
+    lib = library("sky130")
+    latch = _netlist(tmp_path, "  sky130_fd_sc_hd__dlxtp_1 l0 (.D(a), .GATE(clk), .Q(y));")
+    with pytest.raises(gatesim.GateSimError, match=r"l0: cell sky130_fd_sc_hd__dlxtp_1 has a latch"):
+        gatesim.GateSim(latch, lib)
+    other_clock = _netlist(tmp_path, "  sky130_fd_sc_hd__dfxtp_1 f0 (.CLK(a), .D(a), .Q(y));")
+    with pytest.raises(gatesim.GateSimError, match=r"f0 \(sky130_fd_sc_hd__dfxtp_1\) is clocked by a, not by the port clk"):
+        gatesim.GateSim(other_clock, lib)
+    undriven = _netlist(tmp_path, "  sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));")
+    with pytest.raises(gatesim.GateSimError, match=r"1 nets read by cells are driven by nothing \(e.g. \['n'\]\)"):
+        gatesim.GateSim(undriven, lib)
+    loop = _netlist(tmp_path, "  sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));\n  sky130_fd_sc_hd__inv_1 i1 (.A(y), .Y(n));")
+    with pytest.raises(gatesim.GateSimError, match=r"2 cell outputs are on combinational loops"):
+        gatesim.GateSim(loop, lib)
+    unknown = _netlist(tmp_path, "  my_cell u0 (.A(a), .Y(y));")
+    with pytest.raises(gatesim.GateSimError, match=r"u0 is of cell my_cell, which is not in .*sky130"):
+        gatesim.GateSim(unknown, lib)
+    with pytest.raises(gatesim.GateSimError, match=r"Liberty function 'A & \(B': unexpected None"):
+        gatesim.parse_function("A & (B")
