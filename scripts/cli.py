@@ -391,7 +391,8 @@ def cmd_power(args):
                               seed=args.seed, progress=_say, activity=args.activity, d=d, fmt=fmt.name, **kw)
         print(power_text(result))
         sec = result["seconds"]
-        print(f"(synthesis and timing {sec['synthesis_and_timing']} s, simulation model {sec['gate_model']} s, "
+        print(f"(synthesis and timing {sec['synthesis_and_timing']} s, flat netlist {sec['flat_netlist']} s, "
+              f"simulation model {sec['gate_model']} s, "
               f"gate-level simulation {sec['simulation']} s, power {sec['power']} s; the per-instance OpenSTA run "
               f"took {sec['per_instance_power_beside']} s beside the model and the simulation)")
     if args.json:
