@@ -1,6 +1,6 @@
 """flashd's own netlist simulator (synth/gatesim.py), the power flow's activity: Liberty
 functions as truth tables, checked against the same expressions evaluated by Python; the
-small engine of verif/test_power.py simulated from its flat netlist, every cell output's
+small engine of tests/test_sta.py's timing search simulated from its flat netlist, every cell output's
 toggle count equal to Verilator's SAIF of the gate-level model on the same bench; a netlist
 with one gate changed fails the bit-exact check; what it cannot model is refused by name."""
 
@@ -20,7 +20,7 @@ from flashd.verif.attention_bench import engine_stimulus
 from .test_netlists import _real_groups
 
 CLOCK_NS = 25.0
-DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)          # verif/test_power.py's engine
+DESIGN = dict(d=1, fmt="fp8_e4m3", stages=3, interleave=3)          # what tests/test_sta.py's search finds at 25 ns
 
 
 @pytest.mark.parametrize("text,python", [
@@ -70,7 +70,7 @@ def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_p
     assert not fails and line in ref["power"]["activity_source"] and edges == cycles
     saif = saif_activity(toggles, cycles)
     pins = {pin: saif(pin, "") for pin in sim.pin_bit}
-    assert len(pins) > 9000 and None not in pins.values()
+    assert len(pins) > 5000 and None not in pins.values()
     differ = [pin for pin, b in sim.pin_bit.items() if round(pins[pin] * cycles) != sim.toggles[b]]
     assert differ == []
     assert sum(sim.toggles[b] for b in sim.pin_bit.values()) > 100 * len(pins)      # the data moved
@@ -90,7 +90,7 @@ def test_a_netlist_with_one_gate_changed_fails_the_check():
     stim = engine_stimulus("flashd", [12, 20], 3, **DESIGN)
     assert gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(flat), lib), stim, seed=3)[1] == []
     text = flat.read_text()
-    gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma1\.unit\.\S+) ", text)
+    gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma0\.unit\.\S+) ", text)
     bad = flat.parent / "mutated.flat.v"
     bad.write_text(text.replace(gate.group(0), gate.group(0).replace("nand2", "nor2"), 1))
     line, fails, _ = gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(bad), lib), stim, seed=3)
