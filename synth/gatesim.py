@@ -262,10 +262,10 @@ def _bits(expr, widths):
     name, hi, lo = m.group(1), m.group(2), m.group(3)
     if name.startswith("\\"):
         name = name[1:]
-    if hi is None:
-        lo_w, hi_w = widths.get(name, (0, 0))
-        return [name if (lo_w, hi_w) == (0, 0) and name not in widths else f"{name}[{k}]"
-                for k in range(lo_w, hi_w + 1)] if name in widths else [name]
+    if hi is None:              # a whole net: a scalar, or every bit of a declared vector
+        if name not in widths:
+            return [name]
+        hi, lo = widths[name][1], widths[name][0]
     lo = hi if lo is None else lo
     a, b = sorted((int(hi), int(lo)))
     return [f"{name}[{k}]" for k in range(a, b + 1)]
@@ -340,6 +340,9 @@ class GateSim:
             if lc.unsupported:
                 raise GateSimError(f"{netlist.top}: instance {name}: cell {cell} has {lc.unsupported}, "
                                    "which this simulator does not model (use the Verilator activity)")
+            missing = [v for v in lc.inputs if v not in pins]
+            if missing:
+                raise GateSimError(f"{netlist.top}: instance {name} ({cell}) has input {', '.join(missing)} unconnected")
             if lc.state:
                 if lc.clock not in pins or bit(pins[lc.clock]) != bit(clock):
                     raise GateSimError(f"{netlist.top}: flip-flop {name} ({cell}) is clocked by "
@@ -349,13 +352,11 @@ class GateSim:
                 nxt = len(index)
                 index[("next", name)] = nxt
                 flops.append((q, nxt, int(rng.integers(2)) if seed is not None else 0))
-                nodes.append((nxt, [bit(pins[v]) if v in pins else 0 for v in lc.next_state[1][:-1]] + [q],
-                               lc.next_state[0]))
+                nodes.append((nxt, [bit(pins[v]) for v in lc.next_state[1][:-1]] + [q], lc.next_state[0]))
             for pin, (table, variables) in lc.outputs.items():
                 if pin not in pins:
                     continue
-                ins = [index[("state", name)] if v == lc.state[0] else bit(pins.get(v, 0)) if v in pins else 0
-                       for v in variables] if lc.state else [bit(pins[v]) if v in pins else 0 for v in variables]
+                ins = [index[("state", name)] if lc.state and v == lc.state[0] else bit(pins[v]) for v in variables]
                 out = bit(pins[pin])
                 self.pin_bit[f"{name}.{pin}"] = out
                 nodes.append((out, ins, table))

@@ -97,28 +97,23 @@ def test_a_netlist_with_one_gate_changed_fails_the_check():
     assert fails and line.endswith("FAIL")
 
 
-def _netlist(tmp_path, body, ports="input clk; input a; output y;"):
+@pytest.mark.parametrize("body,message", [
+    ("sky130_fd_sc_hd__dlxtp_1 l0 (.D(a), .GATE(clk), .Q(y));", r"l0: cell sky130_fd_sc_hd__dlxtp_1 has a latch"),
+    ("sky130_fd_sc_hd__dfxtp_1 f0 (.CLK(a), .D(a), .Q(y));",
+     r"f0 \(sky130_fd_sc_hd__dfxtp_1\) is clocked by a, not by the port clk"),
+    ("sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));", r"1 nets read by cells are driven by nothing \(e.g. \['n'\]\)"),
+    ("sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));\n  sky130_fd_sc_hd__inv_1 i1 (.A(y), .Y(n));",
+     r"2 cell outputs are on combinational loops"),
+    ("my_cell u0 (.A(a), .Y(y));", r"u0 is of cell my_cell, which is not in .*sky130"),
+    ("sky130_fd_sc_hd__nand2_1 g0 (.A(a), .Y(y));", r"g0 \(sky130_fd_sc_hd__nand2_1\) has input B unconnected"),
+])
+def test_what_the_simulator_cannot_model_is_named(tmp_path, body, message):
     path = tmp_path / "n.v"
-    path.write_text(f"module top(clk, a, y);\n  {ports}\n  wire n;\n{body}\nendmodule\n")
-    return gatesim.read_netlist(path)
+    path.write_text(f"module top(clk, a, y);\n  input clk; input a; output y;\n  wire n;\n  {body}\nendmodule\n")
+    with pytest.raises(gatesim.GateSimError, match=message):
+        gatesim.GateSim(gatesim.read_netlist(path), library("sky130"))
 
 
-def test_what_the_simulator_cannot_model_is_named(tmp_path):
-    lib = library("sky130")
-    latch = _netlist(tmp_path, "  sky130_fd_sc_hd__dlxtp_1 l0 (.D(a), .GATE(clk), .Q(y));")
-    with pytest.raises(gatesim.GateSimError, match=r"l0: cell sky130_fd_sc_hd__dlxtp_1 has a latch"):
-        gatesim.GateSim(latch, lib)
-    other_clock = _netlist(tmp_path, "  sky130_fd_sc_hd__dfxtp_1 f0 (.CLK(a), .D(a), .Q(y));")
-    with pytest.raises(gatesim.GateSimError, match=r"f0 \(sky130_fd_sc_hd__dfxtp_1\) is clocked by a, not by the port clk"):
-        gatesim.GateSim(other_clock, lib)
-    undriven = _netlist(tmp_path, "  sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));")
-    with pytest.raises(gatesim.GateSimError, match=r"1 nets read by cells are driven by nothing \(e.g. \['n'\]\)"):
-        gatesim.GateSim(undriven, lib)
-    loop = _netlist(tmp_path, "  sky130_fd_sc_hd__inv_1 i0 (.A(n), .Y(y));\n  sky130_fd_sc_hd__inv_1 i1 (.A(y), .Y(n));")
-    with pytest.raises(gatesim.GateSimError, match=r"2 cell outputs are on combinational loops"):
-        gatesim.GateSim(loop, lib)
-    unknown = _netlist(tmp_path, "  my_cell u0 (.A(a), .Y(y));")
-    with pytest.raises(gatesim.GateSimError, match=r"u0 is of cell my_cell, which is not in .*sky130"):
-        gatesim.GateSim(unknown, lib)
+def test_a_malformed_liberty_function_is_named():
     with pytest.raises(gatesim.GateSimError, match=r"Liberty function 'A & \(B': unexpected None"):
         gatesim.parse_function("A & (B")
