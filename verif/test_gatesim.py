@@ -1,6 +1,6 @@
 """flashd's own netlist simulator (synth/gatesim.py), the power flow's activity: Liberty
 functions as truth tables, checked against the same expressions evaluated by Python; the
-small engine of tests/test_sta.py's timing search simulated from its flat netlist, every cell output's
+small engine of verif/test_power.py simulated from its flat netlist, every cell output's
 toggle count equal to Verilator's SAIF of the gate-level model on the same bench; a netlist
 with one gate changed fails the bit-exact check; what it cannot model is refused by name."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flashd.synth import gatesim
-from flashd.synth.flow import flat_netlist, gate_model
+from flashd.synth.flow import BOX_PREFIX, flat_netlist, gate_model
 from flashd.synth.pdk import library
 from flashd.synth.power import engine_power, read_saif, saif_activity
 from flashd.synth.report import engine_report
@@ -20,7 +20,7 @@ from flashd.verif.attention_bench import engine_stimulus
 from .test_netlists import _real_groups
 
 CLOCK_NS = 25.0
-DESIGN = dict(d=1, fmt="fp8_e4m3", stages=3, interleave=3)          # what tests/test_sta.py's search finds at 25 ns
+DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)          # verif/test_power.py's engine
 
 
 @pytest.mark.parametrize("text,python", [
@@ -49,33 +49,42 @@ def test_sky130_cells_become_truth_tables():
     assert "clear" in logic["sky130_fd_sc_hd__dfrtp_1"].unsupported
 
 
+def _power_up_values(gates):
+    """``{"instance.pin": 0/1}``: the flip-flop start values of a gate-level model with units
+    kept as modules (``setundef -init``: one set per module, so every instance of a unit
+    starts the same)."""
+    body = {m.group(1): m.group(2) for m in re.finditer(r"^module (\S+)\((.*?)^endmodule", gates, re.M | re.S)}
+    init = {m.group(1): int(m.group(2)) for m in re.finditer(r"reg \\(\S+)\s*= 1'h([01]);", body["engine"])}
+    for module, inst in re.findall(r"^\s*(u_[0-9a-f]+)\s+\\?(\S+)\s*\(", body["engine"], re.M):
+        for m in re.finditer(r"reg \\(\S+)\s*= 1'h([01]);", body[module]):
+            init[f"{inst}.{m.group(1)}"] = int(m.group(2))
+    return init
+
+
 @pytest.mark.sim
 @pytest.mark.yosys
 @pytest.mark.xdist_group("sky130_fp8_d1_25ns")        # tests/test_sta.py: the units this engine shares
 def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_path):
     """Same netlist, same bench, same flip-flop power-up values (the gate model's): every cell
-    output's toggle count is Verilator's, so the power is too."""
+    output's toggle count is Verilator's (its default model: one module per unit), so the
+    power is too; and the power flow with its own power-up values."""
     lib = library("sky130")
     groups = [9, 30] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
     ref = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", activity="verilator",
-                       flat=True, work=tmp_path, progress=lambda m: None, **DESIGN)
+                       work=tmp_path, progress=lambda m: None, **DESIGN)
     toggles, cycles = read_saif(ref["saif"])
     rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    init = _power_up_values(gate_model(rep["netlist"], rep["top"], lib, "engine", keep=BOX_PREFIX + "*"))
     flat = flat_netlist(rep["netlist"], rep["top"], lib)
-    gates = gate_model(flat, rep["top"], lib, "engine")
-    init = {f"{m.group(1)}.{m.group(2)}": int(m.group(3))
-            for m in re.finditer(r"reg \\(\S+)\.(\w+)\s*= 1'h([01]);", gates)}
     sim = gatesim.GateSim(gatesim.read_netlist(flat), lib, init=init, seed=None)   # others 0, as Verilator starts them
     line, fails, edges = gatesim.run_engine(sim, engine_stimulus("flashd", groups, 1, **DESIGN), seed=1)
     assert not fails and line in ref["power"]["activity_source"] and edges == cycles
     saif = saif_activity(toggles, cycles)
     pins = {pin: saif(pin, "") for pin in sim.pin_bit}
-    assert len(pins) > 5000 and None not in pins.values()
+    assert len(pins) == ref["power"]["instances"] > 9000 and None not in pins.values()
     differ = [pin for pin, b in sim.pin_bit.items() if round(pins[pin] * cycles) != sim.toggles[b]]
     assert differ == []
     assert sum(sim.toggles[b] for b in sim.pin_bit.values()) > 100 * len(pins)      # the data moved
-    # the power flow on its own simulation (flip-flops from the seed): the same power but for
-    # their power-up transient
     own = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", work=tmp_path / "own",
                        progress=lambda m: None, **DESIGN)["power"]
     assert own["cycles_simulated"] == cycles and own["total"] == pytest.approx(ref["power"]["total"], rel=0.01)
@@ -90,7 +99,7 @@ def test_a_netlist_with_one_gate_changed_fails_the_check():
     stim = engine_stimulus("flashd", [12, 20], 3, **DESIGN)
     assert gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(flat), lib), stim, seed=3)[1] == []
     text = flat.read_text()
-    gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma0\.unit\.\S+) ", text)
+    gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma1\.unit\.\S+) ", text)
     bad = flat.parent / "mutated.flat.v"
     bad.write_text(text.replace(gate.group(0), gate.group(0).replace("nand2", "nor2"), 1))
     line, fails, _ = gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(bad), lib), stim, seed=3)
