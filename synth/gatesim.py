@@ -5,9 +5,9 @@ by level with numpy. It counts each net's value changes as Verilator's SAIF does
 bench: two evaluations per clock cycle, one after the rising edge (the flip-flops), one after
 the falling edge (the cocotb driver writes the inputs there, :mod:`flashd.verif.stream`).
 
-Why: a Verilator build of a d = 64 gate-level model is 8 of its 11.5 minutes (C++ of 200,000
-cells, half of it trace code); here there is nothing to build. What is not supported (latches,
-``statetable`` cells, asynchronous clear/preset) is refused with the cell's name.
+Why: the Verilator build of a d = 64 gate-level model took 8 of a power run's 12 minutes (the
+C++ of 200,000 cells, half of it trace code); here there is nothing to build. What is not
+supported (latches, ``statetable`` cells, asynchronous clear/preset) is refused by cell name.
 """
 
 import re
@@ -339,7 +339,7 @@ class GateSim:
                 raise GateSimError(f"{netlist.top}: instance {name} is of cell {cell}, which is not in {library.path}")
             if lc.unsupported:
                 raise GateSimError(f"{netlist.top}: instance {name}: cell {cell} has {lc.unsupported}, "
-                                   "which this simulator does not model (use the Verilator activity)")
+                                   "which this simulator does not model (flashd power --activity verilator does)")
             missing = [v for v in lc.inputs if v not in pins]
             if missing:
                 raise GateSimError(f"{netlist.top}: instance {name} ({cell}) has input {', '.join(missing)} unconnected")
@@ -385,7 +385,7 @@ class GateSim:
             if b in state:
                 self.values[b] = value
         self.toggles = np.zeros(self.size, dtype=np.int64)
-        self._last = None
+        self._last = np.zeros_like(self.values)
 
     def _levelize(self, nodes, sources):
         level = dict.fromkeys(sources, 0)
@@ -436,8 +436,11 @@ class GateSim:
         bits = self.values[self.outputs[port]]
         return int(bits[0]) if len(bits) == 1 else int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
 
-    def settle(self, count=True):
-        """Evaluate every combinational output; count the bits that changed since the last settle."""
+    def settle(self, count=True, from_zero=False):
+        """Evaluate every combinational output; count the bits that changed since the last
+        settle (``from_zero``: since all were 0)."""
+        if from_zero:
+            self._last[:] = 0
         v = self.values
         for outs, ins, tables, weights in self.levels:
             idx = (v[ins].astype(np.uint64) * weights).sum(axis=0, dtype=np.uint64)
@@ -471,8 +474,7 @@ def run_engine(sim, stim, *, seed, gap=0.0):
     sim.set("i__valid", 0)
     sim.settle(count=False)     # the power-up values: the clock starts high at time 0, a rising edge
     sim.clock_edge()
-    sim._last[:] = 0            # as in Verilator's SAIF: the first values count as changes from 0
-    sim.settle()
+    sim.settle(from_zero=True)  # as in Verilator's SAIF: the first values count as changes from 0
     sim.clock_edge()            # the rising edge inside the two reset cycles
     sim.settle()
     edges = 2

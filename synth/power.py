@@ -1,6 +1,7 @@
-"""Power from simulated switching activity: the synthesized netlist of an engine, its
-gate-level model simulated on real or random rows (Verilator SAIF: every net's toggle count,
-checked bit-exact against the golden model in the same run), and OpenSTA's per-instance power.
+"""Power from simulated switching activity: the synthesized netlist of an engine simulated on
+real or random rows (by :mod:`flashd.synth.gatesim`, or Verilator's SAIF of its gate-level
+model: every cell output's toggle count, checked bit-exact against the golden model in the same
+run), and OpenSTA's per-instance power.
 
 Debian's OpenSTA (2019) cannot read SAIF or VCD and its ``set_power_activity -pins`` is
 broken, so the activity is applied outside it (``../shared/notes/ppa.md``): OpenSTA reports
@@ -296,8 +297,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
         return category(instance.split(".", 1)[0]) if "." in instance else GLUE
     watts, missing = activity_power(instances, outputs, act, unit)
     if len(missing) > 0.001 * len(instances):
-        raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity in {saif} "
-                         f"(e.g. {', '.join(missing[:3])}): the gate model and the netlist disagree on names")
+        raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity from the "
+                         f"{how} (e.g. {', '.join(missing[:3])}): the simulation and the netlist disagree on names")
     pw_unit = library.units.get("leakage") or "nW"
     pairs = int(re.search(r"(\d+) pairs", sim).group(1))
     rows = int(re.search(r"(\d+) rows", sim).group(1))
