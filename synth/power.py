@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .gatesim import _CONN, _INSTANCE
 from .liberty import read_cells, read_text
 from .sta import StaError, run_cached
 
@@ -66,8 +67,6 @@ def _candidates(net):
 
 _NUM = r"([-+]?\d[\d.]*(?:[eE][-+]?\d+)?)"
 _NUM4 = re.compile(rf"^\s*{_NUM}\s+{_NUM}\s+{_NUM}\s+{_NUM}\s+(\S.*?)\s*$", re.M)
-_INSTANCE = re.compile(r"^\s*(\S+)\s+(\\\S+ |\S+)\s*\((.*?)\);", re.M | re.S)
-_CONN = re.compile(r"\.(\w+)\(\s*(.*?)\s*\)\s*(?:,|$)", re.S)
 
 
 def cell_outputs(flat_path, library):
