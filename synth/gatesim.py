@@ -316,7 +316,7 @@ class GateSim:
 
     def __init__(self, netlist, library, *, clock="clk", seed=1, init=None):
         logic = cell_logic(str(library.path))
-        self.netlist, self.clock = netlist, clock
+        self.netlist = netlist
         index = {0: 0, 1: 1}
 
         def bit(key):
@@ -361,7 +361,6 @@ class GateSim:
                 self.pin_bit[f"{name}.{pin}"] = out
                 nodes.append((out, ins, table))
         self.size = len(index)
-        self.index = index
         driven = {n[0] for n in nodes}
         if len(driven) != len(nodes):
             raise GateSimError(f"{netlist.top}: a net is driven by two cell outputs")
@@ -460,16 +459,14 @@ def run_engine(sim, stim, *, seed, gap=0.0):
     ``ready``; offers from ``seed`` and ``gap`` as the cocotb driver draws them), every output
     row recorded and checked bit for bit and at the stated latency. Returns ``(report line,
     failures, rising edges simulated)``; the activity is in ``sim.toggles``."""
-    from flashd.verif.attention_bench import _check_rows
+    from flashd.verif.attention_bench import _check_rows, schedule
     payloads = [int(x) for x in stim["payloads"]]
     expected = [int(x) for x in stim["expected"]]
     width = len(sim.inputs["i__payload"])
     nbytes = (width + 7) // 8
     bits = np.unpackbits(np.frombuffer(b"".join(x.to_bytes(nbytes, "little") for x in payloads), dtype=np.uint8)
                          .reshape(len(payloads), nbytes), axis=1, bitorder="little")[:, :width]
-    offers = np.random.default_rng(seed + 1).random(4 * len(payloads) + 64) >= gap
-    limit = 4 * len(payloads) + 10 * stim["latency"] + 200
-    tail = stim["latency"] + 2
+    (offers,), limit, tail = schedule([stim], seed, gap)
     sim.set("rst", 1)
     sim.set("i__valid", 0)
     sim.settle(count=False)     # the power-up values: the clock starts high at time 0, a rising edge

@@ -17,7 +17,7 @@ from .attention_model import run_model
 from .bench import pack, seed_from_env, simulate
 from .harness import describe_fields
 
-__all__ = ["random_problem", "make_stimulus", "engine_stimulus", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
+__all__ = ["random_problem", "make_stimulus", "engine_stimulus", "schedule", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
 
 
 def random_problem(fmt, d, n, rows, rng, score_std=2.0):
@@ -73,6 +73,18 @@ def _decode_row(fmt, d, value):
     return [model.decode(fmt, (value >> (j * fmt.width)) & mask) for j in range(d)]
 
 
+def schedule(stims, seed, gap):
+    """``(offers, limit, tail)`` of an engine bench (the cocotb one and the netlist simulator's):
+    per engine, the cycles in which its driver offers the next pair (each refused with
+    probability ``gap``, from ``seed``), the cycles after which items still waiting mean a
+    ``ready`` stuck low, and the cycles run after the last pair (the latency and a margin)."""
+    rng = np.random.default_rng(seed + 1)
+    stims = list(stims)
+    offers = [rng.random(4 * len(st["payloads"]) + 64) >= gap for st in stims]
+    limit = max(4 * len(st["payloads"]) + 10 * st["latency"] + 200 for st in stims)
+    return offers, limit, max(st["latency"] for st in stims) + 2
+
+
 async def drive_engine(dut):
     """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`make_stimulus`, or ``{"engines":
     {name: stimulus}}`` for engines side by side, :func:`regress_engines`), ``FLASHD_SEED`` and
@@ -83,19 +95,17 @@ async def drive_engine(dut):
 
     data = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
     stims = data["engines"] if "engines" in data else {"": data}      # "": the top is the engine
-    rng = np.random.default_rng(int(os.environ["FLASHD_SEED"]) + 1)
-    gap = float(os.environ.get("FLASHD_GAP", "0.2"))
+    offers, limit, tail = schedule(stims.values(), int(os.environ["FLASHD_SEED"]), float(os.environ.get("FLASHD_GAP", "0.2")))
     payloads = {n: [int(x) for x in st["payloads"]] for n, st in stims.items()}
     expected = {n: [int(x) for x in st["expected"]] for n, st in stims.items()}
     pre = {n: f"{n}__" if n else "" for n in stims}
     inputs = [InPort(n or "i", *(getattr(dut, f"{pre[n]}i__{s}") for s in ("valid", "payload", "ready"))) for n in stims]
     await start(dut, inputs)
-    driver = StreamDriver(inputs, list(payloads.values()), [rng.random(4 * len(x) + 64) >= gap for x in payloads.values()],
-                          limit=max(4 * len(payloads[n]) + 10 * st["latency"] + 200 for n, st in stims.items()))
+    driver = StreamDriver(inputs, list(payloads.values()), offers, limit=limit)
     monitor = Monitor([OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"))
                        for n in stims], expected=[len(x) for x in expected.values()])
     # every row out, and nothing more
-    cycles = await run(dut.clk, driver, monitor, tail=max(st["latency"] for st in stims.values()) + 2)
+    cycles = await run(dut.clk, driver, monitor, tail=tail)
     lines, fails = [], []
     for k, (n, st) in enumerate(stims.items()):
         f = _check_rows(st, expected[n], monitor.seen[k], driver.accepted[k], cycles)
