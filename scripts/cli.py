@@ -26,6 +26,7 @@ from pathlib import Path
 from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.params import DESIGNS, MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, engine_params
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES
+from flashd.synth.gatesim import INPUTS
 from flashd.synth.pdk import PDKS
 from flashd.synth.power import ACTIVITY
 from flashd.verif.registry import OPERATORS, OpSpec, names
@@ -388,7 +389,8 @@ def cmd_power(args):
         result = rows
     else:
         result = engine_power(args.design, library=lib, clock_ns=args.clock_ns, groups=groups, source=source,
-                              seed=args.seed, progress=_say, activity=args.activity, d=d, fmt=fmt.name, **kw)
+                              seed=args.seed, progress=_say, activity=args.activity, inputs=args.inputs, d=d,
+                              fmt=fmt.name, **kw)
         print(power_text(result))
         sec = result["seconds"]
         print(f"(synthesis and timing {sec['synthesis_and_timing']} s, flat netlist {sec['flat_netlist']} s, "
@@ -643,6 +645,9 @@ def _parser():
     pw.add_argument("--activity", choices=ACTIVITY, default="netlist", help="where the switching activity comes "
                     "from: netlist (default), flashd's own zero-delay simulation of the flat netlist, nothing to build; "
                     "verilator, the SAIF of a Verilator gate-level model (minutes of C++ build at d=64)")
+    pw.add_argument("--inputs", choices=INPUTS, help="when the engine's inputs change: registered (the default with "
+                    "--activity netlist: at the rising edge with the flip-flops, as from registers on the same clock) "
+                    "or bench (at the falling edge, as the cocotb bench drives them: --activity verilator's only timing)")
     pw.add_argument("--skip-study", dest="skip_study", action="store_true", help="FLASH-D: the engine at its default "
                     "thresholds, with skipping disabled and at the published rule: power beside real-data error")
     pw.add_argument("--heads", type=POSITIVE, default=8, help="with --skip-study: real heads the error is measured "

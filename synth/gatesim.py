@@ -19,7 +19,7 @@ import numpy as np
 
 from .liberty import _cell_bodies, read_text
 
-__all__ = ["GateSimError", "cell_logic", "parse_function", "Netlist", "read_netlist", "GateSim", "run_engine"]
+__all__ = ["GateSimError", "cell_logic", "parse_function", "Netlist", "read_netlist", "GateSim", "INPUTS", "run_engine"]
 
 MAX_INPUTS = 6          # a truth table in one uint64 (sky130's widest cell, mux4, has 6 inputs)
 
@@ -453,12 +453,24 @@ class GateSim:
         self.values[self.flop_q] = self.values[self.flop_next]
 
 
-def run_engine(sim, stim, *, seed, gap=0.0):
+INPUTS = ("registered", "bench")     # when the inputs change: see run_engine
+
+
+def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench"):
     """The engine bench of :func:`flashd.verif.attention_bench.drive_engine` on a
     :class:`GateSim`: reset for two cycles, then the stimulus's pairs streamed (honouring
     ``ready``; offers from ``seed`` and ``gap`` as the cocotb driver draws them), every output
     row recorded and checked bit for bit and at the stated latency. Returns ``(report line,
-    failures, rising edges simulated)``; the activity is in ``sim.toggles``."""
+    failures, rising edges simulated)``; the activity is in ``sim.toggles``.
+
+    ``inputs``: ``"bench"`` changes the inputs at the falling edge, as the cocotb bench does
+    (so Verilator's SAIF counts the same changes); ``"registered"`` changes them at the rising
+    edge with the flip-flops, as registers on the same clock would, and counts one settled
+    state per cycle: the half-cycle state (new flip-flops, old inputs) is not counted. The
+    results are the same; each net's count can only be lower."""
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs {inputs!r}: one of {', '.join(INPUTS)}")
+    registered = inputs == "registered"
     from flashd.verif.attention_bench import _check_rows, schedule
     payloads = [int(x) for x in stim["payloads"]]
     expected = [int(x) for x in stim["expected"]]
@@ -498,13 +510,16 @@ def run_engine(sim, stim, *, seed, gap=0.0):
         if sim.get("o__valid"):
             seen.append((cycle, sim.get("o__payload")))
         sim.clock_edge()
-        sim.settle()
+        if not registered:      # else the next cycle's settle sees the flip-flops and the inputs change together
+            sim.settle()
         edges += 1
         cycle += 1
         if left is None and len(accepted) == len(payloads):
             left = tail
         elif left is not None:
             left -= 1
+    if registered:
+        sim.settle()
     fails = _check_rows(stim, expected, seen, accepted, cycle)
     line = (f"{len(expected)} rows, {len(payloads)} pairs, {cycle} cycles, {stalls} stalled offers, "
             f"{'FAIL' if fails else 'ok'}")

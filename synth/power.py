@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .gatesim import _CONN, _INSTANCE
+from .gatesim import _CONN, _INSTANCE, INPUTS
 from .liberty import read_cells, read_text
 from .sta import StaError, run_cached
 
@@ -224,10 +224,12 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
 
 
 ACTIVITY = ("netlist", "verilator")
+INPUT_TEXT = {"registered": "inputs changed at the rising edge with the flip-flops (register-fed)",
+              "bench": "inputs changed at the falling edge (the cocotb bench's timing)"}
 
 
 def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1, work=None, progress=print,
-                 activity="netlist", flat=False, **params):
+                 activity="netlist", flat=False, inputs=None, **params):
     """Power of one engine at ``clock_ns``: the design the timing flow chose (fewest stages,
     smallest P meeting the clock, unless ``params`` fix ``stages``/``interleave``), its
     netlist flattened and simulated on ``groups`` (checked bit for bit against the model, every
@@ -235,7 +237,10 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     unit. Values in the library's power unit; energy in pJ. ``activity``: ``"netlist"``, the
     flat netlist simulated by :mod:`flashd.synth.gatesim` (nothing to build); ``"verilator"``,
     the gate-level model built with Verilator, its SAIF (the reference the first is checked
-    against; ``flat``: the model flattened, else one module per unit)."""
+    against; ``flat``: the model flattened, else one module per unit). ``inputs``: when the
+    engine's inputs change (:func:`flashd.synth.gatesim.run_engine`): ``"registered"`` (the
+    default with the netlist activity: with the flip-flops, as from registers on the same
+    clock) or ``"bench"`` (at the falling edge, as the cocotb bench: Verilator's only timing)."""
     import time
 
     from flashd.verif.attention_bench import regress_engine
@@ -246,6 +251,10 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     t0 = time.time()
     if activity not in ACTIVITY:
         raise ValueError(f"activity {activity!r}: one of {', '.join(ACTIVITY)}")
+    inputs = inputs or {"netlist": "registered", "verilator": "bench"}[activity]
+    if inputs not in INPUTS or (activity == "verilator" and inputs != "bench"):
+        allowed = "bench (the cocotb bench drives them at the falling edge)" if activity == "verilator" else ", ".join(INPUTS)
+        raise ValueError(f"inputs {inputs!r} with activity {activity}: allowed {allowed}")
     if ("stages" in params) != ("interleave" in params):
         raise ValueError("stages and interleave: give both or neither (then the timing flow chooses them)")
     if "stages" in params:
@@ -273,7 +282,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     with ThreadPoolExecutor(1) as pool:
         sta = pool.submit(per_instance)
         if activity == "netlist":
-            sim, act, cycles, t_model, t_sim = _netlist_activity(design, flat_path, library, groups, seed, p)
+            sim, act, cycles, t_model, t_sim = _netlist_activity(design, flat_path, library, groups, seed, p, inputs)
             how = f"flashd's zero-delay simulation of the flat netlist {Path(flat_path).name} (Liberty functions)"
         else:
             # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
@@ -309,7 +318,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                      "per_unit": {k: {m: to_unit(x, pw_unit) for m, x in v.items()}
                                   for k, v in sorted(watts["per_unit"].items(), key=lambda kv: -kv[1]["total"])},
                      "energy_unit": "pJ", "energy_per_pair": energy_pj / pairs, "energy_per_row": energy_pj / rows,
-                     "activity_source": f"{how}, {source}; bit-exact against the model: {sim}",
+                     "activity_source": f"{how}, {source}, {INPUT_TEXT[inputs]}; bit-exact against the model: {sim}",
+                     "inputs": inputs,
                      "data": source, "cycles_simulated": cycles, "pairs": pairs, "rows": rows,
                      "instances": len(instances), "instances_without_activity": len(missing)},
            "seconds": {"synthesis_and_timing": round(t_synth, 1), "flat_netlist": round(t_flat, 1),
@@ -321,7 +331,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     return out
 
 
-def _netlist_activity(design, flat_path, library, groups, seed, params):
+def _netlist_activity(design, flat_path, library, groups, seed, params, inputs):
     """The flat netlist simulated by :mod:`flashd.synth.gatesim` on the engine bench's stimulus
     (``seed``: the rows, the valid gaps none, the flip-flops' power-up values). Returns the
     bench's report line, ``activity(pin net, net)``, the cycles, and the seconds spent reading
@@ -336,7 +346,7 @@ def _netlist_activity(design, flat_path, library, groups, seed, params):
     stim = engine_stimulus(design, groups, seed, **params)
     t_model = time.time() - t
     t = time.time()
-    line, fails, cycles = run_engine(sim, stim, seed=seed)
+    line, fails, cycles = run_engine(sim, stim, seed=seed, inputs=inputs)
     if fails:
         raise PowerError(f"the flat netlist {flat_path} does not compute what the model does ({line}):\n"
                          + "\n".join(fails[:10]))

@@ -8,6 +8,7 @@ import itertools
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flashd.synth import gatesim
@@ -77,7 +78,7 @@ def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_p
     init = _power_up_values(gate_model(rep["netlist"], rep["top"], lib, "engine", keep=BOX_PREFIX + "*"))
     flat = flat_netlist(rep["netlist"], rep["top"], lib)
     sim = gatesim.GateSim(gatesim.read_netlist(flat), lib, init=init, seed=None)   # others 0, as Verilator starts them
-    line, fails, edges = gatesim.run_engine(sim, engine_stimulus("flashd", groups, 1, **DESIGN), seed=1)
+    line, fails, edges = gatesim.run_engine(sim, engine_stimulus("flashd", groups, 1, **DESIGN), seed=1, inputs="bench")
     assert not fails and line in ref["power"]["activity_source"] and edges == cycles
     saif = saif_activity(toggles, cycles)
     pins = {pin: saif(pin, "") for pin in sim.pin_bit}
@@ -86,8 +87,38 @@ def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_p
     assert differ == []
     assert sum(sim.toggles[b] for b in sim.pin_bit.values()) > 100 * len(pins)      # the data moved
     own = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="rows", work=tmp_path / "own",
-                       progress=lambda m: None, **DESIGN)["power"]
+                       progress=lambda m: None, inputs="bench", **DESIGN)["power"]
     assert own["cycles_simulated"] == cycles and own["total"] == pytest.approx(ref["power"]["total"], rel=0.01)
+    assert own["inputs"] == ref["power"]["inputs"] == "bench"
+
+
+@pytest.mark.yosys
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")
+def test_inputs_that_change_with_the_flip_flops_drop_only_the_half_cycle_state():
+    """Register-fed inputs (the power flow's default) against the cocotb bench's falling-edge
+    inputs, same netlist, rows and power-up values: the same results; each flip-flop's and
+    each input's count the same (they change once a cycle either way); no net counted more;
+    and fewer changes in all, since this engine's lanes mix inputs and state."""
+    lib = library("sky130")
+    rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
+    netlist = gatesim.read_netlist(flat_netlist(rep["netlist"], rep["top"], lib))
+    stim = engine_stimulus("flashd", [12, 20] + _real_groups(DESIGN["d"], 1, "fp8_e4m3", 3), 5, **DESIGN)
+    sims, lines = {}, {}
+    for inputs in gatesim.INPUTS:
+        sims[inputs] = gatesim.GateSim(netlist, lib, seed=5)
+        lines[inputs], fails, _ = gatesim.run_engine(sims[inputs], stim, seed=5, inputs=inputs)
+        assert fails == [], (inputs, fails[:3])
+    assert lines["registered"] == lines["bench"]
+    reg, bench = sims["registered"].toggles, sims["bench"].toggles
+    sources = np.concatenate([sims["bench"].flop_q, [b for bits in sims["bench"].inputs.values() for b in bits]])
+    assert (reg[sources] == bench[sources]).all() and bench[sources].sum() > 1000
+    assert (reg <= bench).all()
+    assert reg.sum() < 0.99 * bench.sum()
+    with pytest.raises(ValueError, match=r"^inputs 'falling': one of registered, bench$"):
+        gatesim.run_engine(sims["bench"], stim, seed=5, inputs="falling")
+    with pytest.raises(ValueError, match=r"^inputs 'registered' with activity verilator: allowed bench "):
+        engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=[4], source="rows", activity="verilator",
+                     inputs="registered", progress=lambda m: None, **DESIGN)
 
 
 @pytest.mark.yosys

@@ -86,6 +86,11 @@ def test_bad_power_input_names_the_option(capsys, tmp_path):
     assert "x.npz: no such file" in capsys.readouterr().err
     assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--random", "4"]) == 2
     assert "--random needs --d" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--random", "4", "--d", "2",
+                 "--activity", "verilator", "--inputs", "registered"]) == 2
+    assert "inputs 'registered' with activity verilator: allowed bench" in capsys.readouterr().err
+    assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--random", "4"]) == 2
+    assert "--random needs --d" in capsys.readouterr().err
     import numpy as np
     bad = tmp_path / "nan.npz"
     q = np.zeros((4, 8))
