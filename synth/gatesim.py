@@ -1,9 +1,10 @@
 """Switching activity without a simulator build: a zero-delay, cycle-based simulation of the
 flat mapped netlist itself (the one OpenSTA reports power for), every cell's logic taken from
 its Liberty ``function`` (a truth table per output pin) and its ``ff`` group, evaluated level
-by level with numpy. It counts each net's value changes as Verilator's SAIF does for the same
-bench: two evaluations per clock cycle, one after the rising edge (the flip-flops), one after
-the falling edge (the cocotb driver writes the inputs there, :mod:`flashd.verif.stream`).
+by level with numpy. It counts each net's value changes between evaluations: with the cocotb
+bench's timing, as Verilator's SAIF does, two per clock cycle, one after the rising edge (the
+flip-flops), one after the falling edge (the cocotb driver writes the inputs there,
+:mod:`flashd.verif.stream`); with register-fed inputs one per cycle (:func:`run_engine`).
 
 Why: the Verilator build of a d = 64 gate-level model took 8 of a power run's 12 minutes (the
 C++ of 200,000 cells, half of it trace code); here there is nothing to build. What is not
