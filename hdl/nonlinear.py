@@ -80,6 +80,11 @@ class _TableUnit(wiring.Component):
     def latency(self):
         return self.stages
 
+    @classmethod
+    def latency_of(cls, *args, stages=0, **kwargs):
+        """The latency of ``cls(*args, stages=stages, **kwargs)``, without building it."""
+        return check_stages(stages)
+
 
 class _OneFMAUnit(_TableUnit):
     """A table unit whose only pipelined part is one FMA (reciprocal, sigmoid)."""

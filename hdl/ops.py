@@ -42,6 +42,11 @@ class _Operator(wiring.Component):
         """Cycles from ``i.valid`` to the matching ``o.valid``."""
         return self.stages
 
+    @classmethod
+    def latency_of(cls, *args, stages=0, **kwargs):
+        """The latency of ``cls(*args, stages=stages, **kwargs)``, without building it."""
+        return check_stages(stages)
+
     def _pipeline(self, m):
         return Pipeline(m, self.stages, self.CUTS, self.i.valid)
 

@@ -1,22 +1,23 @@
-"""Engine parameters apart from hardware: validated, defaults resolved, named, latency by formula.
+"""Engine parameters apart from hardware: validated, defaults resolved, named.
 
 A parameter object is a frozen dataclass. Building one validates every argument (a
 ``ValueError`` or ``TypeError`` naming the parameter, the value and what is allowed) and
 resolves every default; reading it never builds hardware. The engines
-(:mod:`flashd.hdl.attention`) take one, the NumPy models (:mod:`flashd.verif.attention_model`)
-take the same one, and ``generate`` names its module after it.
+(:mod:`flashd.hdl.attention`, which also states their latency from their units) take one, the
+NumPy models (:mod:`flashd.verif.attention_model`) take the same one, and ``generate`` names
+its module after it. Each field's ``metadata["help"]`` is its one-line description (the
+command line's help).
 """
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .format import FPFormat, as_format, check_int
 from .pwl import check_segments, exponent_check, round_to_format
 
-__all__ = ["EngineParams", "FA2Params", "FlashDParams", "DESIGNS", "engine_params", "MAX_D", "MAX_INTERLEAVE",
-           "MAX_GUARD_BITS", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+__all__ = ["EngineParams", "FA2Params", "FlashDParams", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
 
 MAX_D = 1024
 MAX_INTERLEAVE = 64
@@ -90,13 +91,13 @@ class EngineParams:
     DESIGN: ClassVar[str] = ""
     COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits")
 
-    d: int
-    fmt: FPFormat
-    acc_fmt: FPFormat = None
-    scalar_fmt: FPFormat = None
-    stages: int = 0
-    interleave: int = 1
-    guard_bits: int = 3
+    d: int = field(metadata={"help": f"head dimension (1..{MAX_D})"})
+    fmt: FPFormat = field(metadata={"help": "format of q, k, v and the output row"})
+    acc_fmt: FPFormat = field(default=None, metadata={"help": "format of the d output lanes (default: fmt)"})
+    scalar_fmt: FPFormat = field(default=None, metadata={"help": "format of the one-lane score path (default: fmt)"})
+    stages: int = field(default=0, metadata={"help": "register ranks in each feed-forward operator (default 0)"})
+    interleave: int = field(default=1, metadata={"help": f"rows interleaved round-robin, P (1..{MAX_INTERLEAVE}, default 1)"})
+    guard_bits: int = field(default=3, metadata={"help": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
@@ -122,7 +123,8 @@ class EngineParams:
 
     @property
     def throughput(self):
-        """Accepted (k, v) pairs per cycle."""
+        """Accepted (k, v) pairs per cycle (every engine here takes one; a variant that takes
+        fewer states it here, and the benches and reports read it)."""
         return 1
 
     def as_dict(self):
@@ -166,21 +168,14 @@ class FA2Params(EngineParams):
     ``scalar_fmt`` can index)."""
     DESIGN: ClassVar[str] = "fa2"
 
-    exp_segments: int = None
-    recip_segments: int = None
+    exp_segments: int = field(default=None, metadata={"help": "table pieces of the exponential (default 8)"})
+    recip_segments: int = field(default=None, metadata={"help": "table pieces of the reciprocal (default 8)"})
 
     def __post_init__(self):
         super().__post_init__()
         _scalar_check(self.scalar_fmt, "exp")
         self._set("exp_segments", _segments("exp_segments", self.exp_segments, self.scalar_fmt, "exp"))
         self._set("recip_segments", _segments("recip_segments", self.recip_segments, self.scalar_fmt, "reciprocal"))
-
-    @property
-    def latency(self):
-        """Cycles from the acceptance of a row's last pair to its output's valid: dot (S),
-        max ring (P), subtraction and exponential (2S), v*e (S), the l/o rings (P),
-        reciprocal (S), normalization (S)."""
-        return 2 * self.interleave + 6 * self.stages
 
     def _name_parts(self):
         return self._segment_name_parts(FA2Params(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt,
@@ -211,14 +206,16 @@ class FlashDParams(EngineParams):
     MODE_SEGMENTS: ClassVar[dict] = {"exact": ("lsig_segments", "exp_segments"),
                                      "published": ("ln_segments", "sigmoid_segments")}
 
-    saturation: str = "exact"
-    update: str = "lerp"
-    skip_below: float = "default"
-    copy_above: float = "default"
-    lsig_segments: int = None
-    exp_segments: int = None
-    ln_segments: int = None
-    sigmoid_segments: int = None
+    saturation: str = field(default="exact", metadata={
+        "help": "exact (default: the loop carries ln w) or published (the paper's rule)"})
+    update: str = field(default="lerp", metadata={"help": "lerp (default: o + (v - o)*w) or blend (w*v + (1 - w)*o)"})
+    skip_below: float = field(default="default", metadata={
+        "help": "keep o when the sigmoid argument (published: dx) is below this; a number, none or default"})
+    copy_above: float = field(default="default", metadata={"help": "take o = v above this; a number, none or default"})
+    lsig_segments: int = field(default=None, metadata={"help": "exact: log-sigmoid pieces per binade (default 8)"})
+    exp_segments: int = field(default=None, metadata={"help": "exact: table pieces of the exponential (default 8)"})
+    ln_segments: int = field(default=None, metadata={"help": "published: table pieces of ln (default 8)"})
+    sigmoid_segments: int = field(default=None, metadata={"help": "published: table pieces of the sigmoid (default 8)"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -261,13 +258,6 @@ class FlashDParams(EngineParams):
                              f"(allowed: 0 or {2.0 ** sf.emin:g} <= |value| < {2.0 ** (sf.emax + 1):g})")
         return round_to_format(sf, float(v))
 
-    @property
-    def latency(self):
-        """Cycles from the acceptance of a row's last pair to its output's valid: dot (S),
-        dx (S), the weight ring (P), e^lw (S, exact), w*v (S, blend), the lane ring (P)."""
-        S = self.stages
-        return 2 * self.interleave + 2 * S + S * (self.saturation == "exact") + S * (self.update == "blend")
-
     def _name_parts(self):
         defaults = FlashDParams(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt, scalar_fmt=self.scalar_fmt,
                                 saturation=self.saturation)
@@ -279,11 +269,6 @@ class FlashDParams(EngineParams):
         return parts + self._segment_name_parts(defaults)
 
 
-DESIGNS = {"fa2": FA2Params, "flashd": FlashDParams}
-
-
-def engine_params(design, **kw):
-    """The parameter object of ``design`` (``"fa2"`` or ``"flashd"``) built from ``kw``."""
-    if design not in DESIGNS:
-        raise ValueError(f"design={design!r} is unknown (allowed: {', '.join(DESIGNS)})")
-    return DESIGNS[design](**kw)
+def field_help(params_cls, name):
+    """The one-line description of parameter ``name`` of ``params_cls`` (its field metadata)."""
+    return next(f.metadata["help"] for f in dataclasses.fields(params_cls) if f.name == name)

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Signal, Value
+from amaranth.hdl import Const, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
@@ -72,7 +72,6 @@ def delay(m, cycles, *, valid=None, **values):
     A ``valid`` goes through the ranks' valid registers, which have a reset: a valid bit in
     a data register (no reset) comes out of reset at whatever value silicon powered up with
     (the gate-level simulation from random flip-flop states found that)."""
-    from amaranth.hdl import Const
     pipe = Pipeline(m, cycles, 1, Const(0, 1) if valid is None else valid)
     out = pipe.cut(**values)
     if valid is not None:

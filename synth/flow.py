@@ -15,9 +15,9 @@ in a hierarchical ASIC flow). The glue's netlist and the units' netlists togethe
 design's hierarchical netlist, which OpenSTA links (:mod:`flashd.synth.sta`) and the gate-level
 simulation flattens (:func:`gate_model`).
 
-Every Yosys result is cached under ``build/synth/cache`` by a hash of (flow version, script,
-library, clock, design text), so a sweep only synthesizes what changed, and identical units of
-different designs or sizes share one entry. A unit's Verilog is cached too (``build/synth/verilog``,
+Every Yosys result is cached under ``<cache>/synth/cache`` (:func:`flashd.verif.cache.cache_dir`)
+by a hash of (flow version, Yosys and ABC versions, script, library, clock, design text), so a sweep only synthesizes what changed, and identical units of
+different designs or sizes share one entry. A unit's Verilog is cached too (``<cache>/synth/verilog``,
 by the unit's class and arguments, the ``hdl`` sources and the Amaranth version): emitting it
 took 0.45 s per unit, most of a cached search's time.
 """
@@ -34,13 +34,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import amaranth
+
+import flashd.hdl
+from flashd.hdl.attention import StandIn
+from flashd.hdl.emit import verilog_text
+from flashd.verif.cache import cache_dir, unique_name
+from flashd.verif.designs import design_of
+
 from .pdk import library as default_library
 
-__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "synth_module", "synth_units", "unit_verilog", "synth_design",
-           "gate_model", "check_clock", "UnitArea", "DesignReport"]
+__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
+           "unit_verilog", "unit_groups", "synth_design", "gate_model", "flat_netlist", "check_clock", "UnitArea",
+           "DesignReport", "BOX_PREFIX", "GLUE"]
 
 FLOW_VERSION = "6"
-BUILD = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth"
+GLUE = "registers and muxes (top level)"        # the glue's category in area breakdowns
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 UNIT = "UNIT"                   # the name every split-off unit is synthesized under
 BOX_PREFIX = "u_"               # a unit's netlist module: u_<cache key>
@@ -59,6 +68,22 @@ def find_yosys():
     if exe is None:
         raise SynthError("yosys not found: run `make setup` (installs Debian's yosys with apt)")
     return exe
+
+
+@functools.cache
+def tool_versions():
+    """Yosys's version line and a digest of the ``yosys-abc`` binary beside it (ABC has no
+    version of its own): part of every cache key, so a new Yosys or ABC never reuses a result."""
+    exe = find_yosys()
+    version = subprocess.run([exe, "-V"], capture_output=True, text=True).stdout.strip()
+    abc = Path(exe).with_name("yosys-abc")
+    abc_digest = hashlib.sha256(abc.read_bytes()).hexdigest()[:16] if abc.is_file() else "built-in"
+    return f"{version}; abc {abc_digest}"
+
+
+def synth_root():
+    """Where synthesis keeps its results: ``<cache>/synth``."""
+    return cache_dir() / "synth"
 
 
 @dataclass
@@ -127,12 +152,12 @@ def _run_yosys(work, script, label):
 
 
 def _cache(key, suffix=".json"):
-    return BUILD / "cache" / f"{key}{suffix}"
+    return synth_root() / "cache" / f"{key}{suffix}"
 
 
 def _write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_name(unique_name(path.name) + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)                         # atomic: a parallel reader never sees half a file
 
@@ -156,12 +181,12 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
         check_clock(clock_ns, lib)
     clock_ps = None if clock_ns is None else round(clock_ns * 1000)
     script = _script(top, lib.path if mode == "cells" else None, mode, effort, clock_ps)
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(lib.path), ""), ABC_TIMING[effort],
+    key = hashlib.sha256("\0".join([FLOW_VERSION, tool_versions(), script.replace(str(lib.path), ""), ABC_TIMING[effort],
                                      lib.digest if mode == "cells" else "", text, boxes, str(rename)]
                                     ).encode()).hexdigest()[:24]
     if _cache(key).is_file() and _cache(key, ".v").is_file():
         return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True, "netlist": str(_cache(key, ".v"))})
-    work = BUILD / "work" / f"{key}-{os.getpid()}"      # parallel sweeps may meet on one unit
+    work = synth_root() / "work" / unique_name(key)      # parallel sweeps, on several hosts, may meet on one unit
     work.mkdir(parents=True, exist_ok=True)
     (work / "design.v").write_text(text)
     (work / "boxes.v").write_text(boxes)
@@ -215,14 +240,13 @@ def _parse(work, seconds, lib, top):
                     by_type=by_type, ports=sorted(ports))
 
 
-def synth_jobs():
-    """Yosys runs at once within one design: ``FLASHD_SYNTH_JOBS``, or one per core (one when
-    pytest-xdist already runs a worker per core)."""
-    value = os.environ.get("FLASHD_SYNTH_JOBS")
-    if value is not None:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"FLASHD_SYNTH_JOBS={value!r}: a positive integer")
-        return int(value)
+def synth_jobs(jobs=None):
+    """Yosys runs at once within one design: ``jobs``, or one per core (one when pytest-xdist
+    already runs a worker per core). A sweep that runs designs side by side passes 1."""
+    if jobs is not None:
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"synthesis jobs={jobs!r}: a positive integer")
+        return jobs
     return 1 if "PYTEST_XDIST_WORKER" in os.environ else (os.cpu_count() or 1)
 
 
@@ -245,9 +269,6 @@ class DesignReport:
 
 @functools.cache
 def _hdl_digest():
-    import amaranth
-
-    import flashd.hdl
     h = hashlib.sha256(amaranth.__version__.encode())
     for path in sorted(Path(flashd.hdl.__file__).parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -257,48 +278,44 @@ def _hdl_digest():
 def unit_verilog(unit):
     """The Verilog of ``unit`` (a :class:`~flashd.hdl.attention.Unit`) under the name ``UNIT``,
     cached by its repr (class and arguments), the ``hdl`` sources and the Amaranth version."""
-    from flashd.hdl.emit import verilog_text as emit
     key = hashlib.sha256(repr((_hdl_digest(), UNIT, unit)).encode()).hexdigest()[:24]
-    path = BUILD / "verilog" / f"{key}.v"
+    path = synth_root() / "verilog" / f"{key}.v"
     if path.is_file():
         return path.read_text()
-    text = emit(unit.build(), UNIT)
+    text = verilog_text(unit.build(), UNIT)
     _write(path, text)
     return text
 
 
 def unit_groups(params):
     """``{Unit: [instances]}``: the distinct units of the engine ``params`` describes."""
-    from flashd.hdl.attention import ENGINES
     groups = {}
-    for inst, unit in ENGINES[params.design](params).units().items():    # listed, never elaborated
+    for inst, unit in design_of(params).units(params).items():    # listed, never built
         groups.setdefault(unit, []).append(inst)
     return groups
 
 
-def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine", groups=None):
+def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine", groups=None, jobs=None):
     """``{Unit: (instances, UnitArea)}``: every distinct unit of the engine ``params``
     describes (or of ``groups``, a part of :func:`unit_groups`), synthesized from its own
-    Verilog (cached; Yosys runs in parallel threads)."""
+    Verilog (cached; ``jobs`` Yosys runs at once, :func:`synth_jobs`)."""
     groups = unit_groups(params) if groups is None else groups
     texts = {unit: unit_verilog(unit) for unit in groups}
-    # Yosys runs are subprocesses: threads run one per core (FLASHD_SYNTH_JOBS; 1 under pytest-xdist)
-    with ThreadPoolExecutor(synth_jobs()) as pool:
+    # Yosys runs are subprocesses: threads run one per core (1 under pytest-xdist or in a sweep's task)
+    with ThreadPoolExecutor(synth_jobs(jobs)) as pool:
         futures = {unit: pool.submit(synth_module, texts[unit], UNIT, library=library, mode=mode, effort=effort,
                                      clock_ns=clock_ns, label=f"{label}.{members[0]}")
                    for unit, members in groups.items()}
     return {unit: (members, futures[unit].result()) for unit, members in groups.items()}
 
 
-def synth_design(params, top, categories, *, library=None, mode="cells", effort="fast", clock_ns=None,
-                 progress=None):
+def synth_design(params, top, *, library=None, mode="cells", effort="fast", clock_ns=None, progress=None, jobs=None):
     """Synthesize the engine ``params`` describes, unit by unit (see the module docstring),
-    and return a :class:`DesignReport`. The engine lists its units, hashable, with ``units()``
-    (equal units are one synthesis of the unit's own Verilog); ``categories(instance)`` names an
-    instance's functional unit. The report names the hierarchical netlist: the glue
-    instantiating one module per distinct unit."""
-    from flashd.hdl.attention import StandIn, build_engine
-    from flashd.hdl.emit import verilog_text as emit
+    and return a :class:`DesignReport`. The engine lists its units, hashable (equal units are
+    one synthesis of the unit's own Verilog); its descriptor names each instance's functional
+    unit. The report names the hierarchical netlist: the glue instantiating one module per
+    distinct unit."""
+    design = design_of(params)
     t0 = time.time()
     lib = library or default_library()
     if clock_ns is not None:
@@ -310,9 +327,9 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
         component = unit.cls(*unit.args, **dict(unit.kwargs))
         return StandIn(component, BOX_PREFIX + Path(done[unit].netlist).stem, done[unit].ports)
 
-    glue_engine = build_engine(params, unit_builder=stand_in)
+    glue_engine = design.build(params, unit_builder=stand_in)
     rows, cached, synthesized = [], 0, 0
-    synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top)
+    synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top, jobs=jobs)
     groups = {unit: members for unit, (members, _) in synthesized_units.items()}
     for k, (unit, members) in enumerate(groups.items()):
         r = done[unit] = synthesized_units[unit][1]
@@ -322,20 +339,20 @@ def synth_design(params, top, categories, *, library=None, mode="cells", effort=
             progress(f"  unit {k + 1}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
                      f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
         for i, inst in enumerate(members):
-            rows.append({"instance": inst, "category": categories(inst), "count": 1,
+            rows.append({"instance": inst, "category": design.category(inst), "count": 1,
                          "area": r.area if mode == "cells" else r.cells, "cells": r.cells, "flops": r.flops,
                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
                          "seconds": r.seconds if i == 0 else 0.0})
 
     unit_netlists = [Path(r.netlist).read_text() for r in done.values()]
-    g = synth_module(emit(glue_engine, top), top, boxes="".join(unit_netlists), library=lib, mode=mode,
+    g = synth_module(verilog_text(glue_engine, top), top, boxes="".join(unit_netlists), library=lib, mode=mode,
                      effort=effort, clock_ns=clock_ns, rename=False, label=f"{top} (top-level glue)")
     cached += g.cached
     synthesized += not g.cached
-    rows.append({"instance": "(top level)", "category": "registers and muxes (top level)",
+    rows.append({"instance": "(top level)", "category": GLUE,
                  "count": 1, "area": g.area if mode == "cells" else g.cells, "cells": g.cells, "flops": g.flops,
                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
-    netlist = BUILD / "netlists" / f"{top}-{Path(g.netlist).stem}.v"
+    netlist = synth_root() / "netlists" / f"{top}-{Path(g.netlist).stem}.v"
     if not netlist.is_file():
         _write(netlist, Path(g.netlist).read_text() + "".join(unit_netlists))
     by_cat = {}
@@ -371,11 +388,11 @@ def _netlist_pass(netlist, script, library, suffix, output, label):
     """Run a Yosys ``script`` (reading ``netlist.v``, writing ``output``) on a netlist file;
     the result is cached by (flow version, script, library, netlist) under ``suffix``."""
     text = Path(netlist).read_text()
-    key = hashlib.sha256("\0".join([FLOW_VERSION, script.replace(str(library.path), library.digest), text]
+    key = hashlib.sha256("\0".join([FLOW_VERSION, tool_versions(), script.replace(str(library.path), library.digest), text]
                                     ).encode()).hexdigest()[:24]
     out = _cache(key, suffix)
     if not out.is_file():
-        work = BUILD / "work" / f"pass-{key}-{os.getpid()}"
+        work = synth_root() / "work" / unique_name(f"pass-{key}")
         work.mkdir(parents=True, exist_ok=True)
         (work / "netlist.v").write_text(text)
         _run_yosys(work, script, label)

@@ -7,7 +7,9 @@ standard-cell ratios, so area comes out in the unit papers use across technologi
 Yosys maps logic with ``abc -liberty`` (which uses the combinational cells' functions) and
 flip-flops with ``dfflibmap`` (the ``ff`` groups).
 
-Any other Liberty file is read here too (:func:`read_cells`, :func:`units`), prepared for
+The project's one Liberty reader: any Liberty file is read here (:func:`read_cells`,
+:func:`units`, :func:`features`: timing, power, wire load; :func:`cell_logic`: each cell's
+``function`` and ``ff`` group as truth tables for the netlist simulator), and prepared for
 Yosys 0.23 (one file, ``dont_use`` marked: :func:`prepare`) by :mod:`flashd.synth.pdk`.
 """
 
@@ -19,8 +21,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME", "LibCell", "read_cells", "read_text", "units",
-           "prepare", "LibertyError"]
+           "prepare", "LibertyError", "cell_bodies", "features", "parse_function", "CellLogic", "cell_logic"]
 
 GE_LIBRARY_NAME = "flashd_ge"
 NAND2_UM2 = 0.798
@@ -120,7 +124,7 @@ _DONT_USE = re.compile(r"\bdont_use\s*:\s*\"?true")
 _PIN = re.compile(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?\bdirection\s*:\s*\"?(\w+)")
 
 
-def _cell_bodies(text):
+def cell_bodies(text):
     """``(name, body)`` of every cell group. Cell groups do not nest, so a cell's
     attributes are those between its header and the next cell's."""
     heads = list(_CELL.finditer(text))
@@ -133,7 +137,7 @@ def read_cells(path):
     """``{cell name: LibCell}`` of a Liberty file: each cell's ``area``, whether it holds
     state (an ``ff`` or ``latch`` group), whether it is a buffer, ``dont_use``, and its output pins."""
     cells = {}
-    for name, body in _cell_bodies(read_text(path)):
+    for name, body in cell_bodies(read_text(path)):
         area = _AREA.search(body)
         functions = _FUNCTION.findall(body)
         seq = bool(_SEQ.search(body))
@@ -209,7 +213,7 @@ def prepare(texts, dont_use=(), paths=None):
                 extra.append(group)
     seen, body = set(), []
     for t in texts:
-        for name, cell in _cell_bodies(t[:t.rstrip().rfind("}")]):      # without the library's closing brace
+        for name, cell in cell_bodies(t[:t.rstrip().rfind("}")]):      # without the library's closing brace
             if name in seen:
                 continue
             seen.add(name)
@@ -217,3 +221,199 @@ def prepare(texts, dont_use=(), paths=None):
                 cell = "\n    dont_use : true;" + cell
             body.append(f"  cell ({name}) {{{cell}")
     return head + "\n".join(extra) + "\n" + "".join(body) + "}\n"
+
+
+# ---- what a library has -------------------------------------------------------------------------
+
+def features(text):
+    """What the library ``text`` has: ``timing`` (delay tables), ``power`` (internal power
+    tables) and ``wire_load``, its default wire-load model (None without one)."""
+    first = _CELL.search(text)
+    head = text[:first.start()] if first else text
+    wire_load = re.search(r'default_wire_load\s*:\s*"?([^";]+)', head)
+    return {"timing": "cell_rise" in text, "power": "internal_power" in text,
+            "wire_load": wire_load.group(1).strip() if wire_load else None}
+
+
+# ---- cell functions (the netlist simulator's truth tables) ---------------------------------------
+
+MAX_INPUTS = 6          # a truth table in one uint64 (sky130's widest cell, mux4, has 6 inputs)
+
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_][\w\[\]]*)|([01])\b|(.))")
+
+
+def parse_function(text):
+    """A Liberty boolean ``function`` as ``(f, names)``: ``f(env)`` evaluates it on numpy
+    arrays of 0/1 (``env`` maps each name to one), ``names`` the variables in order of use.
+    Operators: ``!`` and postfix ``'`` (not), ``&``, ``*`` and adjacency (and), ``^`` (xor),
+    ``|`` and ``+`` (or), parentheses, the constants 0 and 1."""
+    tokens = []
+    for ident, const, op in _TOKEN.findall(text):
+        tokens.append(("id", ident) if ident else ("c", int(const)) if const else ("op", op))
+    tokens = [t for t in tokens if t != ("op", "")]
+    names, pos = [], [0]
+
+    def peek():
+        return tokens[pos[0]] if pos[0] < len(tokens) else ("end", None)
+
+    def take(kind=None, value=None):
+        t = peek()
+        if (kind and t[0] != kind) or (value is not None and t[1] != value):
+            raise LibertyError(f"Liberty function {text!r}: unexpected {t[1]!r}")
+        pos[0] += 1
+        return t
+
+    def primary():
+        t = peek()
+        if t == ("op", "!"):
+            take()
+            inner = primary()
+            return lambda env: 1 - inner(env)
+        if t[0] == "id":
+            take()
+            if t[1] not in names:
+                names.append(t[1])
+            f = lambda env, n=t[1]: env[n]          # noqa: E731
+        elif t[0] == "c":
+            take()
+            f = lambda env, c=t[1]: c               # noqa: E731
+        elif t == ("op", "("):
+            take()
+            f = disjunction()
+            take("op", ")")
+        else:
+            raise LibertyError(f"Liberty function {text!r}: unexpected {t[1]!r}")
+        while peek() == ("op", "'"):
+            take()
+            f = (lambda g: lambda env: 1 - g(env))(f)
+        return f
+
+    def conjunction():
+        f = primary()
+        while peek() in (("op", "&"), ("op", "*")) or peek()[0] in ("id", "c") or peek() in (("op", "!"), ("op", "(")):
+            if peek()[0] == "op" and peek()[1] in "&*":
+                take()
+            g = primary()
+            f = (lambda a, b: lambda env: a(env) & b(env))(f, g)
+        return f
+
+    def exclusive():
+        f = conjunction()
+        while peek() == ("op", "^"):
+            take()
+            g = conjunction()
+            f = (lambda a, b: lambda env: a(env) ^ b(env))(f, g)
+        return f
+
+    def disjunction():
+        f = exclusive()
+        while peek() in (("op", "|"), ("op", "+")):
+            take()
+            g = exclusive()
+            f = (lambda a, b: lambda env: a(env) | b(env))(f, g)
+        return f
+
+    f = disjunction()
+    if peek()[0] != "end":
+        raise LibertyError(f"Liberty function {text!r}: unexpected {peek()[1]!r}")
+    return f, names
+
+
+def _table(function, inputs, cell):
+    """A function's truth table over ``inputs`` as an int: bit ``i`` is its value when input
+    ``k`` is bit ``k`` of ``i``."""
+    f, names = parse_function(function)
+    unknown = [n for n in names if n not in inputs]
+    if unknown:
+        raise LibertyError(f"cell {cell}: function {function!r} uses {unknown}, not among its inputs {list(inputs)}")
+    if len(inputs) > MAX_INPUTS:
+        raise LibertyError(f"cell {cell}: {len(inputs)} inputs, more than the {MAX_INPUTS} this simulator models")
+    i = np.arange(1 << len(inputs))
+    values = np.broadcast_to(np.asarray(f({n: (i >> k) & 1 for k, n in enumerate(inputs)}), dtype=np.int64), i.shape)
+    return int(sum(int(v) << int(k) for k, v in zip(i, values, strict=True)))
+
+
+@dataclass(frozen=True)
+class CellLogic:
+    """One cell: ``inputs`` (pin order), ``outputs`` ``{pin: (truth table, its variables)}``;
+    a flip-flop has ``state`` (the ``ff`` group's two variable names), ``next_state``
+    ``(truth table, variables)`` and ``clock`` (the pin it is clocked on)."""
+    inputs: tuple
+    outputs: dict
+    state: tuple = ()
+    next_state: tuple = ()
+    clock: str = ""
+    unsupported: str = ""           # why it cannot be simulated (said when a netlist uses it)
+
+
+def _groups(body, kind):
+    """``(argument, top-level text)`` of each ``kind ( ... ) { ... }`` group in ``body``,
+    the nested groups of each cut out."""
+    for m in re.finditer(rf"\b{kind}\s*\(\s*([^)]*?)\s*\)\s*\{{", body):
+        depth, start, top = 1, m.end(), []
+        last = start
+        for b in re.finditer(r"[{}]", body[start:]):
+            at = start + b.start()
+            if b.group() == "{":
+                if depth == 1:
+                    top.append(body[last:at])
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 1:
+                    last = at + 1
+                if depth == 0:
+                    top.append(body[last:at])
+                    break
+        yield m.group(1), "".join(top)
+
+
+def _attr(text, name):
+    m = re.search(rf"\b{name}\s*:\s*\"?([^\";]*)\"?\s*;", text)
+    return m.group(1).strip() if m else None
+
+
+@lru_cache(maxsize=4)
+def cell_logic(path):
+    """``{cell: CellLogic}`` of a Liberty file (its ``function``, ``ff`` groups)."""
+    cells = {}
+    for name, body in cell_bodies(read_text(path)):
+        pins = [(arg.strip('"'), top) for arg, top in _groups(body, "pin")]
+        inputs = tuple(p for p, top in pins if _attr(top, "direction") == "input")
+        why = ""
+        if re.search(r"\b(latch|statetable|ff_bank|latch_bank)\s*\(", body):
+            why = "a latch or state table"
+        state, nxt, clock = (), (), ""
+        ffs = list(_groups(body, "ff"))
+        if ffs and not why:
+            arg, top = ffs[0]
+            state = tuple(x.strip().strip('"') for x in arg.split(","))
+            if _attr(top, "clear") or _attr(top, "preset"):
+                why = "an asynchronous clear or preset"
+            else:
+                clock = _attr(top, "clocked_on") or ""
+                if clock not in inputs:
+                    why = f"clocked on {clock!r}"
+                else:
+                    variables = tuple(v for v in inputs if v != clock) + state[:1]
+                    try:
+                        nxt = (_table(_attr(top, "next_state") or "", variables, name), variables)
+                    except LibertyError as e:
+                        why = str(e)
+        outputs = {}
+        if not why:
+            for p, top in pins:
+                fn = _attr(top, "function")
+                if _attr(top, "direction") != "output" or fn is None:
+                    continue
+                variables = tuple(v for v in inputs if v != clock) + state
+                try:
+                    if state:           # the ff's negated variable: a function of the first
+                        fn = re.sub(rf"\b{re.escape(state[1])}\b", f"!{state[0]}", fn) if len(state) > 1 else fn
+                        used = parse_function(fn)[1]
+                        variables = (state[0],) if set(used) <= {state[0]} else variables[:len(variables) - len(state) + 1]
+                    outputs[p] = (_table(fn, variables, name), variables)
+                except LibertyError as e:
+                    why = str(e)
+        cells[name] = CellLogic(inputs, outputs, state, nxt, clock, why)
+    return cells

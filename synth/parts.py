@@ -23,6 +23,9 @@ from flashd.hdl.float import (
     unpack,
 )
 from flashd.hdl.format import as_format
+from flashd.verif.registry import OpSpec
+
+from .flow import synth_module
 
 __all__ = ["STEPS", "part_modules", "parts_table"]
 
@@ -154,9 +157,6 @@ def part_modules(op, fmt):
 
 def parts_table(ops, fmts, *, library=None, progress=print):
     """Markdown: each operator's steps (generic cells, area), their sum and the whole operator."""
-    from flashd.verif.registry import OpSpec
-
-    from .flow import synth_module
     lines = ["| operator | format | step | generic cells | share | area (GE) |", "|---|---|---|---|---|---|"]
     for fmt in fmts:
         for op in ops:

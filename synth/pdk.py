@@ -21,12 +21,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .liberty import LibertyError, prepare, read_cells, read_text, units, write_liberty
+from flashd.verif.cache import cache_dir, unique_name
+
+from .liberty import LibertyError, features, prepare, read_cells, read_text, units, write_liberty
 
 __all__ = ["PDKS", "Library", "library", "LibraryError", "SHIPPED"]
 
 SHIPPED = Path(__file__).resolve().parent / "pdk"
-LIB_DIR = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build")) / "synth" / "lib"
+
+
+def _lib_dir():
+    return cache_dir() / "synth" / "lib"
 
 
 class LibraryError(ValueError):
@@ -69,6 +74,8 @@ class Library:
     units: dict = field(hash=False, compare=False)      # area, time, leakage, capacitance, voltage
     digest: str = ""            # of the prepared text: the synthesis cache key
     timing: bool = False        # has delay tables (the GE library has none)
+    power: bool = False         # has internal power tables
+    wire_load: str = None       # its default wire-load model
 
     @property
     def area_unit(self):
@@ -95,10 +102,10 @@ class Library:
 
 def _store(name, text):
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = LIB_DIR / f"{name}-{digest}.lib"
+    path = _lib_dir() / f"{name}-{digest}.lib"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_name(unique_name(path.name) + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)               # atomic: parallel sweeps may prepare the same library
     return path, digest
@@ -118,11 +125,11 @@ def _prepared(files, dont_use, name):
     except LibertyError as e:
         raise LibraryError(f"--liberty: {e}") from None
     path, digest = _store(name.replace(" ", "_"), text)
-    return Library(name, path, files, lib_units, digest, timing="cell_rise" in text)
+    return Library(name, path, files, lib_units, digest, **features(text))
 
 
 def _ge():
-    path = write_liberty(LIB_DIR / "flashd_ge.lib")
+    path = write_liberty(_lib_dir() / "flashd_ge.lib")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return Library("GE", path, (), {"area": "GE", "time": None, "leakage": None, "capacitance": None,
                                     "voltage": None}, digest, timing=False)

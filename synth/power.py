@@ -15,12 +15,26 @@ that would drive it are not), and wires beyond the wire-load model.
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .gatesim import _CONN, _INSTANCE, INPUTS
-from .liberty import read_cells, read_text
+import numpy as np
+
+from flashd.verif import model
+from flashd.verif.accuracy import evaluate
+from flashd.verif.attention_bench import make_stimulus, regress_engine
+from flashd.verif.designs import design as get_design
+from flashd.verif.designs import engine_params
+
+from .closure import close_timing
+from .flow import BOX_PREFIX, flat_netlist, gate_model, synth_root
+from .gatesim import GateSim
+from .liberty import read_cells
+from .netbench import INPUTS, run_engine
+from .netlist import CONN, INSTANCE, read_netlist
+from .report import engine_report
 from .sta import StaError, run_cached
 
 __all__ = ["PowerError", "read_saif", "instance_power", "opensta_power", "cell_outputs", "activity_power",
@@ -74,10 +88,10 @@ def cell_outputs(flat_path, library):
     pins and the nets they drive (pins from the Liberty file's ``direction : output``)."""
     cells = read_cells(library.path)
     out = {}
-    for cell, name, conns in _INSTANCE.findall(Path(flat_path).read_text()):
+    for cell, name, conns in INSTANCE.findall(Path(flat_path).read_text()):
         if cell not in cells:
             continue
-        pins = dict(_CONN.findall(conns))
+        pins = dict(CONN.findall(conns))
         out[name.strip().lstrip("\\")] = (cell, [(p, pins[p]) for p in cells[cell].outputs if p in pins])
     return out
 
@@ -95,7 +109,7 @@ class InstancePower:
 def _setup(flat_path, top, library, clock_ns):
     """OpenSTA commands that load the flat netlist and clock it (inputs clocked: without a
     clocked input delay OpenSTA takes their activity as unclocked, ppa.md)."""
-    if "internal_power" not in read_text(library.path):
+    if not library.power:
         raise PowerError(f"library {library.name} ({library.path}) has no power data (no internal_power groups): "
                          "use --pdk sky130 or a --liberty file with power tables")
     scale = {"ns": 1.0, "ps": 1e3, "us": 1e-3}[library.time_unit]
@@ -202,7 +216,6 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     activations). Returns ``(groups, rows used)``; rows are rounded down to a multiple of P."""
     import numpy as np
 
-    from flashd.verif import model
     if join > 1:
         H = Q.shape[0] // join
         if H < 1:
@@ -241,13 +254,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     engine's inputs change (:func:`flashd.synth.gatesim.run_engine`): ``"registered"`` (the
     default with the netlist activity: with the flip-flops, as from registers on the same
     clock) or ``"bench"`` (at the falling edge, as the cocotb bench: Verilator's only timing)."""
-    import time
-
-    from flashd.verif.attention_bench import regress_engine
-
-    from .closure import close_timing
-    from .flow import BOX_PREFIX, BUILD, flat_netlist, gate_model
-    from .report import category, engine_report
+    dsg = get_design(design)
+    design = dsg.name
     t0 = time.time()
     if activity not in ACTIVITY:
         raise ValueError(f"activity {activity!r}: one of {', '.join(ACTIVITY)}")
@@ -268,7 +276,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     t_synth = time.time() - t0
     name = (name or f"power_{design}_{p['fmt']}_d{p['d']}") + {"netlist": "", "verilator": "_verilator"}[activity] + (
         "_flat" if flat and activity == "verilator" else "")
-    work = Path(work or BUILD / "power" / name)
+    work = Path(work or synth_root() / "power" / name)
     work.mkdir(parents=True, exist_ok=True)
     saif = work / "activity.saif"
     saif.unlink(missing_ok=True)
@@ -291,8 +299,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                                                 keep=None if flat else BOX_PREFIX + "*"))
             t1 = time.time()
             t_model = t1 - t_model
-            sim = str(regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif,
-                                     **p)).strip()
+            sim = regress_engine(design, "verilator", name, groups, seed=seed, gap=0.0, verilog=gates, saif=saif, **p)
             t_sim = time.time() - t1
             toggles, cycles = read_saif(saif)
             act = saif_activity(toggles, cycles)
@@ -302,14 +309,13 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
         instances, outputs, t_sta = sta.result()
 
     def unit(instance):
-        return category(instance.split(".", 1)[0]) if "." in instance else GLUE
+        return dsg.category(instance.split(".", 1)[0]) if "." in instance else GLUE
     watts, missing = activity_power(instances, outputs, act, unit)
     if len(missing) > 0.001 * len(instances):
         raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity from the "
                          f"{how} (e.g. {', '.join(missing[:3])}): the simulation and the netlist disagree on names")
     pw_unit = library.units.get("leakage") or "nW"
-    pairs = int(re.search(r"(\d+) pairs", sim).group(1))
-    rows = int(re.search(r"(\d+) rows", sim).group(1))
+    pairs, rows = sim.pairs, sim.rows
     energy_pj = watts["total"] * clock_ns * 1e-9 * cycles * 1e12      # over the whole simulation
     out = {"design": design, "parameters": rep["parameters"], "library": library.as_dict(), "clock_ns": clock_ns,
            "area": rep["area"], "area_unit": rep["area_unit"], "timing": rep["timing"], "latency": rep["latency"],
@@ -336,26 +342,20 @@ def _netlist_activity(design, flat_path, library, groups, seed, params, inputs):
     (``seed``: the rows, the valid gaps none, the flip-flops' power-up values). Returns the
     bench's report line, ``activity(pin net, net)``, the cycles, and the seconds spent reading
     and compiling the netlist and simulating it. A mismatch with the model raises PowerError."""
-    import time
-
-    from flashd.verif.attention_bench import engine_stimulus
-
-    from .gatesim import GateSim, read_netlist, run_engine
     t = time.time()
     sim = GateSim(read_netlist(flat_path), library, seed=seed)
-    stim = engine_stimulus(design, groups, seed, **params)
+    stim = make_stimulus(engine_params(design, **params), groups, np.random.default_rng(seed))
     t_model = time.time() - t
     t = time.time()
-    line, fails, cycles = run_engine(sim, stim, seed=seed, inputs=inputs)
-    if fails:
-        raise PowerError(f"the flat netlist {flat_path} does not compute what the model does ({line}):\n"
-                         + "\n".join(fails[:10]))
+    result, cycles = run_engine(sim, stim, seed=seed, inputs=inputs)
+    if not result.ok:
+        raise PowerError(f"the flat netlist {flat_path} does not compute what the model does:\n{result.report(10)}")
     counts = sim.toggles
 
     def act(pin_net, net):
         b = sim.pin_bit.get(pin_net)
         return None if b is None else counts[b] / cycles
-    return line, act, cycles, t_model, time.time() - t
+    return result, act, cycles, t_model, time.time() - t
 
 
 def power_text(r):
@@ -388,7 +388,6 @@ def skip_study(fmt, d, groups, source, problems, *, library, clock_ns, seed=1, p
     ``clock_ns``, its power from :func:`engine_power` on ``groups`` beside its error on
     ``problems`` (real heads at the data's d, as :func:`flashd.verif.accuracy.evaluate`).
     Returns ``(rows, markdown)``."""
-    from flashd.verif.accuracy import engine_params, evaluate
     data_d = problems[0][1].shape[1]
     rows = []
     for label, tag, kw in SKIP_VARIANTS:

@@ -11,6 +11,7 @@ here). ``critical_ns`` is the smallest period at which the worst path meets setu
 period minus the worst slack); ``fmax_mhz`` is its inverse.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -21,7 +22,9 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-__all__ = ["find_sta", "StaError", "Path_", "TimingReport", "run_sta"]
+from flashd.verif.cache import unique_name
+
+__all__ = ["find_sta", "sta_version", "StaError", "Path_", "TimingReport", "run_sta", "unit_slacks", "run_cached"]
 
 _SCALE = {"ns": 1.0, "ps": 1e-3, "us": 1e3}         # library time unit -> ns
 
@@ -35,6 +38,12 @@ def find_sta():
     if exe is None:
         raise StaError("sta (OpenSTA) not found: run `make setup` (installs Debian's opensta with apt)")
     return exe
+
+
+@functools.cache
+def sta_version():
+    """OpenSTA's version (part of every cache key)."""
+    return subprocess.run([find_sta(), "-version"], capture_output=True, text=True).stdout.strip()
 
 
 @dataclass
@@ -98,13 +107,12 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
     work = Path(work or Path(netlist).with_suffix(".sta"))
     work.mkdir(parents=True, exist_ok=True)
     # the netlist's name holds its synthesis key (library, clock, every unit): cache by it and the question
-    key = hashlib.sha256(repr((Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items()),
+    key = hashlib.sha256(repr((sta_version(), Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items()),
                                [f.name for f in fields(TimingReport)]))      # a report of another shape is not reused
                          .encode()).hexdigest()[:16]
     cached = work / f"timing-{key}.json"
     if cached.is_file():
         return TimingReport(**{**json.loads(cached.read_text()), "cached": True})
-    wire_load = re.search(r'default_wire_load\s*:\s*"?([^";]+)', Path(library.path).read_text()[:200000])
     lines = [f"read_liberty {library.path}", f"read_verilog {netlist}", f"link_design {top}",
              f"create_clock -name clk -period {period} [get_ports clk]",
              "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
@@ -116,10 +124,11 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
         # -quiet: Yosys may name a state register after the unit port it feeds (no path is then reported)
         lines += [f"puts \"@@ loop {name}\"", f"set state [get_cells -quiet {{{cells}}}]",
                   "if {[llength $state]} { report_checks -path_delay max -digits 4 -to $state }"]
-    (work / "run.tcl").write_text("\n".join(lines + ["exit", ""]))
+    run = unique_name(f"run-{key}")          # two hosts may time the same netlist at once
+    (work / f"{run}.tcl").write_text("\n".join(lines + ["exit", ""]))
     t = time.time()
-    proc = subprocess.run([find_sta(), "-no_splash", "-exit", "run.tcl"], cwd=work, capture_output=True, text=True)
-    log = work / "sta.log"
+    proc = subprocess.run([find_sta(), "-no_splash", "-exit", f"{run}.tcl"], cwd=work, capture_output=True, text=True)
+    log = work / f"{run}.sta.log"
     log.write_text(proc.stdout + proc.stderr)
     errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if re.match(r"\s*(Error|error)", ln)]
     if proc.returncode != 0 or errors:
@@ -141,7 +150,7 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
                           tns_ns=round(float(tns.group(1)) * scale, 4) if tns else 0.0,
                           fmax_mhz=round(1000.0 / critical, 2) if critical > 0 else float("inf"),
                           met=worst.slack_ns >= 0, critical_path=asdict(worst), loops=loop_paths,
-                          wire_load=wire_load.group(1).strip() if wire_load else None,
+                          wire_load=library.wire_load,
                           seconds=round(time.time() - t, 2))
     cached.write_text(json.dumps(report.as_dict()))
     return report
@@ -180,7 +189,7 @@ def run_cached(script, work, prefix, library, label, inputs=""):
     the kept log."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    stem = f"{prefix}-" + hashlib.sha256((script + library.digest + inputs).encode()).hexdigest()[:16]
+    stem = f"{prefix}-" + hashlib.sha256((sta_version() + script + library.digest + inputs).encode()).hexdigest()[:16]
     log = work / f"{stem}.log"
     if not log.is_file():
         (work / f"{stem}.tcl").write_text(script)
@@ -191,7 +200,7 @@ def run_cached(script, work, prefix, library, label, inputs=""):
             (work / f"{stem}.failed.log").write_text(proc.stdout + proc.stderr)
             raise StaError(f"OpenSTA failed on {label} (exit {proc.returncode}); log kept at "
                            f"{work / (stem + '.failed.log')}:\n" + "\n".join((errors or proc.stderr.splitlines())[:5]))
-        tmp = log.with_suffix(f".{os.getpid()}.tmp")
+        tmp = log.with_name(unique_name(log.name) + ".tmp")
         tmp.write_text(proc.stdout)
         os.replace(tmp, log)
     return log.read_text()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads, load_qkv
-from flashd.verif.attention_model import engine_params
+from flashd.verif.designs import engine_params
 
 # --- accuracy on real attention inputs ---------------------------------------------------
 

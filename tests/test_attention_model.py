@@ -11,7 +11,8 @@ import pytest
 from flashd.hdl.format import as_format
 from flashd.verif import model
 from flashd.verif.attention_bench import random_problem
-from flashd.verif.attention_model import engine_params, error_stats, run_model, softmax_attention
+from flashd.verif.attention_model import error_stats, softmax_attention
+from flashd.verif.designs import engine_params, run_model
 
 # --- model semantics ------------------------------------------------------------------
 

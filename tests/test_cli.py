@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.params import FlashDParams
 from flashd.scripts.cli import main
 
@@ -120,7 +121,8 @@ def test_cli_generates_engines_with_sidecars(tmp_path):
     name = "flashd_flashd_fp16_d3_scfp32_p2_s1"
     assert f"module {name}(" in (tmp_path / f"{name}.v").read_text()
     side = json.loads((tmp_path / f"{name}.json").read_text())
-    assert side["latency_cycles"] == FlashDParams(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1).latency == 7
+    assert side["latency_cycles"] == FlashDEngine.latency_of(
+        FlashDParams(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1)) == 7
     assert side["ports"]["i__payload"]["k"] == [48, 16, 3] and side["ports"]["i__payload"]["last"] == [144, 1, 1]
     assert side["parameters"]["skip_below"] == -11.09
 

@@ -6,6 +6,7 @@ import pytest
 
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.ops import FPAdd, FPMul
+from flashd.hdl.params import FlashDParams
 from flashd.synth.flow import SynthError, synth_design, synth_module
 from flashd.synth.pdk import library
 
@@ -54,9 +55,7 @@ def test_yosys_failure_names_the_kept_log():
 def test_the_glue_instantiates_one_netlist_module_per_distinct_unit():
     """FLASH-D fp8 d=3: the three lanes' o_fma are one module; the hierarchical netlist holds
     the glue and each distinct unit once; every instance's ports are the unit's own."""
-    from flashd.hdl.params import FlashDParams
-    from flashd.synth.report import category
-    r = synth_design(FlashDParams(d=3, fmt="fp8_e4m3"), "e3", category)
+    r = synth_design(FlashDParams(d=3, fmt="fp8_e4m3"), "e3")
     text = open(r.netlist).read()
     modules = [line.split()[1].split("(")[0] for line in text.splitlines() if line.startswith("module ")]
     units = {u["instance"] for u in r.units} - {"(top level)"}

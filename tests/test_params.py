@@ -1,16 +1,18 @@
 # amaranth: UnusedElaboratable=no
-"""Engine parameter objects: validation, defaults, module names, and the latency formula
-held against the operators the hardware builds (built here and deliberately left
+"""Engine parameter objects: validation, defaults, module names, and the latency the engines
+state from their units held against the operators the hardware builds (built here and deliberately left
 unelaborated, hence the pragma above)."""
 
 import dataclasses
 import itertools
 
 import pytest
+from amaranth.hdl import Fragment
 
 from flashd.hdl.attention import FA2Engine, FlashDEngine
 from flashd.hdl.format import as_format
-from flashd.hdl.params import FA2Params, FlashDParams, default_thresholds, engine_params
+from flashd.hdl.params import FA2Params, FlashDParams, default_thresholds
+from flashd.verif.designs import engine_params
 
 BAD_PARAMETERS = [
     ("fa2", dict(d=0, fmt="bf16"), "d=0 is out of range (allowed: 1..1024)"),
@@ -86,16 +88,45 @@ def _parameter_sets():
             yield FlashDParams(d=d, fmt="bf16", interleave=P, stages=S, saturation=sat, update=upd)
 
 
-def test_latency_formula_matches_the_operators_the_hardware_builds():
-    """192 parameter sets: the formula (no hardware) against the sum of the latencies of
-    the operators each engine builds along its path (the rings' rank counts are asserted too)."""
+def _engine(p):
+    return FA2Engine if p.design == "fa2" else FlashDEngine
+
+
+def test_each_unit_states_the_latency_it_is_built_with_and_the_rings_close():
+    """192 parameter sets: every unit's stated latency (its class's ``latency_of``, nothing
+    built) is the built unit's; each loop's operators hold P - 1 ranks; FA2's two exponential
+    paths align; FLASH-D's 1 - w and w*v align."""
     count = 0
     for p in _parameter_sets():
-        engine = FA2Engine(p) if p.design == "fa2" else FlashDEngine(p)
-        built = {name: u.cls(*u.args, **dict(u.kwargs)) for name, u in engine.units().items()}   # see the pragma
-        assert engine.path_latency(built) == p.latency, p
+        units = _engine(p).units(p)
+        lat = {name: u.latency for name, u in units.items()}
+        for name, u in units.items():
+            assert u.cls(*u.args, **dict(u.kwargs)).latency == lat[name], (p, name)      # built here: see the pragma
+        P = p.interleave
+        if p.design == "fa2":
+            assert lat["max"] == lat["l_fma"] == lat["o_fma0"] == P - 1, p
+            assert lat["sub_c"] + lat["exp_c"] == lat["sub_e"] + lat["exp_e"], p
+        else:
+            ring = sum(lat.get(k, 0) for k in ("ln_w", "add_a", "lsig", "sig"))
+            lanes = sum(lat.get(k, 0) for k in ("diff0", "o_fma0"))
+            assert ring == lanes == P - 1, p
+            if "wv0" in lat:
+                assert lat["one_minus_w"] == lat["wv0"], p
         count += 1
     assert count == 192
+
+
+def test_the_elaborated_engine_has_the_stated_latency():
+    """The units ``elaborate`` builds (read back from the elaborated design) give the latency
+    the engine states without building anything. (The RTL regressions check it in simulation:
+    each row's output at exactly that many cycles after its last pair.)"""
+    sets = [p for p in _parameter_sets() if p.d == 1 and p.stages in (0, 2) and p.interleave in (1, 3)]
+    assert len(sets) == 24
+    for p in sets:
+        engine = _engine(p)(p)
+        built = {name: sub.origins[0] for sub, name, _ in Fragment.get(engine, None).subfragments}
+        assert set(built) >= set(engine.units(p)), p
+        assert type(engine).path_latency(p, {n: built[n].latency for n in engine.units(p)}) == engine.latency, p
 
 
 def test_latency_formulas_in_closed_form():
@@ -103,5 +134,6 @@ def test_latency_formulas_in_closed_form():
         fa2 = FA2Params(d=8, fmt="bf16", interleave=P, stages=S)
         fd = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S)
         pub = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, saturation="published", update="blend")
-        assert (fa2.latency, fd.latency, pub.latency) == (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S)
+        assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub)) == \
+            (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S)
         assert fa2.throughput == fd.throughput == 1

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from flashd.hdl.emit import describe_fields
 from flashd.hdl.ops import FPAdd, FPDot, FPMul
 from flashd.hdl.pipeline import Pipeline
 from flashd.verif import model
 from flashd.verif.bench import check_unit, pack
-from flashd.verif.harness import describe_fields
 from flashd.verif.registry import OpSpec
 
 

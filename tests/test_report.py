@@ -6,6 +6,8 @@ import pytest
 
 from flashd.scripts.cli import main
 from flashd.synth.report import engine_report
+from flashd.synth.sweep import compare, tradeoff
+from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
 
 pytestmark = pytest.mark.yosys
 # FA2 and FLASH-D fp8 d = 2 (GE): synthesized once for the CLI, trade-off and compare tests.
@@ -67,8 +69,6 @@ def test_ops_area_sets_our_operators_beside_flopoco(capsys):
 
 @GE_FP8_D2
 def test_tradeoff_sets_area_beside_real_data_error():
-    from flashd.synth.report import tradeoff
-    from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
     if not SHARED_DATA.is_file():
         pytest.skip("shared MiniLM data not present")
     problems = heads(SHARED_DATA, 1)
@@ -83,7 +83,6 @@ def test_tradeoff_sets_area_beside_real_data_error():
 
 @GE_FP8_D2
 def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
-    from flashd.synth.report import compare
     serial = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "s", progress=lambda m: None)
     lines = []
     parallel = compare([2, 3], ["fp8_e4m3"], out_dir=tmp_path / "p", progress=lines.append, jobs=2)

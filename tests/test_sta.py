@@ -13,6 +13,7 @@ from flashd.synth.flow import synth_module
 from flashd.synth.pdk import library
 from flashd.synth.report import engine_report
 from flashd.synth.sta import StaError, run_sta
+from flashd.verif.designs import DESIGNS
 
 pytestmark = pytest.mark.yosys
 
@@ -116,19 +117,19 @@ def test_the_units_check_leaves_the_dot_product_for_last(monkeypatch, misses, sy
     whenever the search's next step (stages or P) could depend on it."""
     from types import SimpleNamespace
 
-    from flashd.hdl.params import engine_params
     from flashd.synth import closure, flow
+    from flashd.verif.designs import engine_params
     names = {u: m[0] for u, m in flow.unit_groups(engine_params("fa2", fmt="fp8_e4m3", d=1)).items()}
     rounds = []
 
     def synth(params, *, groups, **kw):
         rounds.append(sorted(m[0] for m in groups.values()))
         return {u: (m, SimpleNamespace(netlist=f"/x/{m[0]}.v", ports=["clk"])) for u, m in groups.items()}
-    monkeypatch.setattr(flow, "unit_verilog", lambda u: "x" * (10_000 if names[u] == "dot" else 100))
-    monkeypatch.setattr(flow, "synth_units", synth)
+    monkeypatch.setattr(closure, "unit_verilog", lambda u: "x" * (10_000 if names[u] == "dot" else 100))
+    monkeypatch.setattr(closure, "synth_units", synth)
     monkeypatch.setattr(closure, "unit_slacks", lambda units, *a: {m: misses.get(m[len(flow.BOX_PREFIX):], 1.0)
                                                                    for m in units})
-    assert closure._units_missing("fa2", 25.0, None, "fp8_e4m3", 1, 0, 1, {}) == found
+    assert closure._units_missing(DESIGNS["fa2"], 25.0, None, "fp8_e4m3", 1, 0, 1, {}, None) == found
     assert len(rounds) == synthesized and rounds[0] == sorted(set(names.values()) - {"dot"})
     assert rounds[1:] in ([], [["dot"]])
 
@@ -149,7 +150,7 @@ def test_the_search_retries_fewer_stages_at_the_interleave_that_met(monkeypatch)
                 "parameters": {"stages": stages, "interleave": interleave}}
     monkeypatch.setattr(closure, "_units_missing", lambda *a: None)
     monkeypatch.setattr(closure, "engine_report", report)
-    monkeypatch.setattr(closure, "_loop_path", lambda design, t: t["loop"])
+    monkeypatch.setattr(closure, "_loop_path", lambda loop_units, t: t["loop"])
     rep, trace = closure.close_timing("flashd", 25.0, library=None, fmt="bf16", d=64, progress=lambda m: None)
     steps = [(t["stages"], t["interleave"], t["retry"]) for t in trace]
     assert steps == [(0, 1, False), (1, 1, False), (2, 1, False), (3, 1, False), (4, 1, False), (4, 2, False),
@@ -172,7 +173,7 @@ def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error(tmp_pa
     chosen by timing), its error the same as without a clock (neither knob changes the arithmetic).
     Then compare_at_clock with power on the same two designs (cached: one search, not two)."""
     from flashd.synth.closure import close_timing
-    from flashd.synth.report import tradeoff
+    from flashd.synth.sweep import tradeoff
     from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
     if not SHARED_DATA.is_file():
         pytest.skip("shared MiniLM data not present")
@@ -197,7 +198,7 @@ def _compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
     power function here; the power itself is tested in verif/test_power.py)."""
     import csv
 
-    from flashd.synth.closure import compare_at_clock
+    from flashd.synth.sweep import compare_at_clock
     asked = []
 
     def power(design, clock, parameters):

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from . import model
-from .attention_model import engine_params, error_stats, run_model, softmax_attention
+from .attention_model import error_stats, softmax_attention
+from .designs import engine_params, run_model
 
 __all__ = ["load_qkv", "heads", "evaluate", "SHARED_DATA"]
 

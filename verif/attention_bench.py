@@ -1,23 +1,57 @@
-"""Engine regressions: random problems, expected rows from the bit-exact model, and a cocotb
-driver that streams them (round-robin groups of P rows, random valid gaps, honouring
-``ready``) and checks every output row bit for bit and at exactly ``latency`` cycles."""
+"""The engine bench, shared by the cocotb benches and the netlist simulator
+(:mod:`flashd.synth.netbench`): random problems, the stimulus (payloads in stream order and
+the expected rows from the bit-exact model), the driver's schedule, and the row check that
+returns a :class:`BenchResult` (rows, pairs, cycles, stalls, mismatches). The cocotb driver
+(:mod:`flashd.verif.test_engines_rtl`) streams the pairs (round-robin groups of P rows, random valid gaps, honouring ``ready``) and
+checks every output row bit for bit and at exactly the design's latency."""
 
 import json
-import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from flashd.hdl.attention import build_engine
+from flashd.hdl.attention import input_layout
+from flashd.hdl.emit import describe_fields
 from flashd.hdl.format import as_format
-from flashd.hdl.params import engine_params
 
 from . import model
-from .attention_model import run_model
-from .bench import pack, seed_from_env, simulate
-from .harness import describe_fields
+from .bench import RegressionFailed, pack, seed_from_env, simulate
+from .designs import design, design_of, engine_params, run_model
+from .harness import SideBySide
 
-__all__ = ["random_problem", "make_stimulus", "engine_stimulus", "schedule", "drive_engine", "regress_engine", "regress_engines", "regress_netlist"]
+__all__ = ["random_problem", "make_stimulus", "schedule", "check_rows", "BenchResult",
+           "regress_engine", "regress_engines"]
+
+
+@dataclass
+class BenchResult:
+    """One engine's run on a bench: ``mismatches`` lists what differed (empty: every row
+    matched the model bit for bit and came out at the stated latency)."""
+    rows: int
+    pairs: int
+    cycles: int
+    stalls: int
+    mismatches: list = field(default_factory=list)
+    name: str = ""
+
+    @property
+    def ok(self):
+        return not self.mismatches
+
+    def __str__(self):
+        return (f"{self.name + ': ' if self.name else ''}{self.rows} rows, {self.pairs} pairs, {self.cycles} cycles, "
+                f"{self.stalls} stalled offers, {'ok' if self.ok else 'FAIL'}")
+
+    def report(self, limit=20):
+        """The summary line and the first ``limit`` mismatches."""
+        return "\n".join([str(self)] + [f"{self.name + ': ' if self.name else ''}{m}" for m in self.mismatches[:limit]])
+
+    def check(self):
+        """Raise :class:`~flashd.verif.bench.RegressionFailed` when a row differed; return self."""
+        if not self.ok:
+            raise RegressionFailed(self.report())
+        return self
 
 
 def random_problem(fmt, d, n, rows, rng, score_std=2.0):
@@ -31,13 +65,13 @@ def random_problem(fmt, d, n, rows, rng, score_std=2.0):
     return tuple(model.from_float(fmt, x) for x in (q, k, v))
 
 
-def make_stimulus(engine, groups, rng):
-    """Input payloads (stream order) and expected output rows for ``groups``: each entry is
-    one group of ``interleave`` rows, either N (random rows of N pairs) or a ``(q, k, v)``
-    tuple of bit patterns shaped (P, d), (P, N, d), (P, N, d). Returns a JSON-able dict."""
-    p = engine.params
+def make_stimulus(p, groups, rng):
+    """Input payloads (stream order) and expected output rows of the engine ``p`` (its
+    parameter object) for ``groups``: each entry is one group of ``interleave`` rows, either N
+    (random rows of N pairs) or a ``(q, k, v)`` tuple of bit patterns shaped (P, d), (P, N, d),
+    (P, N, d). Returns a JSON-able dict (the engine's latency in it). Builds no hardware."""
     P, d = p.interleave, p.d
-    fields = describe_fields(engine.i.payload.shape())
+    fields = describe_fields(input_layout(p))
     problems = [random_problem(p.fmt, d, g, P, rng) if isinstance(g, int) else g for g in groups]
     # The model takes any number of rows at once (rows are independent): one call per key count,
     # not one per group (a whole N = 1024 head was 1024 calls of 1024 steps each).
@@ -63,7 +97,7 @@ def make_stimulus(engine, groups, rng):
     last = np.concatenate(cols["last"]).astype(int).tolist()
     width = p.fmt.width
     outs = [sum(int(x) << (j * width) for j, x in enumerate(row)) for row in expected]
-    return {"params": p.as_dict(), "latency": p.latency, "payloads": [str(x) for x in ins.tolist()],
+    return {"params": p.as_dict(), "latency": design_of(p).latency(p), "payloads": [str(x) for x in ins.tolist()],
             "last": last, "expected": [str(x) for x in outs],
             "fmt": p.fmt.name, "d": d}
 
@@ -85,40 +119,10 @@ def schedule(stims, seed, gap):
     return offers, limit, max(st["latency"] for st in stims) + 2
 
 
-async def drive_engine(dut):
-    """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`make_stimulus`, or ``{"engines":
-    {name: stimulus}}`` for engines side by side, :func:`regress_engines`), ``FLASHD_SEED`` and
-    ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
-    import cocotb
-
-    from .stream import InPort, Monitor, OutPort, StreamDriver, run, start
-
-    data = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
-    stims = data["engines"] if "engines" in data else {"": data}      # "": the top is the engine
-    offers, limit, tail = schedule(stims.values(), int(os.environ["FLASHD_SEED"]), float(os.environ.get("FLASHD_GAP", "0.2")))
-    payloads = {n: [int(x) for x in st["payloads"]] for n, st in stims.items()}
-    expected = {n: [int(x) for x in st["expected"]] for n, st in stims.items()}
-    pre = {n: f"{n}__" if n else "" for n in stims}
-    inputs = [InPort(n or "i", *(getattr(dut, f"{pre[n]}i__{s}") for s in ("valid", "payload", "ready"))) for n in stims]
-    await start(dut, inputs)
-    driver = StreamDriver(inputs, list(payloads.values()), offers, limit=limit)
-    monitor = Monitor([OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"))
-                       for n in stims], expected=[len(x) for x in expected.values()])
-    # every row out, and nothing more
-    cycles = await run(dut.clk, driver, monitor, tail=tail)
-    lines, fails = [], []
-    for k, (n, st) in enumerate(stims.items()):
-        f = _check_rows(st, expected[n], monitor.seen[k], driver.accepted[k], cycles)
-        lines.append(f"{n + ': ' if n else ''}{len(expected[n])} rows, {len(payloads[n])} pairs, {cycles} cycles, "
-                     f"{driver.stalls[k]} stalled offers, {'FAIL' if f else 'ok'}")
-        fails += [f"{n + ': ' if n else ''}{x}" for x in f]
-    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join(lines + fails) + "\n")
-    cocotb.log.info("\n".join(lines))
-    assert not fails, "\n".join(fails[:20])
-
-
-def _check_rows(stim, expected, got, accepted, cycles):
-    """Mismatches of one engine's output rows (values, and latency after each row's last pair)."""
+def check_rows(stim, got, accepted, cycles, stalls, name=""):
+    """One engine's output rows ``got`` (``[(cycle, value)]``) checked against ``stim`` (values,
+    and the latency after each row's last pair; ``accepted``: the cycle each pair was taken)."""
+    expected = [int(x) for x in stim["expected"]]
     lat, fmt, d = stim["latency"], as_format(stim["fmt"]), stim["d"]
     accepted_last = [c for c, last in zip(accepted, stim["last"], strict=True) if last]
     fails = []
@@ -131,57 +135,38 @@ def _check_rows(stim, expected, got, accepted, cycles):
             bad = [j for j in range(d) if ((value ^ want) >> (j * fmt.width)) & ((1 << fmt.width) - 1)]
             g, w = _decode_row(fmt, d, value), _decode_row(fmt, d, want)
             fails.append(f"row {r}: lanes {bad} differ: " + "; ".join(f"[{j}] rtl {g[j]} model {w[j]}" for j in bad[:4]))
-    return fails
+    return BenchResult(len(expected), len(stim["payloads"]), cycles, stalls, fails, name)
 
 
-def engine_stimulus(design, groups, seed, **params):
-    """:func:`make_stimulus` of ``groups`` from ``seed`` for ``design``, as :func:`regress_engine`
-    draws it, for a bench that simulates a netlist of the engine, not its Verilog."""
-    engine = build_engine(engine_params(design, **params))
-    engine._MustUse__used = True        # the netlist stands for it (as in hdl.emit.write_verilog)
-    return make_stimulus(engine, groups, np.random.default_rng(seed))
+def _results(build):
+    return [BenchResult(**r) for r in json.loads((Path(build) / "results.json").read_text())]
 
 
-def regress_engine(design, sim, name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):
-    """Generate ``design`` with ``params``, simulate ``groups`` (N per group of P rows) on
-    ``sim`` and assert every row matches the model bit for bit at the stated latency.
-    ``verilog``: simulate this text instead (its top module named ``engine``: a gate-level
-    model of the engine's synthesized netlist, :func:`flashd.synth.flow.gate_model`). ``saif``:
-    record every net's toggle count there (Verilator)."""
+def regress_engine(name, sim, run_name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):
+    """Generate design ``name`` with ``params``, simulate ``groups`` (N per group of P rows) on
+    ``sim``; every row must match the model bit for bit at the stated latency (else
+    :class:`~flashd.verif.bench.RegressionFailed`). ``verilog``: simulate this text instead (its
+    top module named ``engine``: a gate-level model of the engine's netlist). ``saif``: record
+    every net's toggle count there (Verilator). Returns the :class:`BenchResult`."""
     seed = seed_from_env() if seed is None else seed
-    engine = build_engine(engine_params(design, **params))
-    stim = make_stimulus(engine, groups, np.random.default_rng(seed))
-    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
-    return simulate(sim, name, engine, "engine", "flashd.verif.test_engines_rtl", seed, env,
-                    engine.params.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog, saif=saif)
+    p = engine_params(name, **params)
+    stim = make_stimulus(p, groups, np.random.default_rng(seed))
+    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap), "FLASHD_RESULTS": "{build}/results.json"}
+    build = simulate(sim, run_name, None if verilog else design(name).build(p), "engine", "flashd.verif.test_engines_rtl",
+                     seed, env, p.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog, saif=saif)
+    return _results(build)[0].check()
 
 
-def regress_engines(sim, name, cases, *, seed=None, gap=0.2):
+def regress_engines(sim, run_name, cases, *, seed=None, gap=0.2):
     """Engines side by side in one simulator build (one Verilator compile for several
     configurations): ``cases`` is ``{name: (design, groups, params)}``; each engine's rows are
-    checked as in :func:`regress_engine`. Returns the report (one line per engine)."""
-    from .harness import SideBySide
+    checked as in :func:`regress_engine`. Returns their :class:`BenchResult` list."""
     seed = seed_from_env() if seed is None else seed
     rng = np.random.default_rng(seed)
-    engines = {n: build_engine(engine_params(design, **params)) for n, (design, _, params) in cases.items()}
-    stim = {n: make_stimulus(engines[n], groups, rng) for n, (_, groups, _) in cases.items()}
-    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap)}
-    return simulate(sim, name, SideBySide(engines), "engines", "flashd.verif.test_engines_rtl", seed, env,
-                    {n: e.params.as_dict() for n, e in engines.items()},
-                    files={"stimulus.json": json.dumps({"engines": stim})})
-
-
-def regress_netlist(design, sim, name, groups, *, library, clock_ns=None, seed=None, mutate=None, **params):
-    """Synthesize ``design`` (:func:`flashd.synth.report.engine_report`: the netlist whose area
-    and timing are reported), simulate its gate-level model (each cell's logic from the
-    library) like the RTL, bit-exact against the model. ``mutate(text) -> text`` edits the
-    netlist first (to check that a wrong netlist fails). Returns ``(report, engine report)``."""
-    from flashd.synth.flow import gate_model
-    from flashd.synth.report import engine_report
-    rep = engine_report(design, library=library, clock_ns=clock_ns, **params)
-    netlist = Path(rep["netlist"])
-    if mutate is not None:
-        netlist = Path(os.environ.get("FLASHD_BUILD", netlist.parent)) / f"{name}_mutated.v"
-        netlist.write_text(mutate(Path(rep["netlist"]).read_text()))
-    gates = gate_model(netlist, rep["top"], library, "engine")
-    return regress_engine(design, sim, name, groups, seed=seed, verilog=gates, **params), rep
+    ps = {n: engine_params(name, **params) for n, (name, _, params) in cases.items()}
+    stim = {n: make_stimulus(ps[n], groups, rng) for n, (_, groups, _) in cases.items()}
+    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap), "FLASHD_RESULTS": "{build}/results.json"}
+    build = simulate(sim, run_name, SideBySide({n: design_of(p).build(p) for n, p in ps.items()}), "engines",
+                     "flashd.verif.test_engines_rtl", seed, env, {n: p.as_dict() for n, p in ps.items()},
+                     files={"stimulus.json": json.dumps({"engines": stim})})
+    return [r.check() for r in _results(build)]

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flashd.hdl.params import engine_params, published_weights
+from flashd.hdl.params import published_weights
 from flashd.hdl.pwl import round_to_format
 
 from . import model
 
-__all__ = ["engine_params", "run_model", "fa2", "flashd", "softmax_attention", "error_stats",
+__all__ = ["fa2", "flashd", "softmax_attention", "error_stats",
            "ModelResult"]
 
 
@@ -126,14 +126,6 @@ def flashd(p, q, k, v):
 def _le(fmt, a, b):
     c = model.compare(fmt, a, b)
     return (c["less"] | c["equal"]).astype(bool)
-
-
-MODELS = {"fa2": fa2, "flashd": flashd}
-
-
-def run_model(p, q, k, v):
-    """The model of ``p.design``; returns a :class:`ModelResult`."""
-    return MODELS[p.design](p, q, k, v)
 
 
 def softmax_attention(q, k, v):

@@ -10,7 +10,7 @@ format's ulp at the true value, so a correctly rounded unit would score 0.5.
 import numpy as np
 
 from flashd.hdl.format import as_format
-from flashd.hdl.pwl import SEGMENT_CHOICES
+from flashd.hdl.pwl import SEGMENT_CHOICES, sigmoid_range
 
 from . import model
 
@@ -47,8 +47,7 @@ def stats(func, fmt, segments):
     keep = ((np.abs(exact) >= lo) & (np.abs(exact) <= hi)) | (exact == 0)
     with np.errstate(over="ignore", invalid="ignore"):
         max_abs_all = float(np.max(np.abs(y - exact)[np.abs(exact) <= hi]))
-    if func == "sigmoid":            # beyond the table, sigmoid saturates to 0/1 by design:
-        from flashd.hdl.pwl import sigmoid_range  # relative and ulp error inside it only
+    if func == "sigmoid":            # beyond the table, sigmoid saturates to 0/1 by design: relative and ulp error inside it only
         keep &= np.abs(x) < 2.0 ** sigmoid_range(fmt)
     lowest = (np.abs(exact) >= 2.0 ** fmt.emin) & (np.abs(exact) < lo)
     flushed = int((lowest & (y == 0)).sum())

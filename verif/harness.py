@@ -5,26 +5,14 @@ part of a regression, is paid once.
 """
 
 from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
+
+from flashd.hdl.emit import describe_fields
 
 from .registry import OpSpec
 
-__all__ = ["SideBySide", "Harness", "describe_fields"]
-
-
-def describe_fields(shape):
-    """``{field: [offset, elem_width, count]}`` of a payload; a bare float is one field ``out``."""
-    if not isinstance(shape, data.StructLayout) or "man" in dict(shape):
-        return {"out": [0, data.Layout.cast(shape).size if not isinstance(shape, int) else shape, 1]}
-    fields = {}
-    for name, field in shape:
-        s = field.shape
-        if isinstance(s, data.ArrayLayout):
-            fields[name] = [field.offset, data.Layout.cast(s.elem_shape).size, s.length]
-        else:
-            fields[name] = [field.offset, field.width, 1]
-    return fields
+__all__ = ["SideBySide", "Harness"]
 
 
 class SideBySide(wiring.Component):

@@ -13,9 +13,12 @@ Semantics (shared with the RTL by specification only):
 - an exact zero sum is -0 only when every addend is -0 (round-to-nearest rule).
 """
 
+import math
+
 import numpy as np
 
 from flashd.hdl.format import as_format
+from flashd.hdl.pwl import EXP_RANGE, LSIG_GROUPS, coefficients, lsig_range, round_to_format, sigmoid_range, split_ln2
 
 __all__ = ["unpack", "round_pack", "add", "mul", "fma", "compare", "convert", "dot",
            "dot_guard_bits", "decode", "to_float", "from_float", "logsigmoid"]
@@ -252,7 +255,6 @@ def decode(fmt, bits):
 
 def _table(fmt, name, segments, bits):
     """a[i] * m + b[i] with one rounding, m the significand of ``bits`` (shared table data)."""
-    from flashd.hdl.pwl import coefficients
     a_tab, b_tab = coefficients(name, fmt, segments)
     k = segments.bit_length() - 1
     man = _ints(bits) & fmt.man_mask
@@ -274,9 +276,7 @@ def reciprocal(fmt, x, segments=8):
 
 def ln(fmt, x, segments=8):
     """Table-based natural logarithm (see :class:`flashd.hdl.nonlinear.FPLn`)."""
-    import math
 
-    from flashd.hdl.pwl import round_to_format
     fmt = as_format(fmt)
     s, cls, e, _ = unpack(fmt, x)
     top = (_ints(x) >> (fmt.man_bits - 1)) & 1
@@ -293,7 +293,6 @@ def ln(fmt, x, segments=8):
 
 def _symmetric_line(fmt, name, x, segments):
     """The table line of x's piece (one FMA) and whether |x| >= 2**e_hi (or Inf)."""
-    from flashd.hdl.pwl import coefficients, sigmoid_range
     e_hi = sigmoid_range(fmt)
     s, cls, e, sig = unpack(fmt, x)
     idx = _uniform_index(fmt, s, e, sig, e_hi, segments.bit_length() - 2)
@@ -305,7 +304,6 @@ def _symmetric_line(fmt, name, x, segments):
 
 def logsigmoid(fmt, x, segments=8):
     """Table-based ln sigmoid(x) (see :class:`flashd.hdl.nonlinear.FPLogSigmoid`)."""
-    from flashd.hdl.pwl import LSIG_GROUPS, coefficients, lsig_range
     fmt = as_format(fmt)
     a_tab, b_tab = coefficients("logsigmoid", fmt, segments)         # checks segments
     e_lo, e_hi = lsig_range(fmt)
@@ -342,9 +340,7 @@ def _uniform_index(fmt, s, e, sig, e_hi, k):
 
 def exp(fmt, x, segments=8):
     """Table-based e**x (see :class:`flashd.hdl.nonlinear.FPExp`)."""
-    import math
 
-    from flashd.hdl.pwl import EXP_RANGE, coefficients, round_to_format, split_ln2
     fmt = as_format(fmt)
     x = np.asarray(x, dtype=np.uint64)
     _, xcls, _, _ = unpack(fmt, x)

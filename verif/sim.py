@@ -6,8 +6,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from .cache import cache_dir
+
 SIMULATORS = ("icarus", "verilator")
-BUILD_ROOT = Path(os.environ.get("FLASHD_BUILD", Path(__file__).resolve().parent.parent / "build"))
 
 
 def _verilator_env():
@@ -34,7 +35,7 @@ def _verilator_env():
     cache = shutil.which("ccache", path=str(Path(sys.executable).parent)) or shutil.which("ccache")
     if cache and "OBJCACHE" not in os.environ:
         os.environ["OBJCACHE"] = cache
-        os.environ.setdefault("CCACHE_DIR", str(BUILD_ROOT / "ccache"))
+        os.environ.setdefault("CCACHE_DIR", str(cache_dir() / "ccache"))
 
 
 ICARUS_MAX_D = 16     # engines above this d default to Verilator (README: "Running simulations")

@@ -19,8 +19,6 @@ from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 __all__ = ["InPort", "OutPort", "start", "StreamDriver", "Monitor", "run"]
 
-log = cocotb.log
-
 
 @dataclass
 class InPort:

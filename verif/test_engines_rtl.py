@@ -5,10 +5,43 @@ pytest driver. Each case: several groups of P rows streamed back to back with ra
 gaps; N = 1 (edge case) up to 256 pairs per row.
 """
 
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
 import cocotb
+import numpy as np
 import pytest
 
-from flashd.verif.attention_bench import drive_engine, regress_engine, regress_engines
+from flashd.verif import model
+from flashd.verif.accuracy import SHARED_DATA, load_qkv
+from flashd.verif.attention_bench import check_rows, regress_engine, regress_engines, schedule
+from flashd.verif.stream import InPort, Monitor, OutPort, StreamDriver, run, start
+
+
+async def drive_engine(dut):
+    """cocotb body: reads ``FLASHD_STIM`` (JSON from :func:`~flashd.verif.attention_bench.make_stimulus`, or ``{"engines":
+    {name: stimulus}}`` for engines side by side, :func:`regress_engines`), ``FLASHD_SEED`` and
+    ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
+    data = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
+    stims = data["engines"] if "engines" in data else {"": data}      # "": the top is the engine
+    offers, limit, tail = schedule(stims.values(), int(os.environ["FLASHD_SEED"]), float(os.environ.get("FLASHD_GAP", "0.2")))
+    payloads = {n: [int(x) for x in st["payloads"]] for n, st in stims.items()}
+    pre = {n: f"{n}__" if n else "" for n in stims}
+    inputs = [InPort(n or "i", *(getattr(dut, f"{pre[n]}i__{s}") for s in ("valid", "payload", "ready"))) for n in stims]
+    await start(dut, inputs)
+    driver = StreamDriver(inputs, list(payloads.values()), offers, limit=limit)
+    monitor = Monitor([OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"))
+                       for n in stims], expected=[len(st["expected"]) for st in stims.values()])
+    # every row out, and nothing more
+    cycles = await run(dut.clk, driver, monitor, tail=tail)
+    results = [check_rows(st, monitor.seen[k], driver.accepted[k], cycles, driver.stalls[k], name=n)
+               for k, (n, st) in enumerate(stims.items())]
+    Path(os.environ["FLASHD_RESULTS"]).write_text(json.dumps([asdict(r) for r in results]))
+    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join(r.report() for r in results) + "\n")
+    cocotb.log.info("\n".join(map(str, results)))
+    assert all(r.ok for r in results), "\n".join(r.report() for r in results)
 
 
 @cocotb.test()
@@ -45,18 +78,18 @@ def _cases(full):
 
 
 def _engine(sim, name, design, params, groups, repeat):
-    report = regress_engine(design, sim, f"engine_{name}_x{repeat}", groups * repeat, **params)
-    rows = len(groups) * repeat * params.get("interleave", 1)
-    assert report.startswith(f"{rows} rows") and "ok" in report and "FAIL" not in report, report
+    result = regress_engine(design, sim, f"engine_{name}_x{repeat}", groups * repeat, **params)
+    assert result.ok and result.rows == len(groups) * repeat * params.get("interleave", 1), result.report()
+    assert result.pairs == sum(groups) * repeat * params.get("interleave", 1), result
 
 
 @pytest.mark.sim
 def test_engines_on_verilator_in_one_build():
     cases = {name: (design, groups, params) for name, design, params, groups in CASES if name in VERILATOR_QUICK}
-    report = regress_engines("verilator", "engines_verilator_quick", cases)
-    for name, (_, groups, params) in cases.items():
-        assert f"{name}: {len(groups) * params.get('interleave', 1)} rows" in report, report
-    assert report.count(", ok") == len(cases) and "FAIL" not in report, report
+    results = regress_engines("verilator", "engines_verilator_quick", cases)
+    assert [r.name for r in results] == list(cases)
+    for r, (_, groups, params) in zip(results, cases.values(), strict=True):
+        assert r.ok and r.rows == len(groups) * params.get("interleave", 1), r.report()
 
 
 @pytest.mark.sim
@@ -74,10 +107,6 @@ def test_engine_full(sim, name, design, params, groups):
 
 def _real_data(design, n_groups):
     """Rows of a real MiniLM head (d = 32, N = 76) through the RTL on Icarus, bit-exact."""
-    import numpy as np
-
-    from flashd.verif import model
-    from flashd.verif.accuracy import SHARED_DATA, load_qkv
     if not SHARED_DATA.is_file():
         pytest.skip(f"real attention data not found at {SHARED_DATA} (../shared is not part of a clone)")
     Q, K, V = load_qkv(SHARED_DATA, "t1_l3")
@@ -87,8 +116,8 @@ def _real_data(design, n_groups):
         q = model.from_float("bf16", Q[5, 2 * g:2 * g + 2])
         k, v = (np.broadcast_to(model.from_float("bf16", X[5]), (2,) + X[5].shape) for X in (K, V))
         groups.append((q, k, v))
-    report = regress_engine(design, "icarus", f"engine_real_{design}_{n_groups}", groups, **params)
-    assert report.startswith(f"{2 * len(groups)} rows") and "FAIL" not in report, report
+    result = regress_engine(design, "icarus", f"engine_real_{design}_{n_groups}", groups, **params)
+    assert result.ok and result.rows == 2 * len(groups) and result.pairs == 2 * K.shape[1] * len(groups), result.report()
 
 
 @pytest.mark.sim

@@ -1,4 +1,4 @@
-"""flashd's own netlist simulator (synth/gatesim.py), the power flow's activity: Liberty
+"""flashd's own netlist simulator (synth/gatesim.py, its bench synth/netbench.py), the power flow's activity: Liberty
 functions as truth tables, checked against the same expressions evaluated by Python; the
 small engine of verif/test_power.py simulated from its flat netlist, every cell output's
 toggle count equal to Verilator's SAIF of the gate-level model on the same bench; a netlist
@@ -13,10 +13,14 @@ import pytest
 
 from flashd.synth import gatesim
 from flashd.synth.flow import BOX_PREFIX, flat_netlist, gate_model
+from flashd.synth.liberty import LibertyError, cell_logic, parse_function
+from flashd.synth.netbench import INPUTS, run_engine
+from flashd.synth.netlist import read_netlist
 from flashd.synth.pdk import library
 from flashd.synth.power import engine_power, read_saif, saif_activity
 from flashd.synth.report import engine_report
-from flashd.verif.attention_bench import engine_stimulus
+from flashd.verif.attention_bench import make_stimulus
+from flashd.verif.designs import engine_params
 
 from .test_netlists import _real_groups
 
@@ -24,12 +28,16 @@ CLOCK_NS = 25.0
 DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)          # verif/test_power.py's engine
 
 
+def _stimulus(groups, seed):
+    return make_stimulus(engine_params("flashd", **DESIGN), groups, np.random.default_rng(seed))
+
+
 @pytest.mark.parametrize("text,python", [
     ("!(A & B)", "not (A and B)"), ("A B'", "A and not B"), ("(A+B)*C", "(A or B) and C"),
     ("A^B | !C", "(A != B) or not C"), ("(A&!S) | (B&S)", "B if S else A"), ("1", "True"), ("!A'", "A"),
 ])
 def test_liberty_functions_are_read_as_python_reads_them(text, python):
-    f, names = gatesim.parse_function(text)
+    f, names = parse_function(text)
     for values in itertools.product((0, 1), repeat=3):
         env = dict(zip("ABC", values, strict=True))
         env["S"] = env["C"]
@@ -37,7 +45,7 @@ def test_liberty_functions_are_read_as_python_reads_them(text, python):
 
 
 def test_sky130_cells_become_truth_tables():
-    logic = gatesim.cell_logic(str(library("sky130").path))
+    logic = cell_logic(str(library("sky130").path))
     table, names = logic["sky130_fd_sc_hd__mux4_1"].outputs["X"]
     assert names == ("A0", "A1", "A2", "A3", "S0", "S1")
     for i in range(64):
@@ -77,9 +85,9 @@ def test_the_netlist_simulation_counts_every_toggle_verilators_saif_counts(tmp_p
     rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
     init = _power_up_values(gate_model(rep["netlist"], rep["top"], lib, "engine", keep=BOX_PREFIX + "*"))
     flat = flat_netlist(rep["netlist"], rep["top"], lib)
-    sim = gatesim.GateSim(gatesim.read_netlist(flat), lib, init=init, seed=None)   # others 0, as Verilator starts them
-    line, fails, edges = gatesim.run_engine(sim, engine_stimulus("flashd", groups, 1, **DESIGN), seed=1, inputs="bench")
-    assert not fails and line in ref["power"]["activity_source"] and edges == cycles
+    sim = gatesim.GateSim(read_netlist(flat), lib, init=init, seed=None)   # others 0, as Verilator starts them
+    result, edges = run_engine(sim, _stimulus(groups, 1), seed=1, inputs="bench")
+    assert result.ok and str(result) in ref["power"]["activity_source"] and edges == cycles
     saif = saif_activity(toggles, cycles)
     pins = {pin: saif(pin, "") for pin in sim.pin_bit}
     assert len(pins) == ref["power"]["instances"] > 9000 and None not in pins.values()
@@ -101,21 +109,21 @@ def test_inputs_that_change_with_the_flip_flops_drop_only_the_half_cycle_state()
     and fewer changes in all, since this engine's lanes mix inputs and state."""
     lib = library("sky130")
     rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
-    netlist = gatesim.read_netlist(flat_netlist(rep["netlist"], rep["top"], lib))
-    stim = engine_stimulus("flashd", [12, 20] + _real_groups(DESIGN["d"], 1, "fp8_e4m3", 3), 5, **DESIGN)
-    sims, lines = {}, {}
-    for inputs in gatesim.INPUTS:
+    netlist = read_netlist(flat_netlist(rep["netlist"], rep["top"], lib))
+    stim = _stimulus([12, 20] + _real_groups(DESIGN["d"], 1, "fp8_e4m3", 3), 5)
+    sims, results = {}, {}
+    for inputs in INPUTS:
         sims[inputs] = gatesim.GateSim(netlist, lib, seed=5)
-        lines[inputs], fails, _ = gatesim.run_engine(sims[inputs], stim, seed=5, inputs=inputs)
-        assert fails == [], (inputs, fails[:3])
-    assert lines["registered"] == lines["bench"]
+        results[inputs], _ = run_engine(sims[inputs], stim, seed=5, inputs=inputs)
+        assert results[inputs].ok, (inputs, results[inputs].report(3))
+    assert results["registered"] == results["bench"]
     reg, bench = sims["registered"].toggles, sims["bench"].toggles
     sources = np.concatenate([sims["bench"].flop_q, [b for bits in sims["bench"].inputs.values() for b in bits]])
     assert (reg[sources] == bench[sources]).all() and bench[sources].sum() > 1000
     assert (reg <= bench).all()
     assert reg.sum() < 0.99 * bench.sum()
     with pytest.raises(ValueError, match=r"^inputs 'falling': one of registered, bench$"):
-        gatesim.run_engine(sims["bench"], stim, seed=5, inputs="falling")
+        run_engine(sims["bench"], stim, seed=5, inputs="falling")
     with pytest.raises(ValueError, match=r"^inputs 'registered' with activity verilator: allowed bench "):
         engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=[4], source="rows", activity="verilator",
                      inputs="registered", progress=lambda m: None, **DESIGN)
@@ -127,14 +135,14 @@ def test_a_netlist_with_one_gate_changed_fails_the_check():
     lib = library("sky130")
     rep = engine_report("flashd", library=lib, clock_ns=CLOCK_NS, **DESIGN)
     flat = Path(flat_netlist(rep["netlist"], rep["top"], lib))
-    stim = engine_stimulus("flashd", [12, 20], 3, **DESIGN)
-    assert gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(flat), lib), stim, seed=3)[1] == []
+    stim = _stimulus([12, 20], 3)
+    assert run_engine(gatesim.GateSim(read_netlist(flat), lib), stim, seed=3)[0].ok
     text = flat.read_text()
     gate = re.search(r"sky130_fd_sc_hd__nand2_1 (\\?o_fma1\.unit\.\S+) ", text)
     bad = flat.parent / "mutated.flat.v"
     bad.write_text(text.replace(gate.group(0), gate.group(0).replace("nand2", "nor2"), 1))
-    line, fails, _ = gatesim.run_engine(gatesim.GateSim(gatesim.read_netlist(bad), lib), stim, seed=3)
-    assert fails and line.endswith("FAIL")
+    result, _ = run_engine(gatesim.GateSim(read_netlist(bad), lib), stim, seed=3)
+    assert not result.ok and str(result).endswith("FAIL") and "lanes [1] differ" in result.report()
 
 
 @pytest.mark.parametrize("body,message", [
@@ -151,9 +159,9 @@ def test_what_the_simulator_cannot_model_is_named(tmp_path, body, message):
     path = tmp_path / "n.v"
     path.write_text(f"module top(clk, a, y);\n  input clk; input a; output y;\n  wire n;\n  {body}\nendmodule\n")
     with pytest.raises(gatesim.GateSimError, match=message):
-        gatesim.GateSim(gatesim.read_netlist(path), library("sky130"))
+        gatesim.GateSim(read_netlist(path), library("sky130"))
 
 
 def test_a_malformed_liberty_function_is_named():
-    with pytest.raises(gatesim.GateSimError, match=r"Liberty function 'A & \(B': unexpected None"):
-        gatesim.parse_function("A & (B")
+    with pytest.raises(LibertyError, match=r"Liberty function 'A & \(B': unexpected None"):
+        parse_function("A & (B")

@@ -8,10 +8,11 @@ import re
 import numpy as np
 import pytest
 
+from flashd.synth.netbench import regress_netlist
 from flashd.synth.pdk import library
 from flashd.verif import model
 from flashd.verif.accuracy import SHARED_DATA, load_qkv
-from flashd.verif.attention_bench import regress_netlist
+from flashd.verif.bench import RegressionFailed
 
 pytestmark = [pytest.mark.sim, pytest.mark.yosys]
 
@@ -39,8 +40,8 @@ def _real_groups(d, rows, fmt="bf16", P=1):
 def test_sky130_netlist_matches_the_model(design):
     p = DESIGNS[design]
     groups = [1, 9, 30] + _real_groups(p["d"], 1, p["fmt"])
-    report, rep = regress_netlist(design, "icarus", f"netlist_{design}", groups, library=library("sky130"), **p)
-    assert report.startswith(f"{len(groups)} rows") and "FAIL" not in report, report
+    result, rep = regress_netlist(design, "icarus", f"netlist_{design}", groups, library=library("sky130"), **p)
+    assert result.ok and result.rows == len(groups), result.report()
     assert rep["timing"]["clock_ns"] == p["clock_ns"] and rep["cells"] > 500 and rep["area_unit"] == "µm²"
     if not SHARED_DATA.is_file():
         pytest.skip(f"random rows matched; real rows skipped: {SHARED_DATA} not found")
@@ -55,7 +56,7 @@ def test_a_netlist_with_one_gate_changed_fails():
         start = text.index("sky130_fd_sc_hd__nand2_1 ", text.index(f"module {module}("))
         return text[:start] + "sky130_fd_sc_hd__nor2_1 " + text[start + len("sky130_fd_sc_hd__nand2_1 "):]
     design = dict(library=library("sky130"), **DESIGNS["fa2"])
-    report, _ = regress_netlist("fa2", "icarus", "netlist_unmutated", [5, 9], seed=7, **design)
-    assert report.startswith("2 rows") and "FAIL" not in report, report
-    with pytest.raises(AssertionError, match="differ|rows expected"):
+    result, _ = regress_netlist("fa2", "icarus", "netlist_unmutated", [5, 9], seed=7, **design)
+    assert result.ok and result.rows == 2, result.report()
+    with pytest.raises(RegressionFailed, match="differ|rows expected"):
         regress_netlist("fa2", "icarus", "netlist_mutated", [5, 9], seed=7, mutate=mutate, **design)

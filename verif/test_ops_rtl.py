@@ -5,13 +5,63 @@ simulator) and the pytest module that builds and runs it (``test_*`` below), as 
 cocotb's own examples. One harness per format and stage setting holds all its operators.
 """
 
+import json
+import os
+import time
+from pathlib import Path
+
 import cocotb
+import numpy as np
 import pytest
 
 from flashd.hdl.format import PRESETS, as_format
-from flashd.verif.bench import drive_and_check, regress
+from flashd.verif.bench import check_unit, pack, regress
 from flashd.verif.registry import OPERATORS, OpSpec
 from flashd.verif.sim import SIMULATORS
+from flashd.verif.stream import InPort, Monitor, OutPort, StreamDriver, run, start
+
+
+async def drive_and_check(dut):
+    """cocotb body: stream every unit's vectors (random valid gaps) and check them.
+
+    Reads ``FLASHD_DESC`` (the harness JSON), ``FLASHD_SEED``, ``FLASHD_COUNT``,
+    ``FLASHD_EXHAUSTIVE`` and ``FLASHD_GAP`` from the environment that :func:`~flashd.verif.bench.regress` sets.
+    """
+    units = json.loads(Path(os.environ["FLASHD_DESC"]).read_text())
+    seed = int(os.environ["FLASHD_SEED"])
+    count = int(os.environ["FLASHD_COUNT"])
+    exhaustive = os.environ.get("FLASHD_EXHAUSTIVE", "0")       # "1", "0" or the units' names
+    gap = float(os.environ.get("FLASHD_GAP", "0.1"))
+    rng = np.random.default_rng(seed)
+    cocotb.log.info("seed %d (set FLASHD_SEED=%d to reproduce), %d units", seed, seed, len(units))
+    ins, exp, items, offers = [], [], [], []
+    for u in units:
+        spec = OpSpec.from_dict(u)
+        ins.append(spec.inputs(count, rng, exhaustive == "1" or u["name"] in exhaustive.split(",")))
+        exp.append(spec.expected(ins[-1]))
+        items.append(pack(u["inputs"], ins[-1]).tolist())
+        offers.append(rng.random(len(items[-1]) + int(len(items[-1]) * gap * 3) + 16) >= gap)
+        cocotb.log.info("%s: %d vectors, latency %d", u["name"], len(items[-1]), u["latency"])
+    inputs = [InPort(u["name"], getattr(dut, f"{u['name']}__i__valid"), getattr(dut, f"{u['name']}__i__payload"))
+              for u in units]
+    outputs = [OutPort(u["name"], getattr(dut, f"{u['name']}__o__valid"), getattr(dut, f"{u['name']}__o__payload"))
+               for u in units]
+    await start(dut, inputs)
+    driver, monitor = StreamDriver(inputs, items, offers), Monitor(outputs, [len(x) for x in items])
+    t0 = time.time()
+    cycles = await run(dut.clk, driver, monitor, tail=max(u["latency"] for u in units) + 2)
+    cocotb.log.info("%d cycles in %.1f s", cycles, time.time() - t0)
+
+    fails, summary = [], []
+    for k, u in enumerate(units):
+        seen = monitor.seen[k]
+        f = check_unit(u, ins[k], exp[k], [c for c, _ in seen], [v for _, v in seen], driver.accepted[k])
+        fails += f
+        summary.append(f"{u['name']}: {len(items[k])} vectors, {'FAIL' if f else 'ok'}")
+    report = "\n".join(summary + fails)
+    Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text(report + "\n")
+    cocotb.log.info("\n%s", report)
+    assert not fails, f"{len(fails)} problems (seed {seed}):\n" + "\n".join(fails[:40])
 
 
 @cocotb.test()

@@ -6,7 +6,8 @@ its cycle. (Both the cocotb test module and the pytest test, as in test_ops_rtl.
 import cocotb
 import pytest
 
-from flashd.verif.sim import BUILD_ROOT, run_cocotb
+from flashd.verif.cache import cache_dir
+from flashd.verif.sim import run_cocotb
 
 # Echo with latency 1; the extra output comes 5 cycles after the third input was accepted (cycle 7).
 EXTRA = """`timescale 1ns/1ps
@@ -40,7 +41,7 @@ async def extra_output_is_seen(dut):
 
 @pytest.mark.sim
 def test_the_monitor_sees_an_output_after_the_expected_ones():
-    build = BUILD_ROOT / "icarus" / "stream_extra"
+    build = cache_dir() / "icarus" / "stream_extra"
     build.mkdir(parents=True, exist_ok=True)
     (build / "echo.v").write_text(EXTRA)
     n_tests, n_failed = run_cocotb("icarus", build / "echo.v", "echo", "flashd.verif.test_stream", build, {})

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pywellen
 
+from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.params import FlashDParams
 from flashd.scripts.cli import main
 
@@ -43,7 +44,7 @@ def test_waves_show_each_output_row_at_the_stated_latency(sim, capsys, monkeypat
     valid = [c for c, v in enumerate(s["o__valid"]) if v == 1]
     last = [accepted[sum(keys[:i + 1]) - 1] for i in range(len(keys))]
     assert len(accepted) == sum(keys)
-    assert valid == [c + FlashDParams(**params).latency for c in last]
+    assert valid == [c + FlashDEngine.latency_of(FlashDParams(**params)) for c in last]
     # the same Verilog and options again: the build is reused (binary not rewritten), the run is not
     binary = path.parent / ("engine" if sim == "verilator" else "sim.vvp")
     built, path_time = binary.stat().st_mtime_ns, path.stat().st_mtime_ns

@@ -1,0 +1,112 @@
+"""Commands of the generator: ``generate`` (Verilog and a JSON sidecar), ``coeffs`` (one
+fitted table) and ``characterize`` (the nonlinear units' exhaustive error)."""
+
+from flashd.hdl.emit import engine_sidecar, operator_sidecar, write_verilog
+from flashd.hdl.format import PRESETS, as_format
+from flashd.hdl.params import MAX_D
+from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES, check_segments, coefficients, intervals
+from flashd.verif.characterize import FUNCS, table
+from flashd.verif.designs import DESIGNS
+from flashd.verif.model import decode
+from flashd.verif.registry import OPERATORS, OpSpec
+
+from .options import DESIGN_OPTIONS, POSITIVE, choice, comma_list, engine_kwargs, engine_options, fmt_type
+
+__all__ = ["register"]
+
+
+def cmd_generate(args):
+    """Verilog and a JSON sidecar for an operator or an engine."""
+    if args.op in DESIGNS:
+        if args.d is None:
+            raise ValueError(f"{args.op} needs --d (the head dimension, 1..{MAX_D})")
+        op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
+        if op_only or args.exact:
+            raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.op}")
+        design = DESIGNS[args.op]
+        params = design.parameters(d=args.d, fmt=args.fmt or "bf16", **engine_kwargs(args, args.op))
+        unit, name = design.build(params), params.module_name
+        sidecar = engine_sidecar(unit, name)
+    else:
+        spec = _op_spec(args)
+        unit, name = spec.build(), spec.module_name
+        sidecar = operator_sidecar(unit, name, spec.as_dict())
+    path = write_verilog(unit, name, args.out, sidecar)
+    print(f"wrote {path} and {path.with_suffix('.json')} (latency {sidecar['latency_cycles']} cycles, "
+          f"{sidecar['throughput']})")
+    return 0
+
+
+def _op_spec(args):
+    entry = OPERATORS[args.op]
+    engine_only = [k for k in ("d", "acc_fmt", "scalar_fmt", "interleave") if getattr(args, k) is not None]
+    engine_only += [k for k in DESIGN_OPTIONS if hasattr(args, k)]
+    if engine_only:
+        raise ValueError(f"--{engine_only[0].replace('_', '-')} applies to the engines ({', '.join(DESIGNS)}), "
+                         f"not to {args.op}")
+    kw = {k: getattr(args, k) for k in entry.extras if getattr(args, k, None) is not None}
+    if entry.formats != "one" and args.fmt_out is not None:
+        kw["fmt_out"] = args.fmt_out
+    if entry.formats == "convert" and args.fmt_out is None:
+        raise ValueError(f"convert needs --fmt-out (allowed: {', '.join(PRESETS)} or e<E>m<M>)")
+    if "exact" in kw and not kw["exact"]:
+        del kw["exact"]
+    return OpSpec(op=args.op, fmt=args.fmt_in or args.fmt or "bf16", stages=args.stages or 0, **kw)
+
+
+def cmd_coeffs(args):
+    """One fitted table: each piece's interval and its line a*x + b."""
+    fmt = as_format(args.fmt)
+    check_segments(args.segments, fmt, args.function)
+    a, b = coefficients(args.function, fmt, args.segments)
+    pieces = intervals(args.function, args.segments, fmt)
+    var = "m (the significand, in [1, 2))" if args.function in ("reciprocal", "ln") else \
+          "r (the reduced argument)" if args.function == "exp" else "x"
+    print(f"{args.function}, {fmt}, segments {args.segments}: y = a*{var.split()[0]} + b on each piece of {var} "
+          f"(index: table entry)")
+    for i, ((lo, hi), x, y) in enumerate(zip(pieces, a, b, strict=True)):
+        print(f"  {i:3d}  [{lo:.6g}, {hi:.6g})  a={decode(fmt, x)}  b={decode(fmt, y)}")
+    return 0
+
+
+def cmd_characterize(args):
+    """Exhaustive error table of the nonlinear units."""
+    print(table(args.function, args.fmt, args.segments))
+    return 0
+
+
+def register(sub):
+    ops = {n: OPERATORS[n].category for n in OPERATORS}
+    g = sub.add_parser("generate", help="Verilog and a JSON sidecar for an operator or an engine",
+                       epilog="operators: " + ", ".join(f"{n} ({c})" for n, c in ops.items())
+                       + "; engines: " + ", ".join(DESIGNS))
+    g.add_argument("op", choices=list(OPERATORS) + list(DESIGNS), metavar="OP",
+                   help="an operator or an engine (listed below)")
+    g.add_argument("--fmt", type=fmt_type, help="format of a one-format operator or of an engine's q, k, v "
+                   "(default bf16); input format of the others")
+    g.add_argument("--fmt-in", dest="fmt_in", type=fmt_type, help="fma, dot, convert: input format (default --fmt)")
+    g.add_argument("--fmt-out", dest="fmt_out", type=fmt_type, help="fma, dot: output format (default the input's); "
+                   "convert: required")
+    g.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
+    g.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
+    g.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
+                   help="nonlinear operators: table pieces (default 8)")
+    g.add_argument("--out", default="build/generated", help="output directory (default build/generated)")
+    engine_options(g)
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("coeffs", help="print a fitted table (interval, a, b per piece)")
+    c.add_argument("--func", dest="function", required=True, choices=list(FUNCTIONS), help="the function")
+    c.add_argument("--fmt", type=fmt_type, default="bf16", help="format of the coefficients (default bf16)")
+    c.add_argument("--segments", type=int, default=8, metavar="|".join(map(str, SEGMENT_CHOICES)),
+                   help="table pieces (logsigmoid: per binade; default 8)")
+    c.set_defaults(func=cmd_coeffs)
+
+    k = sub.add_parser("characterize", help="exhaustive error table of the nonlinear units")
+    k.add_argument("--func", dest="function", type=comma_list(choice(list(FUNCS), "function")), default=list(FUNCS),
+                   help=f"functions (default {','.join(FUNCS)})")
+    k.add_argument("--fmt", type=comma_list(fmt_type), default=["bf16", "fp16", "fp8_e4m3"],
+                   help="formats (default bf16,fp16,fp8_e4m3)")
+    k.add_argument("--segments", type=comma_list(POSITIVE), default=[4, 8, 16, 32],
+                   help="table sizes (default 4,8,16,32)")
+    k.set_defaults(func=cmd_characterize)

@@ -1,0 +1,161 @@
+"""Option types and option groups the commands share: a bad value is reported by argparse
+itself, naming the option; engine options take their help from the parameter classes'
+field metadata (:func:`flashd.hdl.params.field_help`)."""
+
+import argparse
+from pathlib import Path
+
+from flashd.hdl.format import as_format
+from flashd.hdl.params import MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, field_help
+from flashd.hdl.pwl import SEGMENT_CHOICES
+from flashd.synth.pdk import PDKS, library
+from flashd.verif.accuracy import SHARED_DATA
+from flashd.verif.designs import DESIGNS
+
+__all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
+           "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
+           "library_options", "cmd_library", "say", "WAVES_HELP"]
+
+WAVES_HELP = "write an FST waveform of each simulation (its path is printed); FLASHD_WAVES=1 likewise"
+
+
+def int_range(lo, hi=None):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{v} is out of range (allowed: {lo}..{hi})" if hi is not None
+                                             else f"{v} is out of range (allowed: >= {lo})")
+        return v
+    parse.__name__ = "integer"
+    return parse
+
+
+def comma_list(item):
+    def parse(text):
+        values = [item(x) for x in text.split(",") if x]
+        if not values:
+            raise argparse.ArgumentTypeError("an empty list")
+        return values
+    parse.__name__ = "list"
+    return parse
+
+
+def fmt_type(text):
+    try:
+        return as_format(text).name
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text}: must be > 0")
+    return value
+
+
+def choice(allowed, what):
+    def parse(text):
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"{what} {text!r} unknown (allowed: {', '.join(allowed)})")
+        return text
+    parse.__name__ = what
+    return parse
+
+
+def threshold(text):
+    if text in ("none", "default"):
+        return None if text == "none" else "default"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: need a number, 'none' or 'default'") from None
+
+
+def say(message):
+    print(message, flush=True)
+
+
+D = int_range(1, MAX_D)
+POSITIVE = int_range(1)
+DESIGN_LIST = comma_list(choice(list(DESIGNS), "design"))
+DESIGN_OPTIONS = {}             # every design's own options (beyond the common ones): the first class that has it
+for _d in DESIGNS.values():
+    for _o in _d.params.options():
+        DESIGN_OPTIONS.setdefault(_o, _d.params)
+CHOICES = {"saturation": {"choices": FlashDParams.SATURATION}, "update": {"choices": FlashDParams.UPDATE}}
+
+
+def _help(name, cls=None):
+    """The option's help: the field's own, prefixed with the designs that take it when not all do."""
+    owners = [d.name for d in DESIGNS.values() if name in d.params.options()]
+    text = field_help(cls or next(iter(DESIGNS.values())).params, name)
+    return text if cls is None or len(owners) == len(DESIGNS) else f"{'/'.join(owners)}: {text}"
+
+
+def engine_options(p, *, d=True, stages=True):
+    """Engine parameters (only those given reach the engine, so its own defaults apply)."""
+    if d:
+        p.add_argument("--d", type=D, help=_help("d"))
+    for name in ("acc_fmt", "scalar_fmt"):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=fmt_type, help=_help(name))
+    if stages:
+        p.add_argument("--stages", type=int_range(0), help=_help("stages"))
+    p.add_argument("--interleave", type=int_range(1, MAX_INTERLEAVE), help=_help("interleave"))
+    p.add_argument("--guard-bits", dest="guard_bits", type=int_range(0, MAX_GUARD_BITS), help=_help("guard_bits"))
+    for name, cls in DESIGN_OPTIONS.items():
+        kw = CHOICES.get(name) or ({"type": threshold} if name in ("skip_below", "copy_above") else
+                                   {"type": int, "metavar": "|".join(map(str, SEGMENT_CHOICES))})
+        # absent unless given: "none" (no threshold) is a value, not "not given"
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, help=_help(name, cls), default=argparse.SUPPRESS, **kw)
+
+
+def engine_kwargs(args, design):
+    """Engine parameters from parsed options, only those given; an option the design does
+    not take is an error naming it and the design's own options."""
+    params = DESIGNS[design].params
+    common = [k for k in params.COMMON if k not in ("d", "fmt") and getattr(args, k, None) is not None]
+    kw = {k: getattr(args, k) for k in common}
+    given = [k for k in DESIGN_OPTIONS if hasattr(args, k)]
+    own = params.options()
+    bad = [k for k in given if k not in own]
+    if bad:
+        raise ValueError(f"--{bad[0].replace('_', '-')} does not apply to {design} "
+                         f"(its options: {', '.join('--' + o.replace('_', '-') for o in own)})")
+    kw.update({k: getattr(args, k) for k in given})
+    return kw
+
+
+def data_path(npz):
+    """The ``--npz`` file, or the shared MiniLM data; an error naming the file if missing."""
+    path = Path(npz) if npz else SHARED_DATA
+    if not path.is_file():
+        raise ValueError(f"--npz {path}: no such file" + ("" if npz else " (the shared MiniLM data sits in "
+                                                            "../shared/data; or pass --npz FILE)"))
+    return path
+
+
+def data_options(p):
+    p.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz")
+
+
+def library_options(p, clock=False):
+    p.add_argument("--pdk", choices=list(PDKS), help="a real cell library: sky130 (built in: sky130_fd_sc_hd, "
+                   "typical corner); other corners and PDKs from $PDK_ROOT (default: the GE library)")
+    p.add_argument("--corner", help="with --pdk: the corner, e.g. ff_n40C_1v95 (found under $PDK_ROOT)")
+    p.add_argument("--liberty", nargs="+", metavar="FILE", help="Liberty file(s) (.lib, .lib.gz; several are "
+                   "merged) instead of the built-in GE library")
+    if clock:
+        p.add_argument("--clock-ns", dest="clock_ns", type=positive_float, help="clock period (ns): synthesis "
+                       "maps for it (ABC delay target, buffering, sizing) and OpenSTA times the netlist")
+
+
+def cmd_library(args):
+    """The cell library the options name (pdk.library raises LibraryError, a ValueError, naming them)."""
+    return library(args.pdk, args.corner, args.liberty)

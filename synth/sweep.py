@@ -1,0 +1,496 @@
+"""Sweeps: designs compared over head dimensions, formats and clocks.
+
+A comparison takes a baseline design and one or more candidates (descriptors of
+:mod:`flashd.verif.designs`; FA2 and FLASH-D by default). Its work is a list of plain tasks
+(:class:`ReportTask`: one synthesis; :class:`SearchTask`: one timing search, a sequence of
+syntheses), each a picklable function object with every setting it needs (the library, the
+cache root, the Yosys runs it may start), submitted to a ``concurrent.futures.Executor``
+passed in: a local process pool by default (``jobs``), or any other (a Dask client's
+``get_executor()``, a cluster's). Nothing reaches a task through the environment.
+
+:func:`compare` writes compare.{md,csv,json,png} (area); :func:`compare_at_clock` writes
+compare_clock.{md,csv,json,png} (per design the fewest stages and smallest P meeting each
+clock, and optionally power); :func:`tradeoff` sets area beside real-data error.
+"""
+
+import csv
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flashd.verif.accuracy import configs, evaluate
+from flashd.verif.cache import cache_dir, set_cache_dir
+from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, design
+
+from .closure import close_timing
+from .flow import GLUE
+from .power import in_mw
+from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
+
+__all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "run_tasks", "search_all", "compare", "table",
+           "compare_at_clock", "clock_table", "tradeoff"]
+
+DEFAULT_DESIGNS = ("fa2", "flashd")         # the baseline first, then the candidates
+PARTS = (DOT, WEIGHT, LANES, NORMALIZATION, GLUE)      # the breakdown columns of the area table
+
+
+def say(message):
+    print(message, flush=True)
+
+
+def _designs(designs):
+    """Validated design names, the baseline first; at least two, none twice."""
+    names = [design(d).name for d in designs]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"designs={names}: a baseline and at least one other design, each once")
+    return names
+
+
+# ---- tasks ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportTask:
+    """One design synthesized (:func:`flashd.synth.report.engine_report`)."""
+    design: str
+    fmt: str
+    d: int
+    library: object = None
+    extra: tuple = ()               # (option, value) pairs of the design
+    cache: str = None               # the cache root the task uses (None: the worker's own)
+    synth_jobs: int = 1             # Yosys runs at once inside the task
+
+    @property
+    def label(self):
+        return f"{self.design} {self.fmt} d={self.d}"
+
+    def __call__(self):
+        if self.cache is not None:
+            set_cache_dir(self.cache)
+        return engine_report(self.design, d=self.d, fmt=self.fmt, library=self.library, jobs=self.synth_jobs,
+                             **dict(self.extra))
+
+
+@dataclass(frozen=True)
+class SearchTask:
+    """One timing search (:func:`flashd.synth.closure.close_timing`); returns ``(report, trace)``."""
+    design: str
+    clock_ns: float
+    fmt: str
+    d: int
+    extra: tuple = ()
+    library: object = field(default=None, compare=False)
+    cache: str = field(default=None, compare=False)
+    synth_jobs: int = field(default=1, compare=False)
+
+    @property
+    def key(self):
+        return self.design, self.clock_ns, self.fmt, self.d, self.extra
+
+    @property
+    def label(self):
+        return f"{self.design} {self.fmt} d={self.d} at {self.clock_ns} ns"
+
+    def cost(self):
+        """Cheapest first: an interrupted run has its small points."""
+        return _FMT_COST.get(str(self.fmt), 4) * self.d, -self.clock_ns, self.design, repr(self.extra)
+
+    def __call__(self, progress=say):
+        if self.cache is not None:
+            set_cache_dir(self.cache)
+        return close_timing(self.design, self.clock_ns, library=self.library, fmt=self.fmt, d=self.d,
+                            progress=progress, jobs=self.synth_jobs, **dict(self.extra))
+
+
+_FMT_COST = {"fp8_e4m3": 1, "fp8_e5m2": 1, "bf16": 2, "fp16": 3, "fp32": 8}
+
+
+def local_executor(jobs):
+    """The default executor: ``jobs`` local processes (forked: the workers start with this
+    process's imports)."""
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+
+
+def run_tasks(tasks, *, executor=None, jobs=1, progress=say):
+    """Run ``tasks`` (callables) and return their results in order. ``executor``: any
+    ``concurrent.futures.Executor`` (not shut down here); else ``jobs`` local processes, or
+    this process when ``jobs`` is 1. A failed task stops the run and is named."""
+    tasks = list(tasks)
+    t0 = time.time()
+    if executor is None and jobs <= 1:
+        out = []
+        for k, t in enumerate(tasks):
+            out.append(t())
+            progress(f"{k + 1}/{len(tasks)} done ({t.label}, {time.time() - t0:.0f} s)")
+        return out
+    own = executor is None
+    ex = local_executor(jobs) if own else executor
+    try:
+        futures = {ex.submit(t): k for k, t in enumerate(tasks)}
+        results = [None] * len(tasks)
+        for n, f in enumerate(as_completed(futures), 1):
+            k = futures[f]
+            try:
+                results[k] = f.result()
+            except Exception as e:          # say which task failed now, not after every other one ran
+                for other in futures:
+                    other.cancel()
+                raise RuntimeError(f"{tasks[k].label} failed: {e}") from e
+            progress(f"{n}/{len(tasks)} done ({tasks[k].label}, {time.time() - t0:.0f} s)")
+        return results
+    finally:
+        if own:
+            ex.shutdown(cancel_futures=True)
+
+
+def search_all(tasks, *, library, executor=None, jobs=1, progress=say):
+    """:func:`~flashd.synth.closure.close_timing` for each ``(design, clock_ns, fmt, d, extra)``
+    (``extra`` a tuple of ``(option, value)`` pairs); ``{task: (report, trace)}``, cheapest first."""
+    searches = sorted((SearchTask(*t, library=library, cache=str(cache_dir()),
+                                  synth_jobs=1 if executor or jobs > 1 else None) for t in tasks),
+                      key=SearchTask.cost)
+    results = run_tasks(searches, executor=executor, jobs=jobs, progress=progress)
+    return {s.key: r for s, r in zip(searches, results, strict=True)}
+
+
+# ---- area ----------------------------------------------------------------------------------------
+
+def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, extra=None, jobs=1, executor=None,
+            designs=DEFAULT_DESIGNS):
+    """Area of ``designs`` (baseline first) over ``ds`` x ``fmts``; write compare.{md,csv,json,png}
+    into ``out_dir`` and return the rows (per design its area, flip-flops, depths, breakdown;
+    ``reduction_pct``: the first candidate against the baseline, ``reductions`` every candidate's)."""
+    names = _designs(designs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    extra = tuple(sorted((extra or {}).items()))
+    parallel = executor is not None or jobs > 1
+    tasks = [ReportTask(n, fmt, d, library, extra, str(cache_dir()), 1 if parallel else None)
+             for fmt in fmts for d in ds for n in names]
+    reports = iter(run_tasks(tasks, executor=executor, jobs=jobs, progress=progress))
+    rows = []
+    for fmt in fmts:
+        for d in ds:
+            row = {"fmt": fmt, "d": d, "baseline": names[0], "designs": names}
+            for n in names:
+                r = next(reports)
+                row.update({n: r["area"], f"{n}_flops": r["flops"], f"{n}_depth": r["depth"],
+                            f"{n}_loop_depth": r["loop_depth"], f"{n}_breakdown": r["breakdown"],
+                            f"{n}_seconds": r["seconds"]})
+                row["area_unit"] = r["area_unit"]
+            row["reductions"] = {n: round(100 * (row[n] / row[names[0]] - 1), 1) for n in names[1:]}
+            row["reduction_pct"] = row["reductions"][names[1]]
+            rows.append(row)
+    seconds = round(time.time() - t0, 1)
+    (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
+                                                      "jobs": jobs, "rows": rows}, indent=1))
+    with open(out_dir / "compare.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        cats = sorted({c for r in rows for n in names for c in r[f"{n}_breakdown"]})
+        w.writerow(["fmt", "d", *names, *(f"{n}_reduction_pct" for n in names[1:]),
+                    *(f"{n}_{k}" for k in ("flops", "depth", "loop_depth") for n in names), "area_unit"]
+                   + [f"{n}:{c}" for n in names for c in cats])
+        for r in rows:
+            w.writerow([r["fmt"], r["d"], *(r[n] for n in names), *(r["reductions"][n] for n in names[1:]),
+                        *(r[f"{n}_{k}"] for k in ("flops", "depth", "loop_depth") for n in names), r["area_unit"]]
+                       + [r[f"{n}_breakdown"].get(c, 0) for n in names for c in cats])
+    (out_dir / "compare.md").write_text(table(rows) + "\n")
+    _plot(rows, out_dir / "compare.png")
+    progress(f"wrote {out_dir}/compare.md, .csv, .json, .png in {time.time() - t0:.0f} s")
+    return rows
+
+
+def table(rows):
+    """Markdown: per candidate, its area beside the baseline's, with the breakdowns."""
+    if not rows:
+        return "(no rows)"
+    names, unit = rows[0]["designs"], rows[0]["area_unit"]
+    base = names[0]
+    blocks = []
+    for cand in names[1:]:
+        a, b = design(base).title, design(cand).title
+        lines = [f"| format | d | {a} ({unit}) | {b} ({unit}) | reduction | {a} dot / softmax / lanes / norm / top | "
+                 f"{b} dot / weight / lanes / out / top | depth {a} / {b} (loop) |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            parts = [" / ".join(f"{r[f'{n}_breakdown'].get(k, 0):.0f}" for k in PARTS) for n in (base, cand)]
+            lines.append(f"| {r['fmt']} | {r['d']} | {r[base]:.0f} | {r[cand]:.0f} | {r['reductions'][cand]:+.1f}% | "
+                         f"{parts[0]} | {parts[1]} | {r[f'{base}_depth']} ({r[f'{base}_loop_depth']}) / "
+                         f"{r[f'{cand}_depth']} ({r[f'{cand}_loop_depth']}) |")
+        avg = sum(r["reductions"][cand] for r in rows) / len(rows)
+        lines.append(f"\nAverage reduction: {avg:+.1f}% (paper, 28 nm: {PAPER_REDUCTION:+.1f}%)")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _pyplot():
+    import matplotlib  # the plots only: the rest of the flow does not need it loaded
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _plot(rows, path):
+    plt = _pyplot()
+    names = rows[0]["designs"] if rows else list(DEFAULT_DESIGNS)
+    fmts = sorted({r["fmt"] for r in rows})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = ["o--", "o-", "s-", "^-", "v-"]
+    for fmt in fmts:
+        rs = sorted((r for r in rows if r["fmt"] == fmt), key=lambda r: r["d"])
+        ds = [r["d"] for r in rs]
+        color = None
+        for k, n in enumerate(names):
+            line, = ax1.plot(ds, [r[n] for r in rs], styles[k % len(styles)], color=color,
+                             label=f"{design(n).title} {fmt}")
+            color = line.get_color()
+        for n in names[1:]:
+            ax2.plot(ds, [r["reductions"][n] for r in rs], "o-", color=color,
+                     label=fmt if len(names) == 2 else f"{design(n).title} {fmt}")
+    ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
+    unit = rows[0]["area_unit"] if rows else "GE"
+    ax1.set(xscale="log", yscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
+    ax2.set(xscale="log", xlabel="d", ylabel=f"vs {design(names[0]).title} area (%)", title="reduction")
+    ds = sorted({r["d"] for r in rows})
+    for ax in (ax1, ax2):
+        ax.set_xticks(ds, [str(d) for d in ds])       # the swept d, not 2x10^1
+        ax.minorticks_off()
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- at a clock ----------------------------------------------------------------------------------
+
+def _entry(rep, trace, clock):
+    t = rep["timing"]
+    return {"met": t["met"], "area": rep["area"], "cells": rep["cells"], "flops": rep["flops"],
+            "stages": rep["parameters"]["stages"], "interleave": rep["parameters"]["interleave"],
+            "fmax_mhz": t["fmax_mhz"], "critical_ns": t["critical_ns"], "wns_ns": t["wns_ns"],
+            "latency": rep["latency"], "latency_ns": round(rep["latency"] * clock, 3),
+            "critical_path": t["critical_path"], "breakdown": rep["breakdown"], "search": trace}
+
+
+def _pct(b, a):
+    return round(100 * (b / a - 1), 1)
+
+
+def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock", progress=say, extra=None, jobs=2,
+                     executor=None, power=None, designs=DEFAULT_DESIGNS):
+    """Each of ``designs`` (baseline first) at each clock, format and d
+    (:func:`~flashd.synth.closure.close_timing`); writes compare_clock.{md,csv,json,png} into
+    ``out_dir`` and returns the rows. The searches run as :class:`SearchTask` on ``executor``
+    (else ``jobs`` local processes). ``power(design, clock, parameters)``: the power of the
+    design found (:func:`flashd.synth.power.engine_power`), added to each design's entry as
+    ``power`` (total, dynamic, leakage in mW; energy per pair in pJ; the activity's source)."""
+    names = _designs(designs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    extra = tuple(sorted((extra or {}).items()))
+    tasks = [(n, clock, fmt, d, extra) for fmt in fmts for d in ds for clock in clocks for n in names]
+    results = search_all(tasks, library=library, executor=executor, jobs=jobs, progress=progress)
+    rows = []
+    for fmt in fmts:
+        for d in ds:
+            for clock in clocks:
+                row = {"fmt": fmt, "d": d, "clock_ns": clock, "baseline": names[0], "designs": names}
+                for n in names:
+                    rep, trace = results[(n, clock, fmt, d, extra)]
+                    row[n] = e = _entry(rep, trace, clock)
+                    row["area_unit"], row["library"] = rep["area_unit"], rep["library"]["name"]
+                    if power is not None and e["met"]:
+                        pw = power(n, clock, rep["parameters"])["power"]
+                        e["power"] = {"total_mw": in_mw(pw["total"], pw["unit"]),
+                                      "dynamic_mw": in_mw(pw["dynamic"], pw["unit"]),
+                                      "leakage_mw": in_mw(pw["leakage"], pw["unit"]),
+                                      "energy_per_pair_pj": pw["energy_per_pair"],
+                                      "energy_per_row_pj": pw["energy_per_row"], "data": pw["data"],
+                                      "activity_source": pw["activity_source"]}
+                a = row[names[0]]
+                row["reductions"] = {n: _pct(row[n]["area"], a["area"]) if a["met"] and row[n]["met"] else None
+                                     for n in names[1:]}
+                row["reduction_pct"] = row["reductions"][names[1]]
+                powered = {n: _pct(row[n]["power"]["total_mw"], a["power"]["total_mw"])
+                           for n in names[1:] if "power" in a and "power" in row[n]}
+                if powered:
+                    row["power_reductions"] = powered
+                    if names[1] in powered:
+                        row["power_reduction_pct"] = powered[names[1]]
+                rows.append(row)
+    seconds = round(time.time() - t0, 1)
+    (out_dir / "compare_clock.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION,
+                                                            "paper_power_reduction_pct": PAPER_POWER_REDUCTION,
+                                                            "seconds": seconds,
+                                                            "rows": rows}, indent=1))
+    with open(out_dir / "compare_clock.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        keys = ["met", "area", "cells", "flops", "stages", "interleave", "fmax_mhz", "critical_ns", "latency", "latency_ns"]
+        pkeys = ["total_mw", "energy_per_pair_pj"] if power else []
+        reds = ["reduction_pct"] + [f"{n}_reduction_pct" for n in names[2:]]
+        w.writerow(["fmt", "d", "clock_ns", "library", "area_unit", *reds]
+                   + [f"{e}_{k}" for e in names for k in keys]
+                   + (["power_reduction_pct"] + [f"{e}_{k}" for e in names for k in pkeys] if power else []))
+        for r in rows:
+            w.writerow([r["fmt"], r["d"], r["clock_ns"], r["library"], r["area_unit"],
+                        *(r["reductions"][n] for n in names[1:])]
+                       + [r[e][k] for e in names for k in keys]
+                       + ([r.get("power_reduction_pct")] + [r[e].get("power", {}).get(k) for e in names
+                                                            for k in pkeys] if power else []))
+    md = clock_table(rows)
+    (out_dir / "compare_clock.md").write_text(md + "\n")
+    _plot_clock(rows, out_dir / "compare_clock.png")
+    progress(f"wrote {out_dir}/compare_clock.md, .csv, .json, .png in {seconds:.0f} s")
+    return rows
+
+
+def clock_table(rows):
+    """Markdown: per clock, each design's smallest version that meets it, a candidate beside the baseline."""
+    if not rows:
+        return "(no rows)"
+    names, unit = rows[0]["designs"], rows[0]["area_unit"]
+    base = names[0]
+    blocks = []
+    for cand in names[1:]:
+        A, B = design(base).title, design(cand).title
+        lines = [f"Library {rows[0]['library']}; one (k, v) pair per cycle; OpenSTA before placement (wire-load model).",
+                 "", f"| format | d | clock (ns) | {A} area ({unit}) | {B} area ({unit}) | {B} vs {A} | "
+                 f"{A} stages / P | {B} stages / P | {A} / {B} fmax (MHz) | cells {A} / {B} | "
+                 f"flip-flops {A} / {B} | latency {A} / {B} (cycles) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+        def area(e):
+            return f"{e['area']:.0f}" + ("" if e["met"] else " (missed)")
+
+        for r in rows:
+            a, b = r[base], r[cand]
+            red = r["reductions"][cand]
+            lines.append(f"| {r['fmt']} | {r['d']} | {r['clock_ns']} | {area(a)} | {area(b)} | "
+                         f"{'-' if red is None else f'{red:+.1f}%'} | "
+                         f"{a['stages']} / {a['interleave']} | {b['stages']} / {b['interleave']} | "
+                         f"{a['fmax_mhz']:.0f} / {b['fmax_mhz']:.0f} | {a['cells']} / {b['cells']} | "
+                         f"{a['flops']} / {b['flops']} | {a['latency']} / {b['latency']} |")
+        done = [r["reductions"][cand] for r in rows if r["reductions"][cand] is not None]
+        if done:
+            lines.append(f"\n{B} vs {A} at equal clock: {sum(done) / len(done):+.1f}% area on average "
+                         f"(paper, 28 nm: {PAPER_REDUCTION:+.1f}%).")
+        powered = [r for r in rows if cand in r.get("power_reductions", {})]
+        if powered:
+            lines += ["", "Power at the same designs, from their gate-level simulation (dynamic + leakage; clock tree, "
+                      "glitches and input-pin internal power not modelled):", "",
+                      f"| format | d | clock (ns) | {A} power (mW) | {B} power (mW) | {B} vs {A} | "
+                      f"energy per (k, v) pair {A} / {B} (pJ) | rows simulated |", "|---|---|---|---|---|---|---|---|"]
+            for r in powered:
+                a, b = r[base]["power"], r[cand]["power"]
+                lines.append(f"| {r['fmt']} | {r['d']} | {r['clock_ns']} | {a['total_mw']:.3f} | {b['total_mw']:.3f} | "
+                             f"{r['power_reductions'][cand]:+.1f}% | {a['energy_per_pair_pj']:.1f} / "
+                             f"{b['energy_per_pair_pj']:.1f} | {b['data']} |")
+            mean = sum(r["power_reductions"][cand] for r in powered) / len(powered)
+            lines.append(f"\n{B} vs {A} power at equal clock: {mean:+.1f}% on average "
+                         f"(paper, 28 nm: {PAPER_POWER_REDUCTION:+.1f}%).")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _plot_clock(rows, path):
+    plt = _pyplot()
+    names = rows[0]["designs"] if rows else list(DEFAULT_DESIGNS)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    unit = rows[0]["area_unit"] if rows else ""
+    styles = ["o--", "o-", "s-", "^-", "v-"]
+    for fmt, d in sorted({(r["fmt"], r["d"]) for r in rows}):
+        rs = sorted((r for r in rows if r["fmt"] == fmt and r["d"] == d), key=lambda r: r["clock_ns"])
+        ts = [r["clock_ns"] for r in rs]
+        color = None
+        for k, n in enumerate(names):
+            line, = ax1.plot(ts, [r[n]["area"] for r in rs], styles[k % len(styles)], color=color,
+                             label=f"{design(n).title} {fmt} d={d}")
+            color = line.get_color()
+        for n in names[1:]:
+            ok = [r for r in rs if r["reductions"][n] is not None]
+            ax2.plot([r["clock_ns"] for r in ok], [r["reductions"][n] for r in ok], "o-", color=color,
+                     label=f"{fmt} d={d}" if len(names) == 2 else f"{design(n).title} {fmt} d={d}")
+    ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
+    ax1.set(xlabel="clock period (ns)", ylabel=f"area ({unit})", title="smallest design meeting the clock")
+    ax2.set(xlabel="clock period (ns)", ylabel=f"vs {design(names[0]).title} area (%)", title="ratio at equal clock")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---- area beside error ---------------------------------------------------------------------------
+
+def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock_ns=None, jobs=1, executor=None):
+    """Area at head dimension ``d`` beside error on real data for the standard configurations
+    (:func:`flashd.verif.accuracy.configs`): answers "how small is FLASH-D at equal or better
+    accuracy than FA2". Returns ``(rows, markdown)``; each row holds the parameters, area and
+    error statistics. Accuracy runs at the data's own head dimension. ``labels`` keeps only
+    those configurations (the first kept one is the baseline). With ``clock_ns`` each
+    configuration is its smallest design meeting that clock (:func:`search_all`:
+    stages and P chosen by timing; neither changes the arithmetic, so the error is the same)."""
+    data_d = problems[0][1].shape[1]
+    chosen = [(label, p, p_data) for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d), strict=True)
+              if labels is None or label in labels]
+    reports = {}
+    if clock_ns is not None:
+        tasks = {label: (p.design, clock_ns, fmt, d, tuple(sorted((k, v) for k, v in p.as_dict().items()
+                                                                   if k not in ("design", "fmt", "d", "stages", "interleave"))))
+                 for label, p, _ in chosen}
+        found = search_all(list(tasks.values()), library=library, executor=executor, jobs=jobs, progress=progress)
+        reports = {label: found[t][0] for label, t in tasks.items()}
+    rows = []
+    for label, p, p_data in chosen:
+        if label not in reports:
+            progress(f"  {label}: synthesizing")
+            reports[label] = engine_report(p.design, library=library, progress=None,
+                                           **{k: v for k, v in p.as_dict().items() if k != "design"})
+        area = reports[label]
+        err = evaluate(p_data, problems)
+        progress(f"  {label}: {area['area']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")
+        t = area["timing"]
+        rows.append({"label": label, "parameters": area["parameters"], "area": area["area"], "area_unit": area["area_unit"],
+                     "breakdown": area["breakdown"], "latency": area["latency"], "throughput": area["throughput"],
+                     "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"],
+                     "library": area["library"]["name"] if area["library"] else None,
+                     "timing": None if t is None else {k: t[k] for k in ("clock_ns", "met", "critical_ns", "fmax_mhz")}})
+    base = rows[0]                                  # FA2 at the input format
+    unit = base["area_unit"]
+    at = "" if clock_ns is None else (f" in {base['library']} at {clock_ns} ns (each configuration with the fewest "
+                                      "stages and smallest P that meet it, OpenSTA)")
+    lines = [f"Area at {fmt} d={d}{at}; error on {len(problems)} heads of real data (d={data_d}); "
+             f"FA2 = {base['area']:.0f} {unit}, RMS rel {base['rms_rel']:.4f}",
+             "", f"| configuration | area ({unit}) | vs FA2 | vs FA2, same formats | RMS rel | max rel | "
+             f"error vs FA2 | latency |" + (" stages / P | fmax (MHz) |" if clock_ns else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if clock_ns else "")]
+
+    def formats(r):
+        return tuple(r["parameters"][k] for k in ("fmt", "acc_fmt", "scalar_fmt"))
+    fa2 = {formats(r): r for r in rows if r["parameters"]["design"] == "fa2"}
+    for r in rows:
+        twin = fa2.get(formats(r))
+        same = f"{r['area'] / twin['area']:.3f}" if twin else "-"
+        timed = ""
+        if r["timing"]:
+            q = r["parameters"]
+            timed = (f" {q['stages']} / {q['interleave']} | {r['timing']['fmax_mhz']:.1f}"
+                     + ("" if r["timing"]["met"] else " (missed)") + " |")
+        lines.append(f"| {r['label']} | {r['area']:.0f} | {r['area'] / base['area']:.3f} | {same} | "
+                     f"{r['rms_rel']:.4f} | {r['max_rel']:.3g} | {r['rms_rel'] / base['rms_rel']:.2f}x | {r['latency']} |"
+                     + timed)
+    fair = [r for r in rows if r["parameters"]["design"] == "flashd" and r["rms_rel"] <= base["rms_rel"]
+            and (r["timing"] is None or r["timing"]["met"])]
+    if fair:
+        best = min(fair, key=lambda r: r["area"])
+        lines.append(f"\nSmallest FLASH-D at equal or better RMS error than FA2{at and f' at {clock_ns} ns'}: "
+                     f"{best['label']}, "
+                     f"{best['area']:.0f} {unit} = {best['area'] / base['area']:.3f} x FA2 "
+                     f"({100 * (best['area'] / base['area'] - 1):+.1f}%).")
+    else:
+        lines.append("\nNo FLASH-D configuration reaches FA2's RMS error.")
+    return rows, "\n".join(lines)
