@@ -214,8 +214,6 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     rows of one head in groups of P, each row with all N keys. ``join`` heads side by side
     make one of ``join * d`` (heads ``head*join .. head*join+join-1``: a wider head from real
     activations). Returns ``(groups, rows used)``; rows are rounded down to a multiple of P."""
-    import numpy as np
-
     if join > 1:
         H = Q.shape[0] // join
         if H < 1:

@@ -66,11 +66,11 @@ class ReportTask:
     def label(self):
         return f"{self.design} {self.fmt} d={self.d}"
 
-    def __call__(self):
+    def __call__(self, progress=None):
         if self.cache is not None:
             set_cache_dir(self.cache)
         return engine_report(self.design, d=self.d, fmt=self.fmt, library=self.library, jobs=self.synth_jobs,
-                             **dict(self.extra))
+                             progress=progress, **dict(self.extra))
 
 
 @dataclass(frozen=True)
@@ -114,15 +114,16 @@ def local_executor(jobs):
 
 
 def run_tasks(tasks, *, executor=None, jobs=1, progress=say):
-    """Run ``tasks`` (callables) and return their results in order. ``executor``: any
+    """Run ``tasks`` (task objects above) and return their results in order. ``executor``: any
     ``concurrent.futures.Executor`` (not shut down here); else ``jobs`` local processes, or
-    this process when ``jobs`` is 1. A failed task stops the run and is named."""
+    this process when ``jobs`` is 1 (then each task reports through ``progress`` too). A
+    failed task stops the run and is named."""
     tasks = list(tasks)
     t0 = time.time()
     if executor is None and jobs <= 1:
         out = []
         for k, t in enumerate(tasks):
-            out.append(t())
+            out.append(t(progress))
             progress(f"{k + 1}/{len(tasks)} done ({t.label}, {time.time() - t0:.0f} s)")
         return out
     own = executor is None

@@ -1,13 +1,18 @@
 """Engine reports, the comparison sweep, the trade-off table and the operator table (Yosys)."""
 
 import json
+import pickle
+import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from flashd.scripts.cli import main
+from flashd.synth.pdk import library
 from flashd.synth.report import engine_report
-from flashd.synth.sweep import compare, tradeoff
+from flashd.synth.sweep import SearchTask, compare, tradeoff
 from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
+from flashd.verif.cache import unique_name
 
 pytestmark = pytest.mark.yosys
 # FA2 and FLASH-D fp8 d = 2 (GE): synthesized once for the CLI, trade-off and compare tests.
@@ -92,4 +97,25 @@ def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
         assert (tmp_path / "p" / f"compare.{ext}").stat().st_size > 100
     data = json.loads((tmp_path / "p" / "compare.json").read_text())
     assert data["jobs"] == 2 and data["seconds"] > 0 and len(data["rows"]) == 2
+    with ThreadPoolExecutor(2) as pool:              # any executor: the tasks are plain callables
+        threaded = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "t", progress=lambda m: None, executor=pool)
+    assert threaded[0]["fa2"] == serial[0]["fa2"] and threaded[0]["reduction_pct"] == serial[0]["reduction_pct"]
+    reversed_ = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "r", progress=lambda m: None, designs=("flashd", "fa2"))
+    assert reversed_[0]["baseline"] == "flashd" and reversed_[0]["reduction_pct"] > 0       # FA2 against FLASH-D
+    assert "| FLASH-D (GE) | FA2 (GE) |" in (tmp_path / "r" / "compare.md").read_text()
+    with pytest.raises(ValueError, match=r"designs=\['fa2', 'fa2'\]: a baseline and at least one other design"):
+        compare([2], ["fp8_e4m3"], out_dir=tmp_path / "x", designs=("fa2", "fa2"))
     assert main(["compare", "--d", "2", "--jobs", "0"]) == 2
+
+
+def test_sweep_tasks_carry_every_setting_and_survive_pickling(tmp_path):
+    """A search task is a plain picklable object holding its library, cache root and Yosys
+    runs (a worker on another host needs nothing from the environment); names of work files
+    differ between processes and hosts."""
+    task = SearchTask("flashd", 25.0, "fp8_e4m3", 1, (("update", "blend"),), library=library("sky130"),
+                      cache=str(tmp_path), synth_jobs=1)
+    back = pickle.loads(pickle.dumps(task))
+    assert back == task and back.library == task.library and back.cache == str(tmp_path) and back.synth_jobs == 1
+    assert back.key == ("flashd", 25.0, "fp8_e4m3", 1, (("update", "blend"),))
+    a, b = unique_name("x"), unique_name("x")
+    assert a != b and socket.gethostname() in a

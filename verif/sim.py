@@ -75,24 +75,15 @@ def check_simulator(sim):
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
 
 
-def _runner(sim, toplevel, build_dir):
-    """cocotb's runner for ``sim``. On Verilator, only the top module's ports are made visible
-    to VPI (a control file) instead of cocotb's ``--public-flat-rw`` on every signal: the benches
-    touch ports only, and a d=64 gate-level model's VPI symbol table was 185 MB of C++."""
-    from cocotb_tools.runner import Verilator, get_runner
-    if sim != "verilator":
-        return get_runner(sim), []
-
-    class PortsOnly(Verilator):
-        def _build_command(self):
-            cmds = super()._build_command()
-            cmds[0] = [arg for arg in cmds[0] if arg != "--public-flat-rw"]
-            return cmds
-
+def _control_file(toplevel, build_dir):
+    """On Verilator, only the top module's ports are made visible to VPI: cocotb's runner passes
+    ``--public-flat-rw`` (every signal) and :func:`run_cocotb` turns it off again with
+    ``--no-public-flat-rw`` among the build arguments; this control file makes the ports public.
+    The benches touch ports only, and a d=64 gate-level model's VPI symbol table was 185 MB of C++."""
     control = Path(build_dir) / "ports.vlt"
     control.parent.mkdir(parents=True, exist_ok=True)
     control.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
-    return PortsOnly(), [control]
+    return control
 
 
 def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, saif=None, waves=None):
@@ -103,11 +94,13 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
 
     Returns ``(num_tests, num_failed)`` from cocotb's results file.
     """
-    from cocotb_tools.check_results import get_results
+    from cocotb_tools.check_results import get_results  # the dev extra: imported when a simulation runs
+    from cocotb_tools.runner import get_runner
 
     check_simulator(sim)
-    runner, control = _runner(sim, toplevel, build_dir)
-    build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"] if sim == "verilator" else []
+    runner = get_runner(sim)
+    control = [_control_file(toplevel, build_dir)] if sim == "verilator" else []
+    build_args = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--no-public-flat-rw"] if sim == "verilator" else []
     if saif is not None:
         if sim != "verilator":
             raise ValueError(f"sim={sim!r}: switching activity (SAIF) comes from Verilator only")
@@ -134,21 +127,19 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
                                Path(verilog_path).read_bytes())).encode()).hexdigest()
     build_log, sim_log = Path(build_dir) / "build.log", Path(build_dir) / "sim.log"
     reuse = stamp.is_file() and stamp.read_text() == key
-    if reuse:
-        runner._build_command = list          # build() still records sources and options; runs nothing
-    else:
+    if not reuse:                           # a reused build is not rebuilt: test() runs the binary it left
         stamp.unlink(missing_ok=True)
-    try:
-        runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=traced,
-                     log_file=None if reuse else build_log)
-    except RuntimeError as e:
-        raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
-    stamp.write_text(key)
+        try:
+            runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
+                         timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=traced,
+                         log_file=build_log)
+        except RuntimeError as e:
+            raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
+        stamp.write_text(key)
     results = Path(build_dir) / "results.xml"
     results.unlink(missing_ok=True)
     try:
-        runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", build_dir=build_dir,
                     extra_env=extra_env, results_xml=str(results), timescale=("1ns", "1ps"),
                     test_args=test_args, waves=traced, log_file=None if verbose() else sim_log)
     except SystemExit:
