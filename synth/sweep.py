@@ -204,15 +204,19 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, ex
     return rows
 
 
+def _pairs(rows):
+    """``(baseline, [(candidate, baseline title, candidate title)], area unit)`` of a sweep's rows."""
+    names = rows[0]["designs"]
+    return names[0], [(c, design(names[0]).title, design(c).title) for c in names[1:]], rows[0]["area_unit"]
+
+
 def table(rows):
     """Markdown: per candidate, its area beside the baseline's, with the breakdowns."""
     if not rows:
         return "(no rows)"
-    names, unit = rows[0]["designs"], rows[0]["area_unit"]
-    base = names[0]
+    base, pairs, unit = _pairs(rows)
     blocks = []
-    for cand in names[1:]:
-        a, b = design(base).title, design(cand).title
+    for cand, a, b in pairs:
         lines = [f"| format | d | {a} ({unit}) | {b} ({unit}) | reduction | {a} dot / softmax / lanes / norm / top | "
                  f"{b} dot / weight / lanes / out / top | depth {a} / {b} (loop) |", "|---|---|---|---|---|---|---|---|"]
         for r in rows:
@@ -353,11 +357,9 @@ def clock_table(rows):
     """Markdown: per clock, each design's smallest version that meets it, a candidate beside the baseline."""
     if not rows:
         return "(no rows)"
-    names, unit = rows[0]["designs"], rows[0]["area_unit"]
-    base = names[0]
+    base, pairs, unit = _pairs(rows)
     blocks = []
-    for cand in names[1:]:
-        A, B = design(base).title, design(cand).title
+    for cand, A, B in pairs:
         lines = [f"Library {rows[0]['library']}; one (k, v) pair per cycle; OpenSTA before placement (wire-load model).",
                  "", f"| format | d | clock (ns) | {A} area ({unit}) | {B} area ({unit}) | {B} vs {A} | "
                  f"{A} stages / P | {B} stages / P | {A} / {B} fmax (MHz) | cells {A} / {B} | "
