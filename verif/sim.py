@@ -1,8 +1,10 @@
 """The one place that runs cocotb on a simulator (Verilog comes from :mod:`flashd.hdl.emit`)."""
 
+import functools
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,6 +68,14 @@ def _tail(path, lines=15):
     return "\n".join(text[-lines:])
 
 
+@functools.cache
+def simulator_version(sim):
+    """The simulator's version line (part of a build's reuse key)."""
+    exe = {"icarus": ["iverilog", "-V"], "verilator": ["verilator", "--version"]}[sim]
+    out = subprocess.run(exe, capture_output=True, text=True)
+    return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
+
+
 def check_simulator(sim):
     if sim not in SIMULATORS:
         raise ValueError(f"sim={sim!r} is not supported (allowed: {', '.join(SIMULATORS)})")
@@ -123,7 +133,7 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
     # model is built once for its real-data and random-data runs).
     stamp = Path(build_dir) / "flashd.stamp"
     traced = saif is not None or waves
-    key = hashlib.sha256(repr((sim, toplevel, build_args, traced, os.environ.get("MAKEFLAGS"),
+    key = hashlib.sha256(repr((sim, simulator_version(sim), toplevel, build_args, traced, os.environ.get("MAKEFLAGS"),
                                Path(verilog_path).read_bytes())).encode()).hexdigest()
     build_log, sim_log = Path(build_dir) / "build.log", Path(build_dir) / "sim.log"
     reuse = stamp.is_file() and stamp.read_text() == key
