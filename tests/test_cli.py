@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from flashd.hdl.attention import FlashDEngine
+from flashd.hdl.format import as_format
 from flashd.hdl.params import FlashDParams
-from flashd.scripts.cli import main
+from flashd.hdl.pwl import intervals
+from flashd.scripts.cli import _parser, main
+from flashd.verif.accuracy import synthetic_qkv
+from flashd.verif.sim import engine_simulator
 
 
 def test_generate_writes_verilog_and_sidecar(tmp_path):
@@ -47,7 +51,6 @@ def test_unknown_operator_is_an_argparse_error(capsys):
 
 
 def test_every_option_has_a_help_string():
-    from flashd.scripts.cli import _parser
     _, commands = _parser()
     assert len(commands) == 12
     for name, sub in commands.items():
@@ -59,8 +62,6 @@ def test_every_option_has_a_help_string():
 def test_coeffs_labels_each_piece_with_its_own_interval(func, segments, capsys):
     """Pieces come from the table's own intervals (sigmoid and exp: x itself, halves per
     sign; ln: m in [1, 2)), not 1 + i/segments."""
-    from flashd.hdl.format import as_format
-    from flashd.hdl.pwl import intervals
     assert main(["coeffs", "--func", func, "--fmt", "bf16", "--segments", str(segments)]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     want = intervals(func, segments, as_format("bf16"))
@@ -93,7 +94,6 @@ def test_cli_run_reports_errors_and_refuses_bad_files(tmp_path, capsys):
 
 def test_cli_run_on_a_synthetic_head(capsys):
     """``--random N --d D``: N rows attending to N keys, the scores of std 2 as stated."""
-    from flashd.verif.accuracy import synthetic_qkv
     Q, K, _ = synthetic_qkv(256, 64, seed=3)
     assert Q.shape == K.shape == (1, 256, 64) and np.std(Q[0] @ K[0].T) == pytest.approx(2.0, rel=0.1)
     assert main(["run", "--random", "24", "--d", "4", "--seed", "3", "--design", "flashd"]) == 0
@@ -107,7 +107,6 @@ def test_cli_verify_simulates_random_rows_and_refuses_bad_options(capsys):
     out = capsys.readouterr().out
     assert "fa2 d=2 fp8_e4m3 on icarus: " in out and " ok (" in out
     assert "simulator: icarus (d=2 <= 16: Icarus needs no build)" in out    # the default, and why
-    from flashd.verif.sim import engine_simulator
     assert engine_simulator(16)[0] == "icarus" and engine_simulator(17)[0] == "verilator"
     assert main(["verify", "--d", "2", "--keys", "0"]) == 2
     assert "argument --keys: 0 is out of range (allowed: >= 1)" in capsys.readouterr().err

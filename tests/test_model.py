@@ -10,11 +10,13 @@
 """
 
 
+from fractions import Fraction
+
 import ml_dtypes
 import numpy as np
 import pytest
 
-from flashd.hdl.format import PRESETS
+from flashd.hdl.format import PRESETS, as_format
 from flashd.verif import model, oracle
 from flashd.verif.registry import OpSpec
 from flashd.verif.vectors import operand_pairs, special_values
@@ -196,7 +198,6 @@ def test_dot_window_error_bound(fi, n, g):
     """Dropping bits below the window costs at most ``n`` window LSBs before the final
     rounding: |model - exact| <= n * 2**(E - 2*man_bits - g) + half an ulp of the result
     (computed here in exact fractions)."""
-    from fractions import Fraction
     f = PRESETS[fi]
     rng = np.random.default_rng(16)
     ins = OpSpec(op="dot", fmt=fi, n=n).inputs(1500, rng)
@@ -240,7 +241,6 @@ def test_fma_rounds_once():
 @pytest.mark.parametrize("fmt", ["e2m1", "e3m2"])
 @pytest.mark.parametrize("op", ["add", "mul", "compare"])
 def test_tiny_formats_exhaustive_vs_fraction_oracle(fmt, op):
-    from flashd.hdl.format import as_format
     a, b = all_pairs(as_format(fmt).width)
     got = getattr(model, op)(fmt, a, b)
     for k in range(len(a)):

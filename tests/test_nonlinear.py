@@ -10,7 +10,7 @@ import pytest
 
 from flashd.hdl.format import PRESETS
 from flashd.hdl.nonlinear import FPExp, FPLn, FPReciprocal, FPSigmoid
-from flashd.hdl.pwl import coefficients, fit
+from flashd.hdl.pwl import coefficients, fit, sigmoid_range
 from flashd.verif import model
 from flashd.verif.characterize import stats
 
@@ -94,7 +94,6 @@ def test_ln_specials(fmt):
 
 @pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp32", "fp8_e4m3", "fp8_e5m2"])
 def test_sigmoid_specials_and_saturation(fmt):
-    from flashd.hdl.pwl import sigmoid_range
     f = PRESETS[fmt]
     big = (sigmoid_range(f) + f.bias) << f.man_bits            # 2**e_hi: the first saturated input
     one = f.bias << f.man_bits
@@ -191,7 +190,6 @@ def test_logsigmoid_fp32_absolute_error_random():
 def test_logsigmoid_specials_and_tails(fmt):
     """-Inf -> -Inf, +Inf -> +0, NaN -> NaN; x <= -2**e_hi passes through exactly (the error
     ln(1 + e^x) is below half an ulp of x); x >= 2**e_hi gives +0; ln sigmoid(0) ~ -ln 2."""
-    from flashd.hdl.pwl import sigmoid_range
     f = PRESETS[fmt]
     e_hi = sigmoid_range(f)
     tail = model.from_float(fmt, [-2.0 ** e_hi, -3 * 2.0 ** e_hi, 2.0 ** e_hi])

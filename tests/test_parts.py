@@ -1,22 +1,19 @@
 """The step breakdown of add, mul and fma: the steps chain to the whole operator, and the
 report lists every step beside the whole."""
 
+import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
 
+from flashd.hdl.format import as_format
 from flashd.scripts.cli import main
-from flashd.synth.parts import STEPS
+from flashd.synth.parts import STEPS, part_modules
+from flashd.verif.registry import OpSpec
 
 
 def _chain_matches_operator(op, fmt, count, seed):
     """The steps, wired one into the next, compute exactly what the operator computes."""
-    import numpy as np
-    from amaranth.hdl import Module
-    from amaranth.sim import Simulator
-
-    from flashd.hdl.format import as_format
-    from flashd.synth.parts import part_modules
-    from flashd.verif.registry import OpSpec
-
     m = Module()
     parts = part_modules(op, fmt)
     whole = m.submodules.whole = OpSpec(op=op, fmt=fmt).build()

@@ -2,18 +2,24 @@
 the report is consistent (slack, critical path, fmax), loop paths end at their state
 registers, whole-design paths cross units, and OpenSTA failures name the log."""
 
+import csv
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.ops import FPAdd
 from flashd.scripts.cli import main
+from flashd.synth import closure, flow
+from flashd.synth.closure import close_timing
 from flashd.synth.flow import synth_module
 from flashd.synth.pdk import library
 from flashd.synth.report import engine_report
 from flashd.synth.sta import StaError, run_sta
-from flashd.verif.designs import DESIGNS
+from flashd.synth.sweep import compare_at_clock, tradeoff
+from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
+from flashd.verif.designs import DESIGNS, engine_params
 
 pytestmark = pytest.mark.yosys
 
@@ -87,7 +93,6 @@ def test_an_unreadable_netlist_names_the_log(tmp_path):
 def test_close_timing_adds_one_rank_at_a_time_until_the_clock_is_met(tmp_path):
     """fp8, d = 1 at 25 ns: every step adds one stage or one P where the worst path was (both
     kinds here); the last design meets the clock and those before it did not."""
-    from flashd.synth.closure import close_timing
     rep, trace = close_timing("flashd", 25.0, library=library("sky130"), fmt="fp8_e4m3", d=1, progress=lambda m: None)
     assert rep["timing"]["met"] and trace[-1]["next"] is None and len(trace) >= 3
     assert all(not t["wns_ns"] >= 0 for t in trace[:-1]) and trace[-1]["wns_ns"] >= 0
@@ -115,10 +120,6 @@ def test_the_units_check_leaves_the_dot_product_for_last(monkeypatch, misses, sy
     the dot product, sized here as most of the Verilog (as at d >= 32), is synthesized in a
     second round, skipped when a feed-forward unit already misses; the answer is the worst unit
     whenever the search's next step (stages or P) could depend on it."""
-    from types import SimpleNamespace
-
-    from flashd.synth import closure, flow
-    from flashd.verif.designs import engine_params
     names = {u: m[0] for u, m in flow.unit_groups(engine_params("fa2", fmt="fp8_e4m3", d=1)).items()}
     rounds = []
 
@@ -139,8 +140,6 @@ def test_the_search_retries_fewer_stages_at_the_interleave_that_met(monkeypatch)
     FLASH-D at d >= 64: below P = 3 the worst path is feed-forward (the weight broadcast into
     the lanes) and stages are added up to 4 before P is; at P = 3 two stages are enough. Having
     met at 4 / 3, the search retries stages 0..3 at P = 3 and returns 2 / 3."""
-    from flashd.synth import closure
-
     def report(design, *, stages, interleave, **kw):
         met = interleave >= 3 and stages >= 2
         critical = 20.0 if met else 26.0 if interleave >= 3 else 40.0 - 2 * stages if stages < 4 else 30.0
@@ -160,7 +159,6 @@ def test_the_search_retries_fewer_stages_at_the_interleave_that_met(monkeypatch)
 
 @CLOSURE_25NS
 def test_a_clock_the_bounds_cannot_meet_names_what_limits_it():
-    from flashd.synth.closure import close_timing
     rep, trace = close_timing("flashd", 25.0, library=library("sky130"), fmt="fp8_e4m3", d=1, max_stages=0,
                               max_interleave=1, progress=lambda m: None)
     assert not rep["timing"]["met"] and "the stages bound (0) is reached" in rep["timing"]["limited_by"]
@@ -172,9 +170,6 @@ def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error(tmp_pa
     """fp8, d = 1 at 25 ns: each configuration is the design close_timing finds (stages and P
     chosen by timing), its error the same as without a clock (neither knob changes the arithmetic).
     Then compare_at_clock with power on the same two designs (cached: one search, not two)."""
-    from flashd.synth.closure import close_timing
-    from flashd.synth.sweep import tradeoff
-    from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
     if not SHARED_DATA.is_file():
         pytest.skip("shared MiniLM data not present")
     problems = heads(SHARED_DATA, 1)
@@ -196,9 +191,6 @@ def _compare_at_a_clock_with_power_measures_the_designs_it_found(tmp_path):
     """fp8, d = 1 at 25 ns: ``power`` is asked for exactly the two designs the search found,
     and the table, CSV and JSON carry its figures and the FLASH-D vs FA2 ratio (a stand-in
     power function here; the power itself is tested in verif/test_power.py)."""
-    import csv
-
-    from flashd.synth.sweep import compare_at_clock
     asked = []
 
     def power(design, clock, parameters):

@@ -6,6 +6,7 @@ OpenSTA's own figure at a uniform activity; bad input."""
 
 import json
 
+import numpy as np
 import pytest
 
 from flashd.scripts.cli import main
@@ -91,7 +92,6 @@ def test_bad_power_input_names_the_option(capsys, tmp_path):
     assert "inputs 'registered' with activity verilator: allowed bench" in capsys.readouterr().err
     assert main(["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--random", "4"]) == 2
     assert "--random needs --d" in capsys.readouterr().err
-    import numpy as np
     bad = tmp_path / "nan.npz"
     q = np.zeros((4, 8))
     q[1, 2] = np.nan

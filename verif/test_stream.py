@@ -8,6 +8,7 @@ import pytest
 
 from flashd.verif.cache import cache_dir
 from flashd.verif.sim import run_cocotb
+from flashd.verif.stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
 # Echo with latency 1; the extra output comes 5 cycles after the third input was accepted (cycle 7).
 EXTRA = """`timescale 1ns/1ps
@@ -29,7 +30,6 @@ endmodule
 
 @cocotb.test()
 async def extra_output_is_seen(dut):
-    from .stream import InPort, Monitor, OutPort, StreamDriver, run, start
     port = InPort("u", dut.u__i__valid, dut.u__i__payload)
     await start(dut, [port])
     driver = StreamDriver([port], [[0x11, 0x22, 0x33]], [[True]])
