@@ -7,7 +7,7 @@ import pytest
 
 from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.format import as_format
-from flashd.hdl.params import FlashDParams
+from flashd.hdl.params import FA2Params, FlashDParams, field_help
 from flashd.hdl.pwl import intervals
 from flashd.scripts.cli import _parser, main
 from flashd.verif.accuracy import synthetic_qkv
@@ -38,6 +38,8 @@ def test_generate_writes_verilog_and_sidecar(tmp_path):
     (["run", "--random", "16"], "--random N needs --d (the head dimension)"),
     (["run", "--d", "4"], "--d goes with --random (the data's d is its own)"),
     (["regress", "--ops", "add,div"], "argument --ops: operator 'div' unknown"),
+    (["compare", "--d", "2", "--designs", "fa2,fa2"], "--designs fa2,fa2: a baseline and at least one other design"),
+    (["compare", "--d", "2", "--designs", "fa2,mha"], "argument --designs: design 'mha' unknown (allowed: fa2, flashd)"),
     (["coeffs", "--func", "ln", "--fmt", "fp8_e4m3", "--segments", "16"], "segments=16 needs 4 fraction bits"),
 ])
 def test_bad_options_exit_2_with_a_message(argv, needle, capsys):
@@ -48,6 +50,15 @@ def test_bad_options_exit_2_with_a_message(argv, needle, capsys):
 def test_unknown_operator_is_an_argparse_error(capsys):
     assert main(["generate", "div"]) == 2
     assert "invalid choice: 'div'" in capsys.readouterr().err
+
+
+def test_engine_options_take_their_help_from_the_parameter_fields():
+    """One description per parameter: the field's metadata, prefixed with the designs that take it."""
+    _, commands = _parser()
+    helps = {a.dest: a.help for a in commands["generate"]._actions}
+    assert helps["interleave"] == field_help(FA2Params, "interleave") and "(1..64, default 1)" in helps["interleave"]
+    assert helps["saturation"] == "flashd: " + field_help(FlashDParams, "saturation")
+    assert helps["recip_segments"] == "fa2: " + field_help(FA2Params, "recip_segments")
 
 
 def test_every_option_has_a_help_string():
