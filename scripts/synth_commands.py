@@ -14,7 +14,7 @@ from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
 from flashd.synth.power import ACTIVITY, engine_power, power_text, real_groups, skip_study
 from flashd.synth.report import engine_report, markdown, operator_table
-from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, table, tradeoff
+from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
 from flashd.verif.accuracy import heads, load_qkv
 from flashd.verif.designs import DESIGNS
 from flashd.verif.registry import names
@@ -139,6 +139,22 @@ def cmd_ops_area(args):
     return 0
 
 
+def _executor(args):
+    """The sweep's executor from ``--executor`` / ``--scheduler`` (None: ``--jobs`` local processes)."""
+    if (args.executor or args.scheduler) and args.jobs != 1:
+        raise ValueError(f"--jobs {args.jobs} with --executor/--scheduler: the cluster's workers are the parallelism")
+    return open_executor(args.executor, scheduler=args.scheduler, progress=say)
+
+
+def executor_options(p):
+    p.add_argument("--jobs", type=POSITIVE, default=1, help="configurations (with --clock-ns: timing searches) "
+                   "synthesized at once, one local process each")
+    p.add_argument("--executor", metavar="local:N", help="run the searches and syntheses on a Dask cluster of N "
+                   "workers on this host (the cluster extra)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run them on a running Dask scheduler's workers "
+                   "(each with flashd installed; a cache directory they share, --cache-dir, keeps the results)")
+
+
 def cmd_compare(args):
     """Designs over d x formats: area (GE or a library), or with --clock-ns the smallest
     version of each that meets each clock (table, CSV/JSON and plot)."""
@@ -161,13 +177,15 @@ def cmd_compare(args):
                 _, groups, source = _power_rows(args, as_format(q["fmt"]), q["d"])
                 return engine_power(design, library=lib, clock_ns=clock, groups=groups, source=source,
                                     progress=say, **q)
-        rows = compare_at_clock(args.ds, args.fmts, args.clock_ns, library=lib, progress=say,
-                                out_dir=args.out or "build/compare_clock", jobs=args.jobs, power=power,
-                                designs=args.designs)
+        with _executor(args) as executor:
+            rows = compare_at_clock(args.ds, args.fmts, args.clock_ns, library=lib, progress=say,
+                                    out_dir=args.out or "build/compare_clock", jobs=args.jobs, executor=executor,
+                                    power=power, designs=args.designs)
         print(clock_table(rows))
         return 0
-    rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=say, jobs=args.jobs,
-                   designs=args.designs)
+    with _executor(args) as executor:
+        rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=say,
+                       jobs=args.jobs, executor=executor, designs=args.designs)
     print(table(rows))
     return 0
 
@@ -178,8 +196,9 @@ def cmd_tradeoff(args):
     lib = cmd_library(args)
     if args.clock_ns is not None:
         check_clock(args.clock_ns, lib)
-    rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=say, clock_ns=args.clock_ns,
-                        jobs=args.jobs)
+    with _executor(args) as executor:
+        rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=say,
+                            clock_ns=args.clock_ns, jobs=args.jobs, executor=executor)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tradeoff.md").write_text(md + "\n")
@@ -211,8 +230,7 @@ def register(sub):
                     "(timing-driven synthesis, OpenSTA); needs a library with timing, e.g. --pdk sky130")
     cp.add_argument("--out", help="directory for compare.{md,csv,json,png} (default build/compare; with "
                     "--clock-ns compare_clock.* in build/compare_clock)")
-    cp.add_argument("--jobs", type=POSITIVE, default=1, help="configurations (with --clock-ns: engine searches) "
-                    "synthesized at once, one process each")
+    executor_options(cp)
     cp.add_argument("--power", action="store_true", help="with --clock-ns: also each design's power from its "
                     "gate-level simulation on real rows (heads side by side up to d)")
     data_options(cp)
@@ -225,8 +243,7 @@ def register(sub):
     t.add_argument("--heads", type=POSITIVE, default=8, help="heads of the real data to evaluate (default 8)")
     data_options(t)
     library_options(t, clock=True)
-    t.add_argument("--jobs", type=POSITIVE, default=1, help="with --clock-ns: configurations searched at once, "
-                   "one process each")
+    executor_options(t)
     t.add_argument("--out", default="build/tradeoff", help="directory for tradeoff.md and tradeoff.json")
     t.set_defaults(func=cmd_tradeoff)
 

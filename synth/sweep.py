@@ -5,17 +5,23 @@ A comparison takes a baseline design and one or more candidates (descriptors of
 (:class:`ReportTask`: one synthesis; :class:`SearchTask`: one timing search, a sequence of
 syntheses), each a picklable function object with every setting it needs (the library, the
 cache root, the Yosys runs it may start), submitted to a ``concurrent.futures.Executor``
-passed in: a local process pool by default (``jobs``), or any other (a Dask client's
-``get_executor()``, a cluster's). Nothing reaches a task through the environment.
+passed in: a local process pool by default (``jobs``), or a Dask cluster's
+(:func:`open_executor`: ``local:N`` workers on this host, or any running scheduler,
+``tcp://HOST:PORT``), or any other. Nothing reaches a task through the environment: the
+cache root is in the task, and hosts that share it may run the same sweep (results are
+content-addressed, written atomically, under names unique across hosts).
 
 :func:`compare` writes compare.{md,csv,json,png} (area); :func:`compare_at_clock` writes
 compare_clock.{md,csv,json,png} (per design the fewest stages and smallest P meeting each
 clock, and optionally power); :func:`tradeoff` sets area beside real-data error.
 """
 
+import contextlib
 import csv
 import json
+import logging
 import multiprocessing
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from .flow import GLUE
 from .power import in_mw
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
 
-__all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "run_tasks", "search_all", "compare", "table",
+__all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
            "compare_at_clock", "clock_table", "tradeoff"]
 
 DEFAULT_DESIGNS = ("fa2", "flashd")         # the baseline first, then the candidates
@@ -64,7 +70,7 @@ class ReportTask:
 
     @property
     def label(self):
-        return f"{self.design} {self.fmt} d={self.d}"
+        return " ".join([self.design, str(self.fmt), f"d={self.d}", *(f"{k}={v}" for k, v in self.extra)])
 
     def __call__(self, progress=None):
         if self.cache is not None:
@@ -113,6 +119,51 @@ def local_executor(jobs):
     return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
 
 
+RETRIES = 2           # a task whose worker died is run again (Dask also reschedules it by itself)
+CONNECT_SECONDS = 10  # how long a --scheduler may take to answer
+
+
+def _cluster_spec(spec):
+    """``local:N`` -> N; anything else is refused by name."""
+    m = re.fullmatch(r"local:(\d+)", spec or "")
+    if not m or int(m.group(1)) < 1:
+        raise ValueError(f"--executor {spec!r}: allowed local:N (N >= 1 Dask workers on this host); "
+                         "a running cluster: --scheduler tcp://HOST:PORT")
+    return int(m.group(1))
+
+
+@contextlib.contextmanager
+def open_executor(spec=None, *, scheduler=None, progress=say):
+    """A ``concurrent.futures`` executor on Dask, closed at exit: ``spec`` ``local:N`` starts a
+    ``LocalCluster`` of N single-threaded worker processes; ``scheduler`` (``tcp://HOST:PORT``)
+    connects to a running one (its workers need flashd installed and the cache directory, if
+    they are to share it). Neither: yields None (:func:`run_tasks` then uses ``jobs`` local
+    processes)."""
+    if spec is None and scheduler is None:
+        yield None
+        return
+    if spec is not None and scheduler is not None:
+        raise ValueError(f"--executor {spec} and --scheduler {scheduler}: give one")
+    n = _cluster_spec(spec) if spec is not None else None
+    try:
+        from distributed import Client, LocalCluster  # the cluster extra: imported when asked for
+    except ImportError:
+        raise ValueError("a Dask executor needs the cluster extra: pip install 'flashd[cluster]'") from None
+    with contextlib.ExitStack() as stack:
+        if n is not None:
+            cluster = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                       dashboard_address=":0", silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+            progress(f"Dask: {n} local workers ({client.scheduler.address})")
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=CONNECT_SECONDS))
+            except OSError as e:
+                raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answers there ({e})") from None
+            progress(f"Dask: scheduler {scheduler}, {len(client.scheduler_info()['workers'])} workers")
+        yield client.get_executor(retries=RETRIES, pure=False)
+
+
 def run_tasks(tasks, *, executor=None, jobs=1, progress=say):
     """Run ``tasks`` (task objects above) and return their results in order. ``executor``: any
     ``concurrent.futures.Executor`` (not shut down here); else ``jobs`` local processes, or
@@ -139,7 +190,9 @@ def run_tasks(tasks, *, executor=None, jobs=1, progress=say):
                 for other in futures:
                     other.cancel()
                 raise RuntimeError(f"{tasks[k].label} failed: {e}") from e
-            progress(f"{n}/{len(tasks)} done ({tasks[k].label}, {time.time() - t0:.0f} s)")
+            spent = time.time() - t0
+            progress(f"{n}/{len(tasks)} done ({tasks[k].label}; {spent:.0f} s, about "
+                     f"{spent / n * (len(tasks) - n):.0f} s left)")
         return results
     finally:
         if own:
@@ -436,7 +489,8 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
     error statistics. Accuracy runs at the data's own head dimension. ``labels`` keeps only
     those configurations (the first kept one is the baseline). With ``clock_ns`` each
     configuration is its smallest design meeting that clock (:func:`search_all`:
-    stages and P chosen by timing; neither changes the arithmetic, so the error is the same)."""
+    stages and P chosen by timing; neither changes the arithmetic, so the error is the same).
+    The syntheses or searches are tasks on ``executor`` (else ``jobs`` local processes)."""
     data_d = problems[0][1].shape[1]
     chosen = [(label, p, p_data) for (label, p), (_, p_data) in zip(configs(fmt, d), configs(fmt, data_d), strict=True)
               if labels is None or label in labels]
@@ -447,12 +501,14 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
                  for label, p, _ in chosen}
         found = search_all(list(tasks.values()), library=library, executor=executor, jobs=jobs, progress=progress)
         reports = {label: found[t][0] for label, t in tasks.items()}
+    else:
+        parallel = executor is not None or jobs > 1
+        tasks = {label: ReportTask(p.design, fmt, d, library, tuple(sorted((k, v) for k, v in p.as_dict().items()
+                                                                        if k not in ("design", "fmt", "d"))),
+                                   str(cache_dir()), 1 if parallel else None) for label, p, _ in chosen}
+        reports = dict(zip(tasks, run_tasks(tasks.values(), executor=executor, jobs=jobs, progress=progress), strict=True))
     rows = []
-    for label, p, p_data in chosen:
-        if label not in reports:
-            progress(f"  {label}: synthesizing")
-            reports[label] = engine_report(p.design, library=library, progress=None,
-                                           **{k: v for k, v in p.as_dict().items() if k != "design"})
+    for label, _, p_data in chosen:
         area = reports[label]
         err = evaluate(p_data, problems)
         progress(f"  {label}: {area['area']:.0f} {area['area_unit']}, RMS rel {err['rms_rel']:.4f}")

