@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
+# builds, syntheses and their caches in the checkout (flashd's own default is ~/.cache/flashd)
+export FLASHD_CACHE ?= $(CURDIR)/build
 
 .PHONY: setup lint demo test test-full engines accuracy compare compare-clock ppa tradeoff tradeoff-clock power power-skip ops-area tools clean
 

@@ -20,6 +20,8 @@ import argparse
 import os
 import sys
 
+from flashd import __version__
+from flashd.synth.flow import YOSYS, use_yosys
 from flashd.verif.bench import RegressionFailed
 from flashd.verif.cache import set_cache_dir
 
@@ -31,10 +33,13 @@ GROUPS = (hdl_commands, verif_commands, synth_commands)      # each: register(su
 def _parser():
     """The parser and its commands (``{name: subparser}``)."""
     ap = argparse.ArgumentParser(prog="flashd", description=__doc__.split("\n")[0])
+    ap.add_argument("--version", action="version", version=f"flashd {__version__}")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the simulators' and cocotb's output "
                     "(default: kept in build.log and sim.log in each build directory; FLASHD_VERBOSE=1 likewise)")
     ap.add_argument("--cache-dir", dest="cache_dir", help="where builds, syntheses and their caches go "
-                    "(default: $FLASHD_CACHE, else build/ beside the package)")
+                    "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/)")
+    ap.add_argument("--yosys", choices=YOSYS, default="system", help="the Yosys that synthesizes: system (the "
+                    "yosys executable, Debian's 0.23; default) or pyosys (PyPI's pyosys wheel, 0.70)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for group in GROUPS:
         group.register(sub)
@@ -55,6 +60,7 @@ def main(argv=None):
     try:
         if args.cache_dir:
             set_cache_dir(args.cache_dir)
+        use_yosys(args.yosys)
         return args.func(args)
     except RegressionFailed as e:
         print(f"flashd: regression FAILED\n{e}", file=sys.stderr)

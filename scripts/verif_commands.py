@@ -12,7 +12,7 @@ from flashd.verif.attention_bench import regress_engine
 from flashd.verif.bench import regress
 from flashd.verif.designs import DESIGNS, engine_params
 from flashd.verif.registry import OPERATORS, OpSpec
-from flashd.verif.sim import SIMULATORS, engine_simulator
+from flashd.verif.sim import SIMULATORS, check_simulator, engine_simulator
 
 from .options import (
     DESIGN_LIST,
@@ -47,6 +47,8 @@ def cmd_run(args):
         prefix = args.prefix if args.prefix or args.npz else "t0_l2"
         Q, K, V = load_qkv(path, prefix)
         name = f"{path.name}{':' + prefix if prefix else ''}"
+    if args.rtl:
+        check_simulator(args.rtl)
     d = Q.shape[2]
     problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
     print(f"{name}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
@@ -81,6 +83,7 @@ def cmd_verify(args):
     if args.sim is None:
         args.sim, why = engine_simulator(args.d)
         print(f"simulator: {args.sim} ({why})")
+    check_simulator(args.sim)                   # before any engine is generated
     for design in args.design:
         kw = engine_kwargs(args, design)
         t = time.time()

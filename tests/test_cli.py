@@ -1,17 +1,21 @@
 """The `flashd` command line: generated files, names, and clear errors for bad options."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import flashd
 from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.format import as_format
 from flashd.hdl.params import FA2Params, FlashDParams, field_help
 from flashd.hdl.pwl import intervals
 from flashd.scripts.cli import _parser, main
 from flashd.verif.accuracy import synthetic_qkv
-from flashd.verif.sim import engine_simulator
+from flashd.verif.cache import cache_dir, set_cache_dir
+from flashd.verif.sim import engine_simulator, require
 
 
 def test_generate_writes_verilog_and_sidecar(tmp_path):
@@ -141,3 +145,33 @@ def test_cli_refuses_a_head_count_below_one(capsys):
     for cmd in ("accuracy", "tradeoff"):
         assert main([cmd, "--heads", "0"]) == 2
         assert "argument --heads: 0 is out of range (allowed: >= 1)" in capsys.readouterr().err
+
+
+def test_version_and_python_m(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"flashd {flashd.__version__}" != "flashd unknown"
+    out = subprocess.run([sys.executable, "-m", "flashd", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"flashd {flashd.__version__}"
+
+
+def test_a_missing_optional_package_names_its_extra():
+    with pytest.raises(RuntimeError, match=r"^simulation needs no_such_pkg, which is not installed: "
+                                           r"pip install 'flashd\[dev\]'$"):
+        require("no_such_pkg", "dev", "simulation")
+
+
+def test_the_cache_is_never_the_installed_package(monkeypatch, tmp_path):
+    set_cache_dir(None)
+    monkeypatch.delenv("FLASHD_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "flashd"
+    monkeypatch.setenv("FLASHD_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    try:
+        set_cache_dir(tmp_path / "d")
+        assert cache_dir() == (tmp_path / "d").resolve()
+        (tmp_path / "f").write_text("")
+        with pytest.raises(ValueError, match="cache directory .*f is a file"):
+            set_cache_dir(tmp_path / "f")
+    finally:
+        set_cache_dir(None)

@@ -2,13 +2,20 @@
 from the library's own cells, timing-driven mapping meets a clock it can meet, a design's
 glue instantiates its units' netlist modules, bad input is refused."""
 
+import numpy as np
 import pytest
 
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.ops import FPAdd, FPMul
 from flashd.hdl.params import FlashDParams
-from flashd.synth.flow import SynthError, synth_design, synth_module
+from flashd.synth.flow import SynthError, flat_netlist, synth_design, synth_module, use_yosys
+from flashd.synth.gatesim import GateSim
+from flashd.synth.netbench import run_engine
+from flashd.synth.netlist import read_netlist
 from flashd.synth.pdk import library
+from flashd.synth.report import engine_report
+from flashd.verif.attention_bench import make_stimulus
+from flashd.verif.designs import engine_params
 
 pytestmark = pytest.mark.yosys
 
@@ -64,3 +71,24 @@ def test_the_glue_instantiates_one_netlist_module_per_distinct_unit():
     assert {"o_fma0", "o_fma1", "o_fma2", "dot"} <= units
     lanes = {line.split()[0] for line in text.splitlines() if line.strip().startswith("u_") and "o_fma" in line}
     assert len(lanes) == 1
+
+
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")     # tests/test_sta.py: the same design with Yosys 0.23
+def test_pypi_yosys_netlists_time_in_opensta_and_simulate_bit_exact():
+    """FLASH-D fp8 d = 1, S3 P3 at 25 ns (the design test_sta's search finds) synthesized with
+    PyPI's Yosys 0.70 (pyosys): OpenSTA reads its netlist in full and it meets the clock; its
+    flat netlist, simulated by flashd's netlist simulator, matches the model bit for bit; its
+    area is within 3% of Yosys 0.23's."""
+    lib, design = library("sky130"), dict(fmt="fp8_e4m3", d=1, stages=3, interleave=3)
+    ref = engine_report("flashd", library=lib, clock_ns=25.0, **design)
+    use_yosys("pyosys")
+    try:
+        rep = engine_report("flashd", library=lib, clock_ns=25.0, **design)
+        flat = flat_netlist(rep["netlist"], rep["top"], lib)
+    finally:
+        use_yosys("system")
+    assert rep["netlist"] != ref["netlist"] and rep["timing"]["met"], rep["timing"]
+    assert abs(rep["area"] / ref["area"] - 1) < 0.03, (rep["area"], ref["area"])
+    stim = make_stimulus(engine_params("flashd", **design), [5, 1, 12], np.random.default_rng(3))
+    result, _ = run_engine(GateSim(read_netlist(flat), lib, seed=3), stim, seed=3)
+    assert result.ok and result.rows == 9, result.report()

