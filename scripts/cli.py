@@ -62,6 +62,9 @@ def main(argv=None):
             set_cache_dir(args.cache_dir)
         use_yosys(args.yosys)
         return args.func(args)
+    except KeyboardInterrupt:
+        print("flashd: interrupted", file=sys.stderr)
+        return 130
     except RegressionFailed as e:
         print(f"flashd: regression FAILED\n{e}", file=sys.stderr)
         return 1

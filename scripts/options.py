@@ -55,8 +55,8 @@ def positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1e6:
-        raise argparse.ArgumentTypeError(f"{text}: must be > 0")
+    if not 0 < value < 1e6:          # also nan and inf
+        raise argparse.ArgumentTypeError(f"{text}: a clock period in ns, > 0 and < 1e6")
     return value
 
 

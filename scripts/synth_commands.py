@@ -14,6 +14,7 @@ from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
 from flashd.synth.power import ACTIVITY, engine_power, power_text, real_groups, skip_study
 from flashd.synth.report import engine_report, markdown, operator_table
+from flashd.synth.sta import find_sta
 from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
 from flashd.verif.accuracy import heads, load_qkv
 from flashd.verif.designs import DESIGNS
@@ -40,18 +41,55 @@ from .options import (
 __all__ = ["register"]
 
 
+def _output_file(path, option):
+    """``--json`` / ``--out`` checked before any long work: not a directory, its directory made."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory (give a file name)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {path}: its directory cannot be made ({e.strerror or e})") from None
+    return path
+
+
+def _output_dir(path, option):
+    """An output directory checked before any long work: made if missing, not a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: is a file (give a directory)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {path}: cannot be made ({e.strerror or e})") from None
+    return path
+
+
+def _timing(lib, clocks):
+    """A clock needs a library with timing and OpenSTA: both checked before any synthesis."""
+    for t in clocks:
+        check_clock(t, lib)
+    if clocks:
+        find_sta()
+
+
 def cmd_synth(args):
     """One engine synthesized unit by unit; a per-unit area table (and JSON)."""
+    json_path = _output_file(args.json, "--json")
     if args.d is None:
         raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
     kw = engine_kwargs(args, args.design)
     if args.generic and (args.clock_ns or args.pdk or args.liberty):
         raise ValueError("--generic counts generic gates: it takes no --pdk, --liberty or --clock-ns")
-    rep = engine_report(args.design, library=cmd_library(args), mode="generic" if args.generic else "cells",
+    lib = cmd_library(args)
+    _timing(lib, [args.clock_ns] if args.clock_ns else [])
+    rep = engine_report(args.design, library=lib, mode="generic" if args.generic else "cells",
                         clock_ns=args.clock_ns, progress=say, d=args.d, fmt=args.fmt, **kw)
     print(markdown(rep))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rep, indent=1))
+    if json_path:
+        json_path.write_text(json.dumps(rep, indent=1))
     return 0
 
 
@@ -82,16 +120,18 @@ def _power_rows(args, fmt, d=None):
         raise ValueError(f"--npz {path}: q, k or v holds NaN or infinity")
     head = getattr(args, "head", 0)
     source = f"{name} head {head}" + (f" (heads joined {join} side by side)" if join > 1 else "")
+    real_groups(Q, K, V, fmt, 1, head=head, rows=getattr(args, "rows", None), join=join, source=path.name)  # now, not after a search
     return data_d, (lambda P: real_groups(Q, K, V, fmt, P, head=head, rows=getattr(args, "rows", None), join=join,
                                           source=path.name)[0]), source
 
 
 def cmd_power(args):
     """Power of one engine from its gate-level simulation on real (or random) rows."""
+    json_path = _output_file(args.json, "--json")
     lib = cmd_library(args)
     if args.clock_ns is None:
         raise ValueError("power needs --clock-ns (the clock the design is synthesized and timed for)")
-    check_clock(args.clock_ns, lib)
+    _timing(lib, [args.clock_ns])
     kw = engine_kwargs(args, args.design)
     if ("stages" in kw) != ("interleave" in kw):
         raise ValueError("give both --stages and --interleave, or neither (then the timing flow chooses them)")
@@ -117,25 +157,24 @@ def cmd_power(args):
               f"simulation model {sec['gate_model']} s, "
               f"gate-level simulation {sec['simulation']} s, power {sec['power']} s; the per-instance OpenSTA run "
               f"took {sec['per_instance_power_beside']} s beside the model and the simulation)")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.json}")
+    if json_path:
+        json_path.write_text(json.dumps(result, indent=1))
+        print(f"wrote {json_path}")
     return 0
 
 
 def cmd_ops_area(args):
     """Single operators synthesized: generic cells beside FloPoCo's, and GE; optionally each step."""
+    out = _output_file(args.out, "--out")
     md = operator_table(args.fmt, args.ops, library=cmd_library(args), progress=say)
     stepped = [o for o in args.ops if o in STEPS]
     if args.parts and stepped:
         md += "\n\nWhere the area goes (each step synthesized on its own):\n\n" + parts_table(
             stepped, args.fmt, library=cmd_library(args), progress=say)
     print(md)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(md + "\n")
-        print(f"wrote {args.out}")
+    if out:
+        out.write_text(md + "\n")
+        print(f"wrote {out}")
     return 0
 
 
@@ -163,9 +202,9 @@ def cmd_compare(args):
         raise ValueError("--power needs --clock-ns (power is reported at the clock each design is timed for)")
     if len(args.designs) < 2 or len(set(args.designs)) != len(args.designs):
         raise ValueError(f"--designs {','.join(args.designs)}: a baseline and at least one other design, each once")
+    args.out = _output_dir(args.out or ("build/compare_clock" if args.clock_ns else "build/compare"), "--out")
     if args.clock_ns:
-        for t in args.clock_ns:
-            check_clock(t, lib)
+        _timing(lib, args.clock_ns)
         power = None
         if args.power:
             for fmt in args.fmts:                       # bad data fails before any synthesis
@@ -193,14 +232,12 @@ def cmd_compare(args):
 def cmd_tradeoff(args):
     """Area at d beside real-data error for the standard configurations."""
     path = data_path(args.npz)
+    out = _output_dir(args.out, "--out")
     lib = cmd_library(args)
-    if args.clock_ns is not None:
-        check_clock(args.clock_ns, lib)
+    _timing(lib, [args.clock_ns] if args.clock_ns is not None else [])
     with _executor(args) as executor:
         rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=say,
                             clock_ns=args.clock_ns, jobs=args.jobs, executor=executor)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "tradeoff.md").write_text(md + "\n")
     (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
     print(md)

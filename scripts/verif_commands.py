@@ -50,7 +50,7 @@ def cmd_run(args):
     if args.rtl:
         check_simulator(args.rtl)
     d = Q.shape[2]
-    problems = [(f"h{h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
+    problems = [(f"{name} head {h}", Q[h], K[h], V[h]) for h in range(Q.shape[0])]
     print(f"{name}: {Q.shape[0]} head(s), {Q.shape[1]} rows, "
           f"N={K.shape[1]}, d={d}; error against float64 softmax attention of the quantized inputs")
     for design in args.design:

@@ -244,7 +244,7 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
 def check_clock(clock_ns, lib):
     """A clock period must be a positive number of ns, and the library must have timing."""
     if isinstance(clock_ns, bool) or not isinstance(clock_ns, (int, float)) or not 0 < clock_ns < 1e6:
-        raise ValueError(f"clock_ns={clock_ns!r}: a clock period in ns, > 0")
+        raise ValueError(f"clock_ns={clock_ns!r}: a clock period in ns, > 0 and < 1e6")
     if not lib.timing:
         raise ValueError(f"clock_ns={clock_ns}: the {lib.name} library has no timing (delay tables); "
                          "use --pdk sky130 or a --liberty file with timing")

@@ -117,8 +117,8 @@ def _prepared(files, dont_use, name):
     for f in files:
         try:
             texts.append(read_text(f))
-        except OSError as e:
-            raise LibraryError(f"--liberty {f}: cannot be read ({e.strerror or e})") from None
+        except (OSError, EOFError) as e:        # EOFError: a truncated .gz
+            raise LibraryError(f"--liberty {f}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
     try:
         text = prepare(texts, dont_use, [str(f) for f in files])
         lib_units = units(text, files[0])

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashd.verif import model
-from flashd.verif.accuracy import evaluate
+from flashd.verif.accuracy import evaluate, quantize
 from flashd.verif.attention_bench import make_stimulus, regress_engine
 from flashd.verif.designs import design as get_design
 from flashd.verif.designs import engine_params
@@ -227,9 +226,10 @@ def real_groups(Q, K, V, fmt, P, head=0, rows=None, join=1, source="data"):
     R -= R % P
     if R == 0:
         raise ValueError(f"--rows {rows}: fewer than one group of P={P} rows")
-    k = model.from_float(fmt, K[head])
-    v = model.from_float(fmt, V[head])
-    groups = [(model.from_float(fmt, Q[head, g:g + P]), np.broadcast_to(k, (P,) + k.shape),
+    k = quantize(fmt, K[head], f"{source} k")
+    v = quantize(fmt, V[head], f"{source} v")
+    q = quantize(fmt, Q[head, :R], f"{source} q")
+    groups = [(q[g:g + P], np.broadcast_to(k, (P,) + k.shape),
                np.broadcast_to(v, (P,) + v.shape)) for g in range(0, R, P)]
     return groups, R
 

@@ -1,5 +1,6 @@
 """The `flashd` command line: generated files, names, and clear errors for bad options."""
 
+import gzip
 import json
 import subprocess
 import sys
@@ -12,9 +13,12 @@ from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.format import as_format
 from flashd.hdl.params import FA2Params, FlashDParams, field_help
 from flashd.hdl.pwl import intervals
+from flashd.scripts import hdl_commands
 from flashd.scripts.cli import _parser, main
-from flashd.verif.accuracy import synthetic_qkv
+from flashd.verif import attention_model
+from flashd.verif.accuracy import heads, synthetic_qkv
 from flashd.verif.cache import cache_dir, set_cache_dir
+from flashd.verif.designs import engine_params
 from flashd.verif.sim import engine_simulator, require
 
 
@@ -175,3 +179,59 @@ def test_the_cache_is_never_the_installed_package(monkeypatch, tmp_path):
             set_cache_dir(tmp_path / "f")
     finally:
         set_cache_dir(None)
+
+
+def _qkv_file(path, scale=1.0, heads=1, d=4):
+    rng = np.random.default_rng(1)
+    shape = (heads, 6, d) if heads > 1 else (6, d)
+    np.savez(path, q=rng.standard_normal(shape) * scale, k=rng.standard_normal(shape), v=rng.standard_normal(shape))
+    return path
+
+
+def test_bad_input_is_refused_before_any_long_work(tmp_path, capsys):
+    """Each refused with exit 2 and one error line (after argparse's usage for its own errors);
+    none of these synthesizes anything first."""
+    plain = _qkv_file(tmp_path / "plain.npz")
+    cases = [
+        (["run", "--npz", str(_qkv_file(tmp_path / "big.npz", 1e6)), "--fmt", "fp8_e4m3"],
+         "big.npz head 0 q: 24 values overflow fp8_e4m3 (largest magnitude"),
+        (["synth", "fa2", "--d", "2", "--clock-ns", "inf", "--pdk", "sky130"], "argument --clock-ns: inf: a clock period"),
+        (["synth", "fa2", "--d", "2", "--json", str(tmp_path)], f"--json {tmp_path}: is a directory"),
+        (["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(plain), "--head", "5"],
+         "--head 5: plain.npz has heads 0..0"),
+        (["compare", "--d", "2", "--out", str(plain)], f"--out {plain}: is a file"),
+        (["ops-area", "--out", str(tmp_path)], f"--out {tmp_path}: is a directory"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err.strip().splitlines()[-1] and "Traceback" not in err, (argv, err)
+
+
+def test_accuracy_on_the_plain_layout(tmp_path, capsys):
+    path = _qkv_file(tmp_path / "plain.npz", heads=2)
+    problems = heads(path)
+    assert [p[0] for p in problems] == ["h0", "h1"] and problems[1][1].shape == (6, 4)
+    assert main(["accuracy", "--npz", str(path), "--fmt", "bf16"]) == 0
+    assert "| FLASH-D |" in capsys.readouterr().out
+
+
+def test_a_truncated_liberty_is_named(tmp_path, capsys):
+    lib = tmp_path / "cells.lib.gz"
+    lib.write_bytes(gzip.compress(b"library (x) { cell (a) { area : 1; }") [:20])
+    assert main(["synth", "fa2", "--d", "2", "--liberty", str(lib)]) == 2
+    assert f"--liberty {lib}: cannot be read" in capsys.readouterr().err
+
+
+def test_the_models_refuse_floats():
+    q = np.ones((1, 2))
+    with pytest.raises(TypeError, match=r"^q: dtype float64: the models take bit patterns"):
+        attention_model.flashd(engine_params("flashd", d=2, fmt="bf16"), q, np.ones((1, 3, 2)), np.ones((1, 3, 2)))
+
+
+def test_ctrl_c_is_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(hdl_commands, "cmd_coeffs", interrupted)
+    assert main(["coeffs", "--func", "exp"]) == 130
+    assert capsys.readouterr().err == "flashd: interrupted\n"

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from flashd.hdl.format import as_format
+
 from . import model
 from .attention_model import error_stats, softmax_attention
 from .designs import engine_params, run_model
 
-__all__ = ["load_qkv", "heads", "evaluate", "SHARED_DATA"]
+__all__ = ["load_qkv", "heads", "evaluate", "quantize", "SHARED_DATA"]
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minilm_qkv.npz"
 
@@ -31,12 +33,42 @@ def _check_array(name, a, ndim):
                          f"rules for them, see the README, but error statistics would be meaningless)")
 
 
+def quantize(fmt, x, name):
+    """Finite floats ``x`` as ``fmt`` bit patterns; values the format cannot hold (they would
+    become infinities, and the error statistics NaN) are refused, naming ``name``."""
+    fmt = as_format(fmt)
+    bits = model.from_float(fmt, x)
+    over = int((~np.isfinite(model.to_float(fmt, bits))).sum())
+    if over:
+        big = float(np.max(np.abs(x)))
+        raise ValueError(f"{name}: {over} values overflow {fmt.name} (largest magnitude {big:g}): scale the data "
+                         "or choose a wider --fmt")
+    return bits
+
+
 def synthetic_qkv(n, d, seed, score_std=2.0):
     """One synthetic head: ``(Q, K, V)`` of shapes (1, n, d), n rows attending to n keys; q, k,
     v standard normal, q scaled so that the scores q.k have standard deviation ``score_std``."""
     rng = np.random.default_rng(seed)
     Q = rng.standard_normal((1, n, d)) * score_std / np.sqrt(d)
     return Q, rng.standard_normal((1, n, d)), rng.standard_normal((1, n, d))
+
+
+def _files(path):
+    try:
+        return np.load(path).files
+    except Exception:
+        return []
+
+
+def _plain(path):
+    return {"q", "k", "v"} <= set(_files(path))
+
+
+def _prefixes(path):
+    """The ``<prefix>`` of every ``<prefix>_q`` in the file (at least one: else the file's own
+    error from :func:`load_qkv`)."""
+    return sorted({f[:-2] for f in _files(path) if f.endswith("_q")}) or [""]
 
 
 def load_qkv(path, prefix=None):
@@ -73,13 +105,14 @@ def load_qkv(path, prefix=None):
 
 def heads(path, limit=None):
     """``[(label, Q, K, V), ...]`` for every head of every ``<prefix>_q`` group in a file with
-    the shared MiniLM layout (``t{text}_l{layer}_{q,k,v}``, each (heads, tokens, d))."""
-    data = np.load(path)
+    the shared MiniLM layout (``t{text}_l{layer}_{q,k,v}``, each (heads, tokens, d)), or of the
+    plain ``q``, ``k``, ``v`` arrays."""
+    load_qkv(path, None if _plain(path) else _prefixes(path)[0])        # checks the file, names it if bad
     out = []
-    for prefix in sorted({f[:-2] for f in data.files if f.endswith("_q")}):
+    for prefix in [None] if _plain(path) else _prefixes(path):
         Q, K, V = load_qkv(path, prefix)
         for h in range(Q.shape[0]):
-            out.append((f"{prefix}_h{h}", Q[h], K[h], V[h]))
+            out.append((f"{prefix}_h{h}" if prefix else f"h{h}", Q[h], K[h], V[h]))
     if limit is not None:
         rng = np.random.default_rng(0)                  # a fixed spread-out subset
         out = [out[i] for i in sorted(rng.choice(len(out), size=min(limit, len(out)), replace=False))]
@@ -95,9 +128,9 @@ def evaluate(params, problems):
     acc = {"err2": 0.0, "ref2": 0.0, "max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0}
     floor = {"err2": 0.0, "max_abs": 0.0, "max_rel": 0.0}
     skipped = copied = updates = rows = 0
-    for _, Q, K, V in problems:
+    for label, Q, K, V in problems:
         R, (N, d) = Q.shape[0], K.shape
-        q, k, v = (model.from_float(fmt, x) for x in (Q, K, V))
+        q, k, v = (quantize(fmt, x, f"{label} {n}") for n, x in (("q", Q), ("k", K), ("v", V)))
         kk, vv = np.broadcast_to(k, (R, N, d)), np.broadcast_to(v, (R, N, d))
         ref = softmax_attention(model.to_float(fmt, q), model.to_float(fmt, kk), model.to_float(fmt, vv))
         res = run_model(params, q, kk, vv)

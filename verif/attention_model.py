@@ -39,6 +39,11 @@ def _cvt(fi, fo, x):
 
 
 def _check(q, k, v, d):
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        dtype = np.asarray(a).dtype
+        if not np.issubdtype(dtype, np.integer):
+            raise TypeError(f"{name}: dtype {dtype}: the models take bit patterns (unsigned integers); "
+                            "convert floats with flashd.verif.model.from_float(fmt, x)")
     q, k, v = (np.asarray(a, dtype=np.uint64) for a in (q, k, v))
     if q.ndim != 2 or k.ndim != 3 or k.shape != v.shape or k.shape[0] != q.shape[0] or k.shape[2] != q.shape[1]:
         raise ValueError(f"shapes q{q.shape}, k{k.shape}, v{v.shape}: need q (R, d), k and v (R, N, d)")
