@@ -9,7 +9,7 @@ from flashd.hdl.format import as_format
 from flashd.hdl.params import MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, field_help
 from flashd.hdl.pwl import SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS, library
-from flashd.verif.accuracy import SHARED_DATA
+from flashd.verif.accuracy import default_data
 from flashd.verif.designs import DESIGNS
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
@@ -133,16 +133,17 @@ def engine_kwargs(args, design):
 
 
 def data_path(npz):
-    """The ``--npz`` file, or the shared MiniLM data; an error naming the file if missing."""
-    path = Path(npz) if npz else SHARED_DATA
+    """The ``--npz`` file, or the shared MiniLM data, else the packaged sample of it; an error
+    naming the file if missing."""
+    path = Path(npz) if npz else default_data()
     if not path.is_file():
-        raise ValueError(f"--npz {path}: no such file" + ("" if npz else " (the shared MiniLM data sits in "
-                                                            "../shared/data; or pass --npz FILE)"))
+        raise ValueError(f"--npz {path}: no such file")
     return path
 
 
 def data_options(p):
-    p.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz")
+    p.add_argument("--npz", help="file with q, k, v (or <prefix>_q, ...); default: ../shared/data/minilm_qkv.npz "
+                   "beside a checkout, else the packaged sample (its layer t0_l2)")
 
 
 def library_options(p, clock=False):

@@ -15,8 +15,8 @@ from flashd.hdl.params import FA2Params, FlashDParams, field_help
 from flashd.hdl.pwl import intervals
 from flashd.scripts import hdl_commands
 from flashd.scripts.cli import _parser, main
-from flashd.verif import attention_model
-from flashd.verif.accuracy import heads, synthetic_qkv
+from flashd.verif import accuracy, attention_model
+from flashd.verif.accuracy import heads, load_qkv, synthetic_qkv
 from flashd.verif.cache import cache_dir, set_cache_dir
 from flashd.verif.designs import engine_params
 from flashd.verif.sim import engine_simulator, require
@@ -235,3 +235,17 @@ def test_ctrl_c_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(hdl_commands, "cmd_coeffs", interrupted)
     assert main(["coeffs", "--func", "exp"]) == 130
     assert capsys.readouterr().err == "flashd: interrupted\n"
+
+
+def test_the_packaged_sample_is_the_shared_layer(monkeypatch, tmp_path, capsys):
+    """An installed flashd has no ../shared: the commands fall back on the packaged sample,
+    the shared file's layer t0_l2 unchanged."""
+    sample = load_qkv(accuracy.SAMPLE_DATA, "t0_l2")
+    assert [x.shape for x in sample] == [(12, 74, 32)] * 3
+    if accuracy.SHARED_DATA.is_file():
+        assert all((a == b).all() for a, b in zip(sample, load_qkv(accuracy.SHARED_DATA, "t0_l2"), strict=True))
+    monkeypatch.setattr(accuracy, "SHARED_DATA", tmp_path / "absent.npz")
+    assert accuracy.default_data() == accuracy.SAMPLE_DATA
+    assert main(["run", "--design", "fa2", "--fmt", "bf16"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("minilm_t0_l2.npz:t0_l2: 12 head(s), 74 rows, N=74, d=32") and "fa2: max abs" in out

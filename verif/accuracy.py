@@ -17,9 +17,15 @@ from . import model
 from .attention_model import error_stats, softmax_attention
 from .designs import engine_params, run_model
 
-__all__ = ["load_qkv", "heads", "evaluate", "quantize", "SHARED_DATA"]
+__all__ = ["load_qkv", "heads", "evaluate", "quantize", "SHARED_DATA", "SAMPLE_DATA", "default_data"]
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minilm_qkv.npz"
+SAMPLE_DATA = Path(__file__).resolve().parent / "data" / "minilm_t0_l2.npz"     # one layer of it, shipped
+
+
+def default_data():
+    """The shared MiniLM data beside the checkout, else the packaged sample (its t0_l2)."""
+    return SHARED_DATA if SHARED_DATA.is_file() else SAMPLE_DATA
 
 
 def _check_array(name, a, ndim):
