@@ -290,6 +290,16 @@ def table(rows):
     return "\n\n".join(blocks)
 
 
+STYLES = ["s--", "o-", "^-", "v-", "D-"]     # one marker per design: the baseline's squares, dashed
+
+
+def _log_if_wide(ax, values):
+    """A log area axis only when the areas span a decade or more (else it has no labelled tick)."""
+    values = [v for v in values if v and v > 0]
+    if values and max(values) >= 10 * min(values):
+        ax.set_yscale("log")
+
+
 def _pyplot():
     import matplotlib  # the plots only: the rest of the flow does not need it loaded
     matplotlib.use("Agg")
@@ -302,7 +312,7 @@ def _plot(rows, path):
     names = rows[0]["designs"] if rows else list(DEFAULT_DESIGNS)
     fmts = sorted({r["fmt"] for r in rows})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = ["o--", "o-", "s-", "^-", "v-"]
+    styles = STYLES
     for fmt in fmts:
         rs = sorted((r for r in rows if r["fmt"] == fmt), key=lambda r: r["d"])
         ds = [r["d"] for r in rs]
@@ -316,8 +326,10 @@ def _plot(rows, path):
                      label=fmt if len(names) == 2 else f"{design(n).title} {fmt}")
     ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
     unit = rows[0]["area_unit"] if rows else "GE"
-    ax1.set(xscale="log", yscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
-    ax2.set(xscale="log", xlabel="d", ylabel=f"vs {design(names[0]).title} area (%)", title="reduction")
+    ax1.set(xscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
+    _log_if_wide(ax1, [r[n] for r in rows for n in names])
+    ax2.set(xscale="log", xlabel="d", ylabel=f"vs {design(names[0]).title} area (%)",
+            title="area against " + design(names[0]).title + " (%, negative: smaller)")
     ds = sorted({r["d"] for r in rows})
     for ax in (ax1, ax2):
         ax.set_xticks(ds, [str(d) for d in ds])       # the swept d, not 2x10^1
@@ -463,7 +475,7 @@ def _plot_clock(rows, path):
     names = rows[0]["designs"] if rows else list(DEFAULT_DESIGNS)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     unit = rows[0]["area_unit"] if rows else ""
-    styles = ["o--", "o-", "s-", "^-", "v-"]
+    styles = STYLES
     for fmt, d in sorted({(r["fmt"], r["d"]) for r in rows}):
         rs = sorted((r for r in rows if r["fmt"] == fmt and r["d"] == d), key=lambda r: r["clock_ns"])
         ts = [r["clock_ns"] for r in rs]
@@ -478,7 +490,8 @@ def _plot_clock(rows, path):
                      label=f"{fmt} d={d}" if len(names) == 2 else f"{design(n).title} {fmt} d={d}")
     ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
     ax1.set(xlabel="clock period (ns)", ylabel=f"area ({unit})", title="smallest design meeting the clock")
-    ax2.set(xlabel="clock period (ns)", ylabel=f"vs {design(names[0]).title} area (%)", title="ratio at equal clock")
+    ax2.set(xlabel="clock period (ns)", ylabel=f"vs {design(names[0]).title} area (%)",
+            title="area against " + design(names[0]).title + " at equal clock (%)")
     for ax in (ax1, ax2):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
