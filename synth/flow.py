@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -332,18 +332,32 @@ def unit_groups(params):
     return groups
 
 
-def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine", groups=None, jobs=None):
+def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, label="engine", groups=None, jobs=None,
+                progress=None):
     """``{Unit: (instances, UnitArea)}``: every distinct unit of the engine ``params``
     describes (or of ``groups``, a part of :func:`unit_groups`), synthesized from its own
-    Verilog (cached; ``jobs`` Yosys runs at once, :func:`synth_jobs`)."""
+    Verilog (cached; ``jobs`` Yosys runs at once, :func:`synth_jobs`). ``progress(line)`` hears
+    of each unit as it finishes."""
     groups = unit_groups(params) if groups is None else groups
     texts = {unit: unit_verilog(unit) for unit in groups}
     # Yosys runs are subprocesses: threads run one per core (1 under pytest-xdist or in a sweep's task)
     with ThreadPoolExecutor(synth_jobs(jobs)) as pool:
-        futures = {unit: pool.submit(synth_module, texts[unit], UNIT, library=library, mode=mode, effort=effort,
-                                     clock_ns=clock_ns, label=f"{label}.{members[0]}")
+        futures = {pool.submit(synth_module, texts[unit], UNIT, library=library, mode=mode, effort=effort,
+                               clock_ns=clock_ns, label=f"{label}.{members[0]}"): unit
                    for unit, members in groups.items()}
-    return {unit: (members, futures[unit].result()) for unit, members in groups.items()}
+        done = {}
+        try:
+            for n, f in enumerate(as_completed(futures), 1):
+                unit = futures[f]
+                r = done[unit] = f.result()
+                if progress:
+                    members = groups[unit]
+                    progress(f"  unit {n}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
+                             f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
+        except BaseException:           # a failure or Ctrl-C: start no queued Yosys run
+            pool.shutdown(cancel_futures=True)
+            raise
+    return {unit: (members, done[unit]) for unit, members in groups.items()}
 
 
 def synth_design(params, top, *, library=None, mode="cells", effort="fast", clock_ns=None, progress=None, jobs=None):
@@ -366,15 +380,13 @@ def synth_design(params, top, *, library=None, mode="cells", effort="fast", cloc
 
     glue_engine = design.build(params, unit_builder=stand_in)
     rows, cached, synthesized = [], 0, 0
-    synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top, jobs=jobs)
+    synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top, jobs=jobs,
+                                    progress=progress)
     groups = {unit: members for unit, (members, _) in synthesized_units.items()}
-    for k, (unit, members) in enumerate(groups.items()):
+    for unit, members in groups.items():
         r = done[unit] = synthesized_units[unit][1]
         cached += r.cached
         synthesized += not r.cached
-        if progress:
-            progress(f"  unit {k + 1}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
-                     f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
         for i, inst in enumerate(members):
             rows.append({"instance": inst, "category": design.category(inst), "count": 1,
                          "area": r.area if mode == "cells" else r.cells, "cells": r.cells, "flops": r.flops,
