@@ -27,6 +27,7 @@ from .options import (
     engine_options,
     fmt_type,
     int_range,
+    say,
     threshold,
 )
 
@@ -102,9 +103,9 @@ def cmd_accuracy(args):
     if args.skip_sweep:
         print(table([(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
                       engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
-                     for x in args.skip_sweep], problems))
+                     for x in args.skip_sweep], problems, progress=say))
     else:
-        print(table(configs(args.fmt, d), problems))
+        print(table(configs(args.fmt, d), problems, progress=say))
     return 0
 
 
