@@ -46,7 +46,7 @@ def test_real_data_accuracy_and_the_published_rule(real_heads):
 def test_skip_thresholds_on_real_data(real_heads):
     """The default threshold (w < 2**-(p+5)) skips lane updates at no cost in error; -7
     skips more and multiplies the largest error; -4 skips most and multiplies the RMS error
-    (the whole sweep is in the README)."""
+    (the whole sweep is in docs/engines.md)."""
     base = dict(d=32, fmt="bf16", scalar_fmt="fp32")
     none, default, seven, four = (evaluate(engine_params("flashd", **base, **kw), real_heads)
                                   for kw in ({"skip_below": None}, {}, {"skip_below": -7.0}, {"skip_below": -4.0}))
