@@ -39,7 +39,8 @@ def _parser():
     ap.add_argument("--cache-dir", dest="cache_dir", help="where builds, syntheses and their caches go "
                     "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/)")
     ap.add_argument("--yosys", choices=YOSYS, default="system", help="the Yosys that synthesizes: system (the "
-                    "yosys executable, Debian's 0.23; default) or pyosys (PyPI's pyosys wheel, 0.70)")
+                    "yosys executable, Debian's 0.23; default), pyosys (PyPI's pyosys wheel, 0.70) or pyosys-booth "
+                    "(0.70, multipliers Booth-encoded: synth -booth)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for group in GROUPS:
         group.register(sub)

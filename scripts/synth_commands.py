@@ -85,8 +85,11 @@ def cmd_synth(args):
         raise ValueError("--generic counts generic gates: it takes no --pdk, --liberty or --clock-ns")
     lib = cmd_library(args)
     _timing(lib, [args.clock_ns] if args.clock_ns else [])
+    if args.unit_timing and not args.clock_ns:
+        raise ValueError("--unit-timing needs --clock-ns (each unit is timed at that clock)")
     rep = engine_report(args.design, library=lib, mode="generic" if args.generic else "cells",
-                        clock_ns=args.clock_ns, progress=say, d=args.d, fmt=args.fmt, **kw)
+                        clock_ns=args.clock_ns, progress=say, unit_timing=args.unit_timing, d=args.d, fmt=args.fmt,
+                        **kw)
     print(markdown(rep))
     if json_path:
         json_path.write_text(json.dumps(rep, indent=1))
@@ -251,6 +254,8 @@ def register(sub):
     y.add_argument("--fmt", type=fmt_type, default="bf16", help="format of q, k, v and the output (default bf16)")
     library_options(y, clock=True)
     y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...): cell counts instead of area")
+    y.add_argument("--unit-timing", dest="unit_timing", action="store_true", help="with --clock-ns: also each unit's "
+                   "own worst path (OpenSTA on its netlist alone)")
     y.add_argument("--json", help="also write the report as JSON here")
     engine_options(y)
     y.set_defaults(func=cmd_synth)

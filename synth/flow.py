@@ -64,7 +64,8 @@ class SynthError(RuntimeError):
     """Yosys failed; the message names the log file."""
 
 
-YOSYS = ("system", "pyosys")     # Debian's yosys executable (0.23), or PyPI's pyosys wheel (0.70)
+# Debian's yosys executable (0.23), PyPI's pyosys wheel (0.70), or 0.70 with Booth-encoded multipliers
+YOSYS = ("system", "pyosys", "pyosys-booth")
 _yosys = ["system"]
 
 
@@ -90,14 +91,14 @@ def find_yosys():
 
 def _yosys_command():
     """The command that runs ``run.ys`` in a work directory."""
-    if yosys_kind() == "pyosys":
+    if yosys_kind().startswith("pyosys"):
         return [sys.executable, "-m", "flashd.synth.yosys_run", "run.ys"]
     return [find_yosys(), "-q", "-s", "run.ys"]
 
 
 @functools.cache
 def _versions(kind):
-    if kind == "pyosys":
+    if kind.startswith("pyosys"):
         spec = importlib.util.find_spec("pyosys")
         if spec is None:
             raise SynthError("yosys pyosys: the pyosys wheel is not installed (pip install pyosys)")
@@ -165,10 +166,11 @@ def _script(top, lib, mode, effort, clock_ps):
         "read_verilog -lib boxes.v",
         "read_verilog design.v",
         f"hierarchy -top {top}",
-        f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else ""),
+        f"synth -flatten -top {top}" + (" -noshare -noabc" if fast else "")
+        + (" -booth" if yosys_kind() == "pyosys-booth" else ""),
         "rename -wire -suffix _reg t:$_*FF* t:$_*DLATCH*",      # flip-flops named after their output (m_state[3]_reg)
         mapping,
-        "delete t:$scopeinfo" if yosys_kind() == "pyosys" else "",   # 0.70 lists them as cells in stat
+        "delete t:$scopeinfo" if yosys_kind().startswith("pyosys") else "",   # 0.70 lists them as cells in stat
         "tee -q -o stat.json stat -json" + ("" if mode == "generic" else f" -liberty {lib}"),
         "tee -q -o depth.txt ltp -noff",
         f"tee -q -o ports.txt select -list {top}/i:* {top}/o:*",
@@ -391,7 +393,7 @@ def synth_design(params, top, *, library=None, mode="cells", effort="fast", cloc
             rows.append({"instance": inst, "category": design.category(inst), "count": 1,
                          "area": r.area if mode == "cells" else r.cells, "cells": r.cells, "flops": r.flops,
                          "flop_area": r.flop_area, "depth": r.depth, "cached": r.cached,
-                         "seconds": r.seconds if i == 0 else 0.0})
+                         "seconds": r.seconds if i == 0 else 0.0, "netlist": r.netlist, "clocked": "clk" in r.ports})
 
     unit_netlists = [Path(r.netlist).read_text() for r in done.values()]
     g = synth_module(verilog_text(glue_engine, top), top, boxes="".join(unit_netlists), library=lib, mode=mode,

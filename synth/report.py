@@ -5,14 +5,15 @@
 """
 
 import re
+from pathlib import Path
 
 from flashd.hdl.emit import verilog_text
 from flashd.verif.designs import design
 from flashd.verif.registry import OpSpec
 
-from .flow import synth_design, synth_module
+from .flow import BOX_PREFIX, synth_design, synth_module, synth_root
 from .pdk import library as default_library
-from .sta import run_sta
+from .sta import run_sta, unit_slacks
 
 __all__ = ["engine_report", "recurrence_states", "markdown", "timing_text", "PAPER_REDUCTION", "PAPER_POWER_REDUCTION",
            "operator_table", "FLOPOCO"]
@@ -25,12 +26,15 @@ FLOPOCO = {("add", "bf16"): 442, ("add", "fp16"): 453, ("add", "fp32"): 996,
 PAPER_REDUCTION = -22.8        # % area, FLASH-D vs parallel FA2, 28 nm, average (arXiv 2505.14201)
 PAPER_POWER_REDUCTION = -20.3  # % power, same designs, inputs from real models
 
-def engine_report(name, *, library=None, mode="cells", clock_ns=None, progress=None, jobs=None, **params):
+def engine_report(name, *, library=None, mode="cells", clock_ns=None, progress=None, jobs=None, unit_timing=False,
+                  **params):
     """Synthesize one engine (design ``name``); returns a JSON-able dict: ``area`` (in
     ``area_unit``), ``cells``, ``flops``, per-unit ``units``, the functional-unit ``breakdown``,
     depth, and with a clock (``clock_ns``, a library with timing) ``timing`` from OpenSTA on the
     whole netlist: worst slack, critical path and fmax, and the worst path around each
-    loop-carried recurrence. ``jobs``: Yosys runs at once (:func:`flashd.synth.flow.synth_jobs`)."""
+    loop-carried recurrence. ``jobs``: Yosys runs at once (:func:`flashd.synth.flow.synth_jobs`).
+    ``unit_timing``: also each unit's own worst path (``delay_ns`` in its rows; OpenSTA on the
+    unit's netlist alone, one session for all)."""
     dsg = design(name)
     params = dsg.parameters(**params)
     p = params.as_dict()
@@ -50,7 +54,21 @@ def engine_report(name, *, library=None, mode="cells", clock_ns=None, progress=N
         t = run_sta(r.netlist, top, lib, clock_ns, loops=recurrence_states(params))
         out["timing"] = t.as_dict()
         out["seconds"] = round(out["seconds"] + (0 if t.cached else t.seconds), 1)
+        if unit_timing:
+            _unit_delays(r.units, lib, clock_ns)
     return out
+
+
+def _unit_delays(rows, lib, clock_ns):
+    """Each unit row's ``delay_ns``: its netlist's worst path alone at ``clock_ns`` (None: no path)."""
+    def module(row):
+        return BOX_PREFIX + Path(row["netlist"]).stem
+    units = {module(u): (u["netlist"], u["clocked"]) for u in rows if u.get("netlist")}
+    slacks = unit_slacks(units, lib, clock_ns, synth_root() / "units_sta")
+    for u in rows:
+        if u.get("netlist"):
+            s = slacks[module(u)]
+            u["delay_ns"] = None if s is None else round(clock_ns - s, 3)
 
 
 def recurrence_states(params):
@@ -61,10 +79,12 @@ def recurrence_states(params):
 def markdown(report):
     """One design's report as a Markdown table."""
     u = report["area_unit"]
+    timed = any("delay_ns" in x for x in report["units"])
     lines = [f"{report['design']} {report['parameters']['fmt']} d={report['parameters']['d']}: "
              f"{report['area']:.0f} {u}, {report['flops']} flip-flops ({report['flop_area']:.0f} {u}), "
              f"depth {report['depth']} cells (loop {report['loop_depth']}), {report['seconds']} s",
-             "", f"| unit | count | area each ({u}) | area ({u}) | flip-flops | depth |", "|---|---|---|---|---|---|"]
+             "", f"| unit | count | area each ({u}) | area ({u}) | flip-flops | depth |" + (" delay alone (ns) |" if timed else ""),
+             "|---|---|---|---|---|---|" + ("---|" if timed else "")]
     seen = {}
     for x in report["units"]:
         key = re.sub(r"\d+$", "", x["instance"])
@@ -73,7 +93,9 @@ def markdown(report):
         s["total"] += x["area"]
         s["ff"] += x["flops"]
     for key, s in sorted(seen.items(), key=lambda kv: -kv[1]["total"]):
-        lines.append(f"| {key} ({s['category']}) | {s['count']} | {s['area']:.0f} | {s['total']:.0f} | {s['ff']} | {s['depth']} |")
+        delay = s.get("delay_ns")
+        lines.append(f"| {key} ({s['category']}) | {s['count']} | {s['area']:.0f} | {s['total']:.0f} | {s['ff']} | {s['depth']} |"
+                     + ((" - |" if delay is None else f" {delay:.2f} |") if timed else ""))
     if report.get("timing"):
         lines += ["", timing_text(report)]
     return "\n".join(lines)
