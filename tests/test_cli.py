@@ -200,6 +200,7 @@ def test_bad_input_is_refused_before_any_long_work(tmp_path, capsys):
         (["power", "fa2", "--pdk", "sky130", "--clock-ns", "10", "--npz", str(plain), "--head", "5"],
          "--head 5: plain.npz has heads 0..0"),
         (["compare", "--d", "2", "--out", str(plain)], f"--out {plain}: is a file"),
+        (["synth", "fa2", "--d", "2", "--unit-timing"], "--unit-timing needs --clock-ns"),
         (["ops-area", "--out", str(tmp_path)], f"--out {tmp_path}: is a directory"),
     ]
     for argv, needle in cases:

@@ -101,6 +101,13 @@ def test_close_timing_adds_one_rank_at_a_time_until_the_clock_is_met(tmp_path):
         assert step == ((1, 0) if a["next"] == "stages" else (0, 1))
     assert (rep["parameters"]["stages"], rep["parameters"]["interleave"]) == (trace[-1]["stages"], trace[-1]["interleave"])
     assert {t["next"] for t in trace[:-1]} == {"stages", "interleave"}
+    # the same design with each unit timed alone: no unit's own worst path is longer than the
+    # design's (in place a unit's inputs come later than at its ports)
+    q = {k: v for k, v in rep["parameters"].items() if k != "design"}
+    timed = engine_report("flashd", library=library("sky130"), clock_ns=25.0, unit_timing=True, **q)
+    delays = [u["delay_ns"] for u in timed["units"] if "netlist" in u]
+    assert len(delays) == len(timed["units"]) - 1 and None not in delays
+    assert 1.0 < max(delays) <= timed["timing"]["critical_ns"] + 0.01, (delays, timed["timing"]["critical_ns"])
 
 
 def test_cli_compare_at_a_clock_needs_a_library_with_timing(capsys):
