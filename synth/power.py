@@ -249,7 +249,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     flat netlist simulated by :mod:`flashd.synth.gatesim` (nothing to build); ``"verilator"``,
     the gate-level model built with Verilator, its SAIF (the reference the first is checked
     against; ``flat``: the model flattened, else one module per unit). ``inputs``: when the
-    engine's inputs change (:func:`flashd.synth.gatesim.run_engine`): ``"registered"`` (the
+    engine's inputs change (:func:`flashd.synth.netbench.run_engine`): ``"registered"`` (the
     default with the netlist activity: with the flip-flops, as from registers on the same
     clock) or ``"bench"`` (at the falling edge, as the cocotb bench: Verilator's only timing)."""
     dsg = get_design(design)
