@@ -18,7 +18,7 @@ __all__ = ["INPUTS", "run_engine", "regress_netlist"]
 INPUTS = ("registered", "bench")     # when the inputs change: see run_engine
 
 
-def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench"):
+def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench", progress=None):
     """The engine bench of the cocotb driver (:mod:`flashd.verif.test_engines_rtl`) on a
     :class:`~flashd.synth.gatesim.GateSim`: reset for two cycles, then the stimulus's pairs
     streamed (honouring ``ready``; offers from ``seed`` and ``gap`` as the cocotb driver draws
@@ -29,7 +29,8 @@ def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench"):
     (so Verilator's SAIF counts the same changes); ``"registered"`` changes them at the rising
     edge with the flip-flops, as registers on the same clock would, and counts one settled
     state per cycle: the half-cycle state (new flip-flops, old inputs) is not counted. The
-    results are the same; each net's count can only be lower."""
+    results are the same; each net's count can only be lower. ``progress(line)`` hears of each
+    tenth of the pairs accepted (a d = 64 run takes minutes)."""
     if inputs not in INPUTS:
         raise ValueError(f"inputs {inputs!r}: one of {', '.join(INPUTS)}")
     registered = inputs == "registered"
@@ -65,6 +66,8 @@ def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench"):
         if offer:
             if sim.get("i__ready"):
                 accepted.append(cycle)
+                if progress and len(accepted) % max(1, len(payloads) // 10) == 0:
+                    progress(f"  netlist simulation: {len(accepted)}/{len(payloads)} pairs, {cycle} cycles")
             else:
                 stalls += 1
         if sim.get("o__valid"):

@@ -288,7 +288,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     with ThreadPoolExecutor(1) as pool:
         sta = pool.submit(per_instance)
         if activity == "netlist":
-            sim, act, cycles, t_model, t_sim = _netlist_activity(design, flat_path, library, groups, seed, p, inputs)
+            sim, act, cycles, t_model, t_sim = _netlist_activity(design, flat_path, library, groups, seed, p, inputs,
+                                                                 progress)
             how = f"flashd's zero-delay simulation of the flat netlist {Path(flat_path).name} (Liberty functions)"
         else:
             # units kept as modules: Verilator compiles each distinct unit once (64 lanes, one module)
@@ -335,7 +336,7 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
     return out
 
 
-def _netlist_activity(design, flat_path, library, groups, seed, params, inputs):
+def _netlist_activity(design, flat_path, library, groups, seed, params, inputs, progress=None):
     """The flat netlist simulated by :mod:`flashd.synth.gatesim` on the engine bench's stimulus
     (``seed``: the rows, the valid gaps none, the flip-flops' power-up values). Returns the
     bench's report line, ``activity(pin net, net)``, the cycles, and the seconds spent reading
@@ -345,7 +346,7 @@ def _netlist_activity(design, flat_path, library, groups, seed, params, inputs):
     stim = make_stimulus(engine_params(design, **params), groups, np.random.default_rng(seed))
     t_model = time.time() - t
     t = time.time()
-    result, cycles = run_engine(sim, stim, seed=seed, inputs=inputs)
+    result, cycles = run_engine(sim, stim, seed=seed, inputs=inputs, progress=progress)
     if not result.ok:
         raise PowerError(f"the flat netlist {flat_path} does not compute what the model does:\n{result.report(10)}")
     counts = sim.toggles

@@ -34,9 +34,12 @@ DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3)
 def test_power_of_a_small_engine_adds_up_and_comes_from_a_checked_simulation(tmp_path):
     lib = library("sky130")
     groups = [9, 30] + _real_groups(DESIGN["d"], 2, "fp8_e4m3", 3)
+    lines = []
     r = engine_power("flashd", library=lib, clock_ns=CLOCK_NS, groups=groups, source="random and real rows",
-                     work=tmp_path, progress=lambda m: None, **DESIGN)
+                     work=tmp_path, progress=lines.append, **DESIGN)
     pw = r["power"]
+    sim_lines = [x for x in lines if x.startswith("  netlist simulation: ")]
+    assert len(sim_lines) == pw["pairs"] // (pw["pairs"] // 10), lines          # a line per tenth of the pairs
     assert r["timing"]["met"] and r["timing"]["clock_ns"] == CLOCK_NS and r["parameters"]["d"] == 4
     assert pw["unit"] == "nW" and pw["instances"] > 1000 and pw["instances_without_activity"] == 0
     assert f"{3 * len(groups)} rows" in pw["activity_source"] and pw["activity_source"].endswith("ok")
