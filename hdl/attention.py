@@ -20,9 +20,8 @@ latencies (:meth:`latency_of`); a test holds that against the units ``elaborate`
 Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input stream.
 """
 
-from dataclasses import dataclass
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,53 +30,9 @@ from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
 from .ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
 from .params import FA2Params, FlashDParams, published_weights
 from .pipeline import ValidSignature, delay, spread
+from .unit import Unit
 
-__all__ = ["FA2Engine", "FlashDEngine", "Unit", "StandIn", "input_layout", "output_layout"]
-
-
-@dataclass(frozen=True)
-class Unit:
-    """An operator to build: its class and arguments. Hashable, so units built with the same
-    parameters (the d identical lanes) compare equal without building anything."""
-    cls: type
-    args: tuple = ()
-    kwargs: tuple = ()
-
-    def build(self):
-        return self.cls(*self.args, **dict(self.kwargs))
-
-    @property
-    def latency(self):
-        """The latency the built unit will have (its class's ``latency_of``), building nothing."""
-        return self.cls.latency_of(*self.args, **dict(self.kwargs))
-
-
-class StandIn(wiring.Component):
-    """A unit's ports around an instance of module ``module``: ``component``'s signature and
-    latency, no logic. The Verilog of an engine built with stand-ins (``unit_builder``) has
-    each unit as an instance whose ports are named as in the unit's own Verilog
-    (``i__payload``, ``o__valid``, ...; in a whole design Amaranth names a child's ports
-    after its internal signals). ``ports`` lists the module's ports: ``clk`` and ``rst``
-    are connected when it has them."""
-
-    def __init__(self, component, module, ports):
-        self.module, self.latency, self._ports = module, component.latency, tuple(ports)
-        super().__init__(component.signature)
-
-    def elaborate(self, platform):
-        m = Module()
-        conns = {}
-        for path, member, value in self.signature.flatten(self):
-            name = "__".join(map(str, path))
-            if name not in self._ports:
-                raise ValueError(f"{self.module}: no port {name!r} (ports: {', '.join(self._ports)})")
-            conns[("i_" if member.flow == In else "o_") + name] = value
-        if "clk" in self._ports:
-            conns["i_clk"] = ClockSignal()
-        if "rst" in self._ports:
-            conns["i_rst"] = ResetSignal()
-        m.submodules.unit = Instance(self.module, **conns)
-        return m
+__all__ = ["FA2Engine", "FlashDEngine", "input_layout", "output_layout"]
 
 
 def _unit(cls, *args, **kwargs):

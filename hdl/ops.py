@@ -8,7 +8,7 @@ points (``CUTS``, listed in each docstring) as spread by :class:`~flashd.hdl.pip
 Formats, rounding and special values are described in :mod:`flashd.verif.model`.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,6 +26,7 @@ from .float import (
 from .format import as_format, check_int
 from .params import MAX_GUARD_BITS
 from .pipeline import Pipeline, ValidSignature, check_stages
+from .unit import Unit
 
 __all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot"]
 
@@ -262,6 +263,81 @@ def _tree(values, op):
     return values[0]
 
 
+class DotProduct(wiring.Component):
+    """One term of :class:`FPDot`: the exact product of ``a`` and ``b``, unpacked, its
+    significand zero for a zero product. Combinational. Its own module, so that synthesis
+    makes the d terms once (:attr:`FPDot.parts`).
+
+    Members
+    -------
+    a, b : In(fmt.width)
+    sign, zero, inf, nan : Out(1)
+    exp : Out(signed)           the product's unbiased exponent (the weight of ``sig``'s MSB)
+    sig : Out(2 * fmt.precision)
+    """
+    latency = 0
+
+    def __init__(self, fmt):
+        self.fmt = as_format(fmt, "fmt")
+        super().__init__({"a": In(self.fmt.width), "b": In(self.fmt.width), "sign": Out(1),
+                          "exp": Out(self.exp_shape(self.fmt)), "sig": Out(2 * self.fmt.precision),
+                          "zero": Out(1), "inf": Out(1), "nan": Out(1)})
+
+    @classmethod
+    def latency_of(cls, *args, **kwargs):
+        return 0
+
+    @staticmethod
+    def exp_shape(fmt):
+        e = (Signal(fmt.exp_bits) - fmt.bias).as_signed()       # as unpack() and multiply() shape it
+        return (e + e + 1).as_signed().shape()
+
+    def elaborate(self, platform):
+        m = Module()
+        q = multiply(m, unpack(m, self.fmt, self.a, "a"), unpack(m, self.fmt, self.b, "b"))
+        assert q.exp.shape() == self.exp.shape() and len(q.sig) == len(self.sig)
+        m.d.comb += [self.sign.eq(q.sign), self.exp.eq(q.exp), self.sig.eq(Mux(q.zero, 0, q.sig)),
+                     self.zero.eq(q.zero), self.inf.eq(q.inf), self.nan.eq(q.nan)]
+        return m
+
+
+class DotAlign(wiring.Component):
+    """One term of :class:`FPDot` aligned: ``sig`` (with ``guard_bits`` zero bits below it)
+    shifted right by ``shift`` (bits shifted out dropped), negated when ``sign``.
+    Combinational; its own module like :class:`DotProduct`.
+
+    Members
+    -------
+    sign : In(1)
+    sig : In(2 * fmt.precision)
+    shift : In(unsigned)        the largest product exponent minus this term's
+    term : Out(signed(2 * fmt.precision + guard_bits + 1))
+    """
+    latency = 0
+
+    def __init__(self, fmt, guard_bits, shift_width):
+        self.fmt = as_format(fmt, "fmt")
+        self.guard_bits = check_int("guard_bits", guard_bits, 0)
+        width = 2 * self.fmt.precision
+        super().__init__({"sign": In(1), "sig": In(width), "shift": In(check_int("shift_width", shift_width, 1)),
+                          "term": Out(signed(width + self.guard_bits + 1))})
+
+    @classmethod
+    def latency_of(cls, *args, **kwargs):
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        aligned, _ = shift_right_sticky(m, Cat(Const(0, self.guard_bits), self.sig), self.shift, "align")
+        m.d.comb += self.term.eq(Mux(self.sign, -aligned, aligned))
+        return m
+
+
+def _key(fmt, exp, zero):
+    """A product's exponent for the maximum: a zero term's lies below any nonzero product's top."""
+    return Mux(zero, 2 * (fmt.emin - 1), exp)
+
+
 class FPDot(_Operator):
     """Fused dot product ``sum_j a[j] * b[j]`` over ``n`` terms, one rounding.
 
@@ -285,6 +361,14 @@ class FPDot(_Operator):
     stages : int
         Cut points: after the products, after alignment, after the sum, after
         normalization, after rounding (``CUTS = 5``).
+    part_builder : callable, optional
+        Makes each :class:`DotProduct` and :class:`DotAlign` from its :class:`~flashd.hdl.unit.Unit`
+        (default: builds it); synthesis passes stand-ins for their netlists.
+
+    Attributes
+    ----------
+    parts : dict
+        ``{Unit: n}`` for the product and the alignment term.
 
     Members
     -------
@@ -293,7 +377,7 @@ class FPDot(_Operator):
     """
     CUTS = 5
 
-    def __init__(self, fmt_in, fmt_out=None, *, n, guard_bits=3, exact=False, stages=0):
+    def __init__(self, fmt_in, fmt_out=None, *, n, guard_bits=3, exact=False, stages=0, part_builder=None):
         self.fmt_in = as_format(fmt_in, "fmt_in")
         self.fmt_out = as_format(fmt_out if fmt_out is not None else fmt_in, "fmt_out")
         self.n = check_int("n", n, 1)
@@ -305,12 +389,27 @@ class FPDot(_Operator):
         fi = float_layout(self.fmt_in)
         vec = data.ArrayLayout(fi, self.n)
         super().__init__(data.StructLayout({"a": vec, "b": vec}), float_layout(self.fmt_out), stages)
+        self._part_builder = part_builder or Unit.build
+        self.parts = self.parts_of(self.fmt_in, n=self.n, guard_bits=self.guard_bits)
+        self._product_unit, self._align_unit = self.parts
+
+    @classmethod
+    def parts_of(cls, fmt_in, fmt_out=None, *, n, guard_bits=3, exact=False, stages=0):
+        """``{Unit: n}`` of the product and the alignment term, nothing built."""
+        fi = as_format(fmt_in, "fmt_in")
+        g = 2 * (fi.emax - fi.emin) if exact else guard_bits
+        exp = Signal(DotProduct.exp_shape(fi))
+        shift_width = len((_key(fi, exp, Signal()) - exp).as_unsigned())
+        return {Unit(DotProduct, (fi,)): n, Unit(DotAlign, (fi, g, shift_width)): n}
 
     def elaborate(self, platform):
-        m, fi, g, n = Module(), self.fmt_in, self.guard_bits, self.n
+        m, n = Module(), self.n
         p = self._pipeline(m)
-        prods = [multiply(m, unpack(m, fi, self.i.payload.a[j], f"a{j}"),
-                          unpack(m, fi, self.i.payload.b[j], f"b{j}"), f"p{j}") for j in range(n)]
+        prods = []
+        for j in range(n):
+            q = m.submodules[f"prod{j}"] = self._part_builder(self._product_unit)
+            m.d.comb += [q.a.eq(self.i.payload.a[j]), q.b.eq(self.i.payload.b[j])]
+            prods.append(q)
         pos_inf = _tree([q.inf & ~q.sign for q in prods], lambda x, y: x | y)
         neg_inf = _tree([q.inf & q.sign for q in prods], lambda x, y: x | y)
         nan = _tree([q.nan for q in prods], lambda x, y: x | y) | (pos_inf & neg_inf)
@@ -318,23 +417,24 @@ class FPDot(_Operator):
         v = p.cut(nan=nan, inf=pos_inf | neg_inf, inf_sign=neg_inf, all_neg_zero=all_neg_zero,
                   **{f"s{j}": q.sign for j, q in enumerate(prods)},
                   **{f"t{j}": q.exp for j, q in enumerate(prods)},
-                  **{f"m{j}": Mux(q.zero, 0, q.sig) for j, q in enumerate(prods)},
+                  **{f"m{j}": q.sig for j, q in enumerate(prods)},
                   **{f"z{j}": q.zero for j, q in enumerate(prods)})
-        lowest = 2 * (fi.emin - 1)      # below any nonzero product's top
-        keys = [Mux(getattr(v, f"z{j}"), lowest, getattr(v, f"t{j}")) for j in range(n)]
+        keys = [_key(self.fmt_in, getattr(v, f"t{j}"), getattr(v, f"z{j}")) for j in range(n)]
         emax = wire(m, _tree([wire(m, k, f"key{j}") for j, k in enumerate(keys)],
                              lambda x, y: wire(m, Mux(x >= y, x, y), "emax")), "emax")
         terms = {}
         for j in range(n):
-            sig = Cat(Const(0, g), getattr(v, f"m{j}"))
-            aligned, _ = shift_right_sticky(m, sig, (emax - getattr(v, f"t{j}")).as_unsigned(), f"align{j}")
-            terms[f"a{j}"] = Mux(getattr(v, f"s{j}"), -aligned, aligned)
+            a = m.submodules[f"align{j}"] = self._part_builder(self._align_unit)
+            m.d.comb += [a.sign.eq(getattr(v, f"s{j}")), a.sig.eq(getattr(v, f"m{j}")),
+                         a.shift.eq(wire(m, (emax - getattr(v, f"t{j}")).as_unsigned(), f"shift{j}"))]
+            terms[f"a{j}"] = a.term
         keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=emax)
         v = p.cut(**keep, **terms)
         total = _tree([getattr(v, f"a{j}") for j in range(n)], lambda x, y: wire(m, x + y, "sum"))
         keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=v.emax)
         v = p.cut(**keep, total=total)
         neg = v.total < 0
+        fi, g = self.fmt_in, self.guard_bits
         width = 2 * fi.precision + g + (n - 1).bit_length()
         mag = Mux(neg, -v.total, v.total)[:width]
         sign = Mux(v.inf, v.inf_sign, Mux(mag.any(), neg, v.all_neg_zero))

@@ -40,22 +40,26 @@ from pathlib import Path
 import amaranth
 
 import flashd.hdl
-from flashd.hdl.attention import StandIn
 from flashd.hdl.emit import verilog_text
+from flashd.hdl.unit import StandIn
 from flashd.verif.cache import cache_dir, unique_name
 from flashd.verif.designs import design_of
 
 from .pdk import library as default_library
 
 __all__ = ["FLOW_VERSION", "SynthError", "YOSYS", "use_yosys", "yosys_kind", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
-           "unit_verilog", "unit_groups", "synth_design", "gate_model", "flat_netlist", "check_clock", "UnitArea",
-           "DesignReport", "BOX_PREFIX", "GLUE"]
+           "synth_unit", "join_netlists", "unit_verilog", "unit_groups", "synth_design", "gate_model", "flat_netlist", "check_clock", "UnitArea",
+           "DesignReport", "BOX_PREFIX", "GLUE", "PART_CLOCK_SHARE"]
 
 FLOW_VERSION = "6"
 GLUE = "registers and muxes (top level)"        # the glue's category in area breakdowns
 GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 UNIT = "UNIT"                   # the name every split-off unit is synthesized under
 BOX_PREFIX = "u_"               # a unit's netlist module: u_<cache key>
+# A part lies in series with the rest of its pipeline stage: mapped for the whole clock, ABC sizes
+# it as if it had the stage to itself (fp32 dot product, 32 terms, 3 stages at 25 ns: 5 ns slower
+# than flat). For a quarter of the clock it matched the flat dot product's slack (docs/yosys_070.md).
+PART_CLOCK_SHARE = 0.25
 ABC_LOAD_FF = 10                # ABC's output load (fF) in timing-driven mapping: a few gate inputs
 _GENERIC_FLOP = re.compile(r"^\$_(DFF|SDFF|ALDFF|DLATCH|SR)")      # Yosys's own flip-flop and latch cells
 
@@ -314,16 +318,82 @@ def _hdl_digest():
     return h.hexdigest()
 
 
-def unit_verilog(unit):
-    """The Verilog of ``unit`` (a :class:`~flashd.hdl.attention.Unit`) under the name ``UNIT``,
-    cached by its repr (class and arguments), the ``hdl`` sources and the Amaranth version."""
-    key = hashlib.sha256(repr((_hdl_digest(), UNIT, unit)).encode()).hexdigest()[:24]
+def unit_verilog(unit, part_builder=None):
+    """The Verilog of ``unit`` (a :class:`~flashd.hdl.unit.Unit`) under the name ``UNIT``,
+    cached by its repr (class and arguments), the ``hdl`` sources and the Amaranth version.
+    ``part_builder`` (a unit with parts: see :func:`synth_unit`) is a :class:`_PartBoxes`."""
+    key = hashlib.sha256(repr((_hdl_digest(), UNIT, unit, part_builder)).encode()).hexdigest()[:24]
     path = synth_root() / "verilog" / f"{key}.v"
     if path.is_file():
         return path.read_text()
-    text = verilog_text(unit.build(), UNIT)
+    kwargs = dict(unit.kwargs, **({"part_builder": part_builder} if part_builder else {}))
+    text = verilog_text(unit.cls(*unit.args, **kwargs), UNIT)
     _write(path, text)
     return text
+
+
+def _stand_in(unit, area):
+    # built for its signature and latency only, never elaborated (this file's linter option)
+    component = unit.cls(*unit.args, **dict(unit.kwargs))
+    return StandIn(component, BOX_PREFIX + Path(area.netlist).stem, area.ports)
+
+
+@dataclass(frozen=True)
+class _PartBoxes:
+    """A part builder whose stand-ins instantiate the parts' netlist modules; its repr names
+    them, so a unit's Verilog is cached per set of part netlists."""
+    areas: tuple            # ((Unit, UnitArea), ...)
+
+    def __call__(self, unit):
+        return _stand_in(unit, dict(self.areas)[unit])
+
+    def __repr__(self):
+        return repr(sorted((repr(u), Path(a.netlist).stem, tuple(a.ports)) for u, a in self.areas))
+
+
+_MODULE = re.compile(r"^module\s+(\S+?)\s*\(.*?^endmodule\s*$", re.M | re.S)
+
+
+def join_netlists(texts):
+    """Netlists concatenated with each module once (units may share parts)."""
+    modules = {}
+    for text in texts:
+        for m in _MODULE.finditer(text):
+            modules.setdefault(m.group(1), m.group(0))
+    return "\n".join(modules.values()) + "\n"
+
+
+def synth_unit(unit, *, library, mode="cells", effort="fast", clock_ns=None, label=None):
+    """The :class:`UnitArea` of ``unit``. A unit with parts (:attr:`~flashd.hdl.unit.Unit.parts`,
+    the d product and alignment terms of a dot product) is synthesized part by part: each
+    distinct part once, then the unit with its parts as black boxes, so the work grows with
+    the distinct logic, not with d. Its area, cells and flip-flops add up every part instance,
+    its depth is an upper bound (the unit's own plus each part's), and its netlist holds every
+    module. Other units are synthesized whole."""
+    label = label or unit.cls.__name__
+    parts = unit.parts
+    if not parts:
+        return synth_module(unit_verilog(unit), UNIT, library=library, mode=mode, effort=effort, clock_ns=clock_ns,
+                            label=label)
+    part_clock = None if clock_ns is None else clock_ns * PART_CLOCK_SHARE
+    done = {part: synth_unit(part, library=library, mode=mode, effort=effort, clock_ns=part_clock,
+                             label=f"{label}.{part.cls.__name__}") for part in parts}
+    netlists = [Path(a.netlist).read_text() for a in done.values()]
+    r = synth_module(unit_verilog(unit, _PartBoxes(tuple(done.items()))), UNIT, boxes=join_netlists(netlists),
+                     library=library, mode=mode, effort=effort, clock_ns=clock_ns, label=label)
+    netlist = synth_root() / "hier" / f"{Path(r.netlist).stem}.v"
+    if not netlist.is_file():
+        _write(netlist, join_netlists([Path(r.netlist).read_text()] + netlists))
+    by_type = dict(r.by_type)
+    for part, count in parts.items():
+        for cell, n in done[part].by_type.items():
+            by_type[cell] = by_type.get(cell, 0) + count * n
+    total = {k: getattr(r, k) + sum(count * getattr(done[part], k) for part, count in parts.items())
+             for k in ("area", "cells", "flops", "flop_area")}
+    return UnitArea(**{k: round(v, 4) for k, v in total.items()}, depth=r.depth + sum(a.depth for a in done.values()),
+                    seconds=round(r.seconds + sum(0 if a.cached else a.seconds for a in done.values()), 2),
+                    cached=r.cached and all(a.cached for a in done.values()), by_type=by_type, netlist=str(netlist),
+                    ports=r.ports)
 
 
 def unit_groups(params):
@@ -341,11 +411,10 @@ def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, 
     Verilog (cached; ``jobs`` Yosys runs at once, :func:`synth_jobs`). ``progress(line)`` hears
     of each unit as it finishes."""
     groups = unit_groups(params) if groups is None else groups
-    texts = {unit: unit_verilog(unit) for unit in groups}
     # Yosys runs are subprocesses: threads run one per core (1 under pytest-xdist or in a sweep's task)
     with ThreadPoolExecutor(synth_jobs(jobs)) as pool:
-        futures = {pool.submit(synth_module, texts[unit], UNIT, library=library, mode=mode, effort=effort,
-                               clock_ns=clock_ns, label=f"{label}.{members[0]}"): unit
+        futures = {pool.submit(synth_unit, unit, library=library, mode=mode, effort=effort, clock_ns=clock_ns,
+                               label=f"{label}.{members[0]}"): unit
                    for unit, members in groups.items()}
         done = {}
         try:
@@ -375,12 +444,7 @@ def synth_design(params, top, *, library=None, mode="cells", effort="fast", cloc
         check_clock(clock_ns, lib)          # before the glue engine exists, so it is never left unused
     done = {}                   # Unit -> its UnitArea, filled before the glue is elaborated
 
-    def stand_in(unit):
-        # built for its signature and latency only, never elaborated (this file's linter option)
-        component = unit.cls(*unit.args, **dict(unit.kwargs))
-        return StandIn(component, BOX_PREFIX + Path(done[unit].netlist).stem, done[unit].ports)
-
-    glue_engine = design.build(params, unit_builder=stand_in)
+    glue_engine = design.build(params, unit_builder=lambda unit: _stand_in(unit, done[unit]))
     rows, cached, synthesized = [], 0, 0
     synthesized_units = synth_units(params, library=lib, mode=mode, effort=effort, clock_ns=clock_ns, label=top, jobs=jobs,
                                     progress=progress)
@@ -396,7 +460,7 @@ def synth_design(params, top, *, library=None, mode="cells", effort="fast", cloc
                          "seconds": r.seconds if i == 0 else 0.0, "netlist": r.netlist, "clocked": "clk" in r.ports})
 
     unit_netlists = [Path(r.netlist).read_text() for r in done.values()]
-    g = synth_module(verilog_text(glue_engine, top), top, boxes="".join(unit_netlists), library=lib, mode=mode,
+    g = synth_module(verilog_text(glue_engine, top), top, boxes=join_netlists(unit_netlists), library=lib, mode=mode,
                      effort=effort, clock_ns=clock_ns, rename=False, label=f"{top} (top-level glue)")
     cached += g.cached
     synthesized += not g.cached
@@ -405,7 +469,7 @@ def synth_design(params, top, *, library=None, mode="cells", effort="fast", cloc
                  "flop_area": g.flop_area, "depth": g.depth, "cached": g.cached, "seconds": g.seconds})
     netlist = synth_root() / "netlists" / f"{top}-{Path(g.netlist).stem}.v"
     if not netlist.is_file():
-        _write(netlist, Path(g.netlist).read_text() + "".join(unit_netlists))
+        _write(netlist, join_netlists([Path(g.netlist).read_text()] + unit_netlists))
     by_cat = {}
     for u in rows:
         by_cat[u["category"]] = by_cat.get(u["category"], 0.0) + u["area"]

@@ -2,13 +2,26 @@
 from the library's own cells, timing-driven mapping meets a clock it can meet, a design's
 glue instantiates its units' netlist modules, bad input is refused."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from flashd.hdl.emit import verilog_text
-from flashd.hdl.ops import FPAdd, FPMul
+from flashd.hdl.ops import DotAlign, DotProduct, FPAdd, FPDot, FPMul
 from flashd.hdl.params import FlashDParams
-from flashd.synth.flow import SynthError, flat_netlist, synth_design, synth_module, use_yosys
+from flashd.hdl.unit import Unit
+from flashd.synth.flow import (
+    BOX_PREFIX,
+    PART_CLOCK_SHARE,
+    SynthError,
+    flat_netlist,
+    synth_design,
+    synth_module,
+    synth_unit,
+    use_yosys,
+)
 from flashd.synth.gatesim import GateSim
 from flashd.synth.netbench import run_engine
 from flashd.synth.netlist import read_netlist
@@ -59,18 +72,47 @@ def test_yosys_failure_names_the_kept_log():
     assert "yosys failed on broken" in str(e.value) and "yosys.log" in str(e.value)
 
 
+def _modules(text):
+    return [line.split()[1].split("(")[0] for line in text.splitlines() if line.startswith("module ")]
+
+
 def test_the_glue_instantiates_one_netlist_module_per_distinct_unit():
     """FLASH-D fp8 d=3: the three lanes' o_fma are one module; the hierarchical netlist holds
-    the glue and each distinct unit once; every instance's ports are the unit's own."""
+    the glue, each distinct unit and the dot product's two parts once; every instance's ports
+    are the unit's own."""
     r = synth_design(FlashDParams(d=3, fmt="fp8_e4m3"), "e3")
     text = open(r.netlist).read()
-    modules = [line.split()[1].split("(")[0] for line in text.splitlines() if line.startswith("module ")]
+    modules = _modules(text)
     units = {u["instance"] for u in r.units} - {"(top level)"}
-    assert modules[0] == "e3" and len(modules) == len(set(modules)) == 1 + len({
+    assert modules[0] == "e3" and len(modules) == len(set(modules)) == 1 + 2 + len({
         (u["area"], u["cells"], u["depth"]) for u in r.units if u["instance"] != "(top level)"})
     assert {"o_fma0", "o_fma1", "o_fma2", "dot"} <= units
     lanes = {line.split()[0] for line in text.splitlines() if line.strip().startswith("u_") and "o_fma" in line}
     assert len(lanes) == 1
+
+
+def test_a_dot_product_is_its_distinct_parts_synthesized_once():
+    """An fp8 dot product of 5 terms: one product and one alignment module, each instantiated
+    5 times by the unit's own module; the unit's area and cells are its own plus 5 of each
+    part's (the parts synthesized alone for their share of the clock: the same cache entries); the netlist has each module
+    once. The netlist's function is checked with every engine's (the engines' netlist tests)."""
+    lib = library("sky130")
+    unit = Unit(FPDot, ("fp8_e4m3",), (("n", 5), ("stages", 1)))
+    r = synth_unit(unit, library=lib, clock_ns=20.0)
+    parts = {part: synth_unit(part, library=lib, clock_ns=20.0 * PART_CLOCK_SHARE) for part in unit.parts}
+    assert set(unit.parts.values()) == {5} and {p.cls for p in parts} == {DotProduct, DotAlign}
+    assert all(p.cached for p in parts.values())
+    text = open(r.netlist).read()
+    modules = _modules(text)
+    assert len(modules) == len(set(modules)) == 3
+    own = modules[0]
+    body = text[text.index(f"module {own}("):text.index("endmodule")]
+    for p in parts.values():
+        name = BOX_PREFIX + Path(p.netlist).stem
+        assert name in modules and len(re.findall(rf"^\s*{name} ", body, re.M)) == 5
+    own_area = r.area - 5 * sum(p.area for p in parts.values())
+    assert 0 < own_area < r.area / 2 and r.cells - 5 * sum(p.cells for p in parts.values()) > 0
+    assert r.flops == sum(n for cell, n in r.by_type.items() if "__df" in cell) > 0     # the output rank
 
 
 @pytest.mark.xdist_group("sky130_fp8_d1_25ns")     # tests/test_sta.py: the same design with Yosys 0.23
