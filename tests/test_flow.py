@@ -3,6 +3,7 @@ from the library's own cells, timing-driven mapping meets a clock it can meet, a
 glue instantiates its units' netlist modules, bad input is refused."""
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,20 +116,21 @@ def test_a_dot_product_is_its_distinct_parts_synthesized_once():
     assert r.flops == sum(n for cell, n in r.by_type.items() if "__df" in cell) > 0     # the output rank
 
 
-@pytest.mark.xdist_group("sky130_fp8_d1_25ns")     # tests/test_sta.py: the same design with Yosys 0.23
+@pytest.mark.xdist_group("sky130_fp8_d1_25ns")     # tests/test_sta.py: the same design
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="no yosys executable (Debian's 0.23) to compare with")
 def test_pypi_yosys_netlists_time_in_opensta_and_simulate_bit_exact():
     """FLASH-D fp8 d = 1, S3 P3 at 25 ns (the design test_sta's search finds) synthesized with
-    PyPI's Yosys 0.70 (pyosys): OpenSTA reads its netlist in full and it meets the clock; its
-    flat netlist, simulated by flashd's netlist simulator, matches the model bit for bit; its
-    area is within 3% of Yosys 0.23's."""
+    PyPI's Yosys 0.70 (pyosys, the default): OpenSTA reads its netlist in full and it meets the
+    clock; its flat netlist, simulated by flashd's netlist simulator, matches the model bit for
+    bit; its area is within 3% of Debian's Yosys 0.23's (``make setup`` installs it)."""
     lib, design = library("sky130"), dict(fmt="fp8_e4m3", d=1, stages=3, interleave=3)
-    ref = engine_report("flashd", library=lib, clock_ns=25.0, **design)
-    use_yosys("pyosys")
+    rep = engine_report("flashd", library=lib, clock_ns=25.0, **design)
+    flat = flat_netlist(rep["netlist"], rep["top"], lib)
+    use_yosys("system")
     try:
-        rep = engine_report("flashd", library=lib, clock_ns=25.0, **design)
-        flat = flat_netlist(rep["netlist"], rep["top"], lib)
+        ref = engine_report("flashd", library=lib, clock_ns=25.0, **design)
     finally:
-        use_yosys("system")
+        use_yosys("pyosys")
     assert rep["netlist"] != ref["netlist"] and rep["timing"]["met"], rep["timing"]
     assert abs(rep["area"] / ref["area"] - 1) < 0.03, (rep["area"], ref["area"])
     stim = make_stimulus(engine_params("flashd", **design), [5, 1, 12], np.random.default_rng(3))

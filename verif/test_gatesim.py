@@ -63,10 +63,19 @@ def _power_up_values(gates):
     kept as modules (``setundef -init``: one set per module, so every instance of a unit
     starts the same)."""
     body = {m.group(1): m.group(2) for m in re.finditer(r"^module (\S+)\((.*?)^endmodule", gates, re.M | re.S)}
-    init = {m.group(1): int(m.group(2)) for m in re.finditer(r"reg \\(\S+)\s*= 1'h([01]);", body["engine"])}
+
+    def values(text):
+        # Yosys 0.70 may keep the start value on another name of the flip-flop's output net (a
+        # reader's pin) and assign the flip-flop's own name from it
+        init = {m.group(1): int(m.group(2)) for m in re.finditer(r"reg \\?(\S+)\s*= 1'h([01]);", text)}
+        for lhs, rhs in re.findall(r"assign \\?(\S+)\s*=\s*\\?(\S+)\s*;", text):
+            if rhs in init:
+                init.setdefault(lhs, init[rhs])
+        return init
+
+    init = values(body["engine"])
     for module, inst in re.findall(r"^\s*(u_[0-9a-f]+)\s+\\?(\S+)\s*\(", body["engine"], re.M):
-        for m in re.finditer(r"reg \\(\S+)\s*= 1'h([01]);", body[module]):
-            init[f"{inst}.{m.group(1)}"] = int(m.group(2))
+        init.update({f"{inst}.{name}": v for name, v in values(body[module]).items()})
     return init
 
 

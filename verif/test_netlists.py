@@ -49,12 +49,16 @@ def test_sky130_netlist_matches_the_model(design):
 
 @CLOSURE_25NS
 def test_a_netlist_with_one_gate_changed_fails():
-    """FA2 fp8 d = 1 as timed at 25 ns (S3 P1): the first 2-input NAND of its dot product's
-    netlist (a unit every pair goes through) becomes a NOR: the rows that matched now differ."""
+    """FA2 fp8 d = 1 as timed at 25 ns (S3 P1): the XOR that gives its dot product's term the
+    sign of a product (a part every pair goes through) becomes an XNOR: the rows that matched
+    now differ."""
     def mutate(text):
-        module = re.search(r"^\s*(u_[0-9a-f]+) \\dot\.unit ", text, re.M).group(1)
-        start = text.index("sky130_fd_sc_hd__nand2_1 ", text.index(f"module {module}("))
-        return text[:start] + "sky130_fd_sc_hd__nor2_1 " + text[start + len("sky130_fd_sc_hd__nand2_1 "):]
+        dot = re.search(r"^\s*(u_[0-9a-f]+) \\dot\.unit ", text, re.M).group(1)
+        body = text[text.index(f"module {dot}("):]
+        module = re.search(r"^\s*(u_[0-9a-f]+) \\prod0\.unit ", body[:body.index("endmodule")], re.M).group(1)
+        xor = re.compile(r"sky130_fd_sc_hd__xor2_1 (\S+) \(\s*\.A\(([^)]*)\),\s*\.B\(([^)]*)\),\s*\.X\(sign\)")
+        m = xor.search(text, text.index(f"module {module}("))
+        return text[:m.start()] + f"sky130_fd_sc_hd__xnor2_1 {m[1]} (.A({m[2]}), .B({m[3]}), .Y(sign)" + text[m.end():]
     design = dict(library=library("sky130"), **DESIGNS["fa2"])
     result, _ = regress_netlist("fa2", "icarus", "netlist_unmutated", [5, 9], seed=7, **design)
     assert result.ok and result.rows == 2, result.report()
