@@ -49,7 +49,7 @@ from .pdk import library as default_library
 
 __all__ = ["FLOW_VERSION", "SynthError", "YOSYS", "use_yosys", "yosys_kind", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
            "synth_unit", "join_netlists", "unit_verilog", "unit_groups", "synth_design", "gate_model", "flat_netlist", "check_clock", "UnitArea",
-           "DesignReport", "BOX_PREFIX", "GLUE", "PART_CLOCK_SHARE"]
+           "DesignReport", "BOX_PREFIX", "GLUE", "PART_CLOCK_SHARE", "PART_EFFORT"]
 
 FLOW_VERSION = "6"
 GLUE = "registers and muxes (top level)"        # the glue's category in area breakdowns
@@ -57,9 +57,10 @@ GENERIC_GATES = "AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX"
 UNIT = "UNIT"                   # the name every split-off unit is synthesized under
 BOX_PREFIX = "u_"               # a unit's netlist module: u_<cache key>
 # A part lies in series with the rest of its pipeline stage: mapped for the whole clock, ABC sizes
-# it as if it had the stage to itself (fp32 dot product, 32 terms, 3 stages at 25 ns: 5 ns slower
-# than flat). For a quarter of the clock it matched the flat dot product's slack (docs/yosys_070.md).
+# it as if it had the stage to itself. Mapped once for all d instances, it can afford ABC's full
+# script (fraiging, choices): 5-16% smaller than the dot product synthesized flat (docs/scale.md).
 PART_CLOCK_SHARE = 0.25
+PART_EFFORT = "full"
 ABC_LOAD_FF = 10                # ABC's output load (fF) in timing-driven mapping: a few gate inputs
 _GENERIC_FLOP = re.compile(r"^\$_(DFF|SDFF|ALDFF|DLATCH|SR)")      # Yosys's own flip-flop and latch cells
 
@@ -378,7 +379,7 @@ def synth_unit(unit, *, library, mode="cells", effort="fast", clock_ns=None, lab
         return synth_module(unit_verilog(unit), UNIT, library=library, mode=mode, effort=effort, clock_ns=clock_ns,
                             label=label)
     part_clock = None if clock_ns is None else clock_ns * PART_CLOCK_SHARE
-    done = {part: synth_unit(part, library=library, mode=mode, effort=effort, clock_ns=part_clock,
+    done = {part: synth_unit(part, library=library, mode=mode, effort=PART_EFFORT, clock_ns=part_clock,
                              label=f"{label}.{part.cls.__name__}") for part in parts}
     netlists = [Path(a.netlist).read_text() for a in done.values()]
     r = synth_module(unit_verilog(unit, _PartBoxes(tuple(done.items()))), UNIT, boxes=join_netlists(netlists),

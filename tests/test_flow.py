@@ -16,6 +16,7 @@ from flashd.hdl.unit import Unit
 from flashd.synth.flow import (
     BOX_PREFIX,
     PART_CLOCK_SHARE,
+    PART_EFFORT,
     SynthError,
     flat_netlist,
     synth_design,
@@ -100,7 +101,8 @@ def test_a_dot_product_is_its_distinct_parts_synthesized_once():
     lib = library("sky130")
     unit = Unit(FPDot, ("fp8_e4m3",), (("n", 5), ("stages", 1)))
     r = synth_unit(unit, library=lib, clock_ns=20.0)
-    parts = {part: synth_unit(part, library=lib, clock_ns=20.0 * PART_CLOCK_SHARE) for part in unit.parts}
+    parts = {part: synth_unit(part, library=lib, clock_ns=20.0 * PART_CLOCK_SHARE, effort=PART_EFFORT)
+             for part in unit.parts}
     assert set(unit.parts.values()) == {5} and {p.cls for p in parts} == {DotProduct, DotAlign}
     assert all(p.cached for p in parts.values())
     text = open(r.netlist).read()
