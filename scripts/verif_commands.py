@@ -2,6 +2,7 @@
 ``verify`` (random rows through an engine's RTL), ``accuracy`` (the error table) and
 ``regress`` (operators against the golden model)."""
 
+import argparse
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ from flashd.verif import model
 from flashd.verif.accuracy import configs, evaluate, heads, load_qkv, synthetic_qkv, table
 from flashd.verif.attention_bench import regress_engine
 from flashd.verif.bench import regress
+from flashd.verif.cache import cache_dir, entries, evict, parse_size
 from flashd.verif.designs import DESIGNS, engine_params
 from flashd.verif.registry import OPERATORS, OpSpec
 from flashd.verif.sim import SIMULATORS, check_simulator, engine_simulator
@@ -119,7 +121,45 @@ def cmd_regress(args):
     return 0
 
 
+def cmd_cache(args):
+    root = cache_dir()
+    if args.action == "info":
+        found = entries(root)
+        stores = {}
+        for e in found:
+            store = e.path.parent.relative_to(root).as_posix()
+            n, size = stores.get(store, (0, 0))
+            stores[store] = (n + 1, size + e.size)
+        print(f"cache {root}: {len(found)} entries, {_mib(sum(e.size for e in found))}")
+        for store, (n, size) in sorted(stores.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {store:<20} {n:>7} entries {_mib(size):>12}")
+        return 0
+    max_bytes = parse_size(args.max_size) if args.max_size is not None else 0
+    removed = evict(max_bytes, root)
+    print(f"cache {root}: removed {len(removed)} entries, {_mib(sum(e.size for e in removed))}"
+          + (f" (the least recently used, down to {args.max_size})" if args.max_size is not None else ""))
+    return 0
+
+
+def _mib(size):
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _size(text):
+    try:
+        parse_size(text)        # refused here, one line, before any work
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def register(sub):
+    c = sub.add_parser("cache", help="the cache: its size per store (info), or clean it (all, or the least "
+                       "recently used entries down to --max-size)")
+    c.add_argument("action", choices=("info", "clean"))
+    c.add_argument("--max-size", dest="max_size", type=_size, metavar="SIZE",
+                   help="clean: keep the most recently used entries up to SIZE (e.g. 500M, 2G); default: remove all")
+    c.set_defaults(func=cmd_cache)
     designs = ",".join(DESIGNS)
     u = sub.add_parser("run", help="engine models (and optionally RTL) on Q/K/V from an .npz: error statistics")
     data_options(u)

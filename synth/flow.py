@@ -42,7 +42,7 @@ import amaranth
 import flashd.hdl
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.unit import StandIn
-from flashd.verif.cache import cache_dir, unique_name
+from flashd.verif.cache import cache_dir, touch, unique_name
 from flashd.verif.designs import design_of
 
 from .pdk import library as default_library
@@ -230,6 +230,7 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
                                      lib.digest if mode == "cells" else "", text, boxes, str(rename)]
                                     ).encode()).hexdigest()[:24]
     if _cache(key).is_file() and _cache(key, ".v").is_file():
+        touch(_cache(key), _cache(key, ".v"))
         return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True, "netlist": str(_cache(key, ".v"))})
     work = synth_root() / "work" / unique_name(key)      # parallel sweeps, on several hosts, may meet on one unit
     work.mkdir(parents=True, exist_ok=True)
@@ -328,6 +329,7 @@ def unit_verilog(unit, part_builder=None):
     key = hashlib.sha256(repr((_hdl_digest(), UNIT, unit, part_builder)).encode()).hexdigest()[:24]
     path = synth_root() / "verilog" / f"{key}.v"
     if path.is_file():
+        touch(path)
         return path.read_text()
     kwargs = dict(unit.kwargs, **({"part_builder": part_builder} if part_builder else {}))
     text = verilog_text(unit.cls(*unit.args, **kwargs), UNIT)

@@ -2,19 +2,24 @@
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 import flashd
 from flashd.hdl.attention import FlashDEngine
+from flashd.hdl.emit import verilog_text
 from flashd.hdl.format import as_format
+from flashd.hdl.ops import FPAdd
 from flashd.hdl.params import FA2Params, FlashDParams, field_help
 from flashd.hdl.pwl import intervals
 from flashd.scripts import hdl_commands
 from flashd.scripts.cli import _parser, main
+from flashd.synth.flow import synth_module
 from flashd.verif import accuracy, attention_model
 from flashd.verif.accuracy import heads, load_qkv, synthetic_qkv
 from flashd.verif.cache import cache_dir, set_cache_dir
@@ -250,3 +255,30 @@ def test_the_packaged_sample_is_the_shared_layer(monkeypatch, tmp_path, capsys):
     assert main(["run", "--design", "fa2", "--fmt", "bf16"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("minilm_t0_l2.npz:t0_l2: 12 head(s), 74 rows, N=74, d=32") and "fa2: max abs" in out
+
+
+def test_cache_info_and_clean_evict_the_least_recently_used(tmp_path, monkeypatch, capsys):
+    """A cache of three entries (1000 bytes each, used at t = 1, 3, 2): `clean --max-size 2000`
+    removes only the oldest; a synthesis cache hit marks its entry used; `clean` empties it;
+    a bad size is refused in one line."""
+    monkeypatch.setenv("FLASHD_CACHE", str(tmp_path))
+    entry = {"synth/cache/a.json": 1, "synth/cache/b.json": 3, "verilator/build/x.bin": 2}
+    for name, used in entry.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (used, used))
+    os.utime(tmp_path / "verilator/build", (2, 2))
+    assert main(["cache", "info"]) == 0
+    assert "3 entries" in capsys.readouterr().out
+    assert main(["cache", "clean", "--max-size", "2000"]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+    assert not (tmp_path / "synth/cache/a.json").exists() and (tmp_path / "verilator/build/x.bin").exists()
+    old = time.time() - 3600
+    text = verilog_text(FPAdd("fp8_e4m3"), "add8")
+    first = synth_module(text, "add8")
+    os.utime(first.netlist, (old, old))
+    assert synth_module(text, "add8").cached and os.stat(first.netlist).st_mtime > old + 60
+    assert main(["cache", "clean"]) == 0 and not any(p.is_file() for p in tmp_path.rglob("*"))
+    assert main(["cache", "clean", "--max-size", "lots"]) == 2
+    assert "size 'lots'" in capsys.readouterr().err

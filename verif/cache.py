@@ -9,11 +9,14 @@ never through the environment.
 """
 
 import os
+import re
+import shutil
 import socket
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["cache_dir", "set_cache_dir", "unique_name"]
+__all__ = ["cache_dir", "set_cache_dir", "unique_name", "touch", "Entry", "entries", "evict", "parse_size"]
 
 _chosen = None
 
@@ -38,3 +41,61 @@ def set_cache_dir(path):
 def unique_name(prefix):
     """``prefix`` and a suffix no other process, on this host or another sharing the cache, uses."""
     return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def touch(*paths):
+    """Mark cache entries as used now (least recently used entries are evicted first)."""
+    for path in paths:
+        try:
+            os.utime(path)
+        except OSError:             # evicted meanwhile: the caller has read it already
+            pass
+
+
+@dataclass
+class Entry:
+    path: Path
+    size: int           # bytes
+    used: float         # last use: the newest modification time inside it
+
+
+# an entry is one child of a store: <root>/<store>/<entry>, and <root>/synth/<store>/<entry>
+_NESTED = ("synth",)
+
+
+def entries(root=None):
+    """Every cache entry under ``root`` (default :func:`cache_dir`), oldest use first."""
+    root = Path(root or cache_dir())
+    stores = []
+    for top in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        stores += sorted(p for p in top.iterdir() if p.is_dir()) if top.name in _NESTED else [top]
+    out = []
+    for store in stores:
+        for path in store.iterdir():
+            files = [path] if not path.is_dir() else [f for f in path.rglob("*") if f.is_file()]
+            stats = [f.stat() for f in files if f.exists()]
+            out.append(Entry(path, sum(st.st_size for st in stats),
+                             max([st.st_mtime for st in stats] + [path.stat().st_mtime])))
+    return sorted(out, key=lambda e: e.used)
+
+
+def evict(max_bytes, root=None):
+    """Remove the least recently used entries until the cache holds at most ``max_bytes``;
+    returns the entries removed. Not while another flashd run uses the same cache."""
+    found = entries(root)
+    total, removed = sum(e.size for e in found), []
+    for e in found:
+        if total <= max_bytes:
+            break
+        shutil.rmtree(e.path) if e.path.is_dir() and not e.path.is_symlink() else e.path.unlink()
+        total -= e.size
+        removed.append(e)
+    return removed
+
+
+def parse_size(text):
+    """Bytes from ``1500``, ``800K``, ``500M``, ``2G`` (powers of 1024, a trailing B allowed)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*", str(text), re.I)
+    if not m:
+        raise ValueError(f"size {text!r}: a number of bytes, or with K, M, G or T (e.g. 500M, 2G)")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
