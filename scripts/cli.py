@@ -11,6 +11,7 @@
     flashd regress  ...                operators simulated against the golden model
     flashd coeffs   ...                one fitted table (a, b per piece)
     flashd characterize ...            exhaustive error table of the nonlinear units
+    flashd cache    info|clean         the cache's size; clean it (all, or down to --max-size)
 
 ``generate`` writes ``<module>.v`` and a ``<module>.json`` sidecar; the module name encodes
 every non-default parameter. Each command group registers its commands (``GROUPS``).

@@ -1,7 +1,7 @@
 """Commands of the generator: ``generate`` (Verilog and a JSON sidecar), ``coeffs`` (one
 fitted table) and ``characterize`` (the nonlinear units' exhaustive error)."""
 
-from flashd.hdl.emit import engine_sidecar, operator_sidecar, write_verilog
+from flashd import generate
 from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.params import MAX_D
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES, check_segments, coefficients, intervals
@@ -23,17 +23,12 @@ def cmd_generate(args):
         op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
         if op_only or args.exact:
             raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.op}")
-        design = DESIGNS[args.op]
-        params = design.parameters(d=args.d, fmt=args.fmt or "bf16", **engine_kwargs(args, args.op))
-        unit, name = design.build(params), params.module_name
-        sidecar = engine_sidecar(unit, name)
+        what = DESIGNS[args.op].parameters(d=args.d, fmt=args.fmt or "bf16", **engine_kwargs(args, args.op))
     else:
-        spec = _op_spec(args)
-        unit, name = spec.build(), spec.module_name
-        sidecar = operator_sidecar(unit, name, spec.as_dict())
-    path = write_verilog(unit, name, args.out, sidecar)
-    print(f"wrote {path} and {path.with_suffix('.json')} (latency {sidecar['latency_cycles']} cycles, "
-          f"{sidecar['throughput']})")
+        what = _op_spec(args)
+    g = generate(what, args.out)
+    print(f"wrote {g.path} and {g.path.with_suffix('.json')} (latency {g.sidecar['latency_cycles']} cycles, "
+          f"{g.sidecar['throughput']})")
     return 0
 
 

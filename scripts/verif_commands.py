@@ -156,7 +156,7 @@ def _size(text):
 def register(sub):
     c = sub.add_parser("cache", help="the cache: its size per store (info), or clean it (all, or the least "
                        "recently used entries down to --max-size)")
-    c.add_argument("action", choices=("info", "clean"))
+    c.add_argument("action", choices=("info", "clean"), help="info: size per store; clean: remove entries")
     c.add_argument("--max-size", dest="max_size", type=_size, metavar="SIZE",
                    help="clean: keep the most recently used entries up to SIZE (e.g. 500M, 2G); default: remove all")
     c.set_defaults(func=cmd_cache)

@@ -3,9 +3,11 @@
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,7 +78,7 @@ def test_engine_options_take_their_help_from_the_parameter_fields():
 
 def test_every_option_has_a_help_string():
     _, commands = _parser()
-    assert len(commands) == 12
+    assert len(commands) == 13
     for name, sub in commands.items():
         for action in sub._actions:                  # argparse has no public list of them
             assert action.help, f"flashd {name} {action.option_strings or action.dest}: no help"
@@ -282,3 +284,24 @@ def test_cache_info_and_clean_evict_the_least_recently_used(tmp_path, monkeypatc
     assert main(["cache", "clean"]) == 0 and not any(p.is_file() for p in tmp_path.rglob("*"))
     assert main(["cache", "clean", "--max-size", "lots"]) == 2
     assert "size 'lots'" in capsys.readouterr().err
+
+
+def test_the_readme_python_example_runs_and_the_api_names_bad_arguments(tmp_path, capsys):
+    """The README's Python block runs as written (its printed output is the model's row, equal
+    to running the model again); `flashd.generate` writes the same Verilog as the command line
+    and refuses a wrong type or a wrong name with the argument named."""
+    readme = (Path(flashd.__file__).parent / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert len(code) == 1
+    scope = {}
+    exec(compile(code[0], "README.md", "exec"), scope)
+    assert scope["rtl"].module in capsys.readouterr().out and scope["rtl"].sidecar["latency_cycles"] >= 1
+    again = flashd.run_model(scope["p"], scope["q"], scope["k"], scope["v"]).out
+    assert np.array_equal(scope["out"].out, again) and again.shape == (2, 4)
+    g = flashd.generate("add", tmp_path, fmt="bf16", stages=2)
+    assert main(["generate", "add", "--fmt", "bf16", "--stages", "2", "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / f"{g.module}.v").read_text() == g == g.path.read_text()
+    for bad, kind, named in [((3,), TypeError, "what"), (("nope",), ValueError, "what='nope'"),
+                             ((scope["p"],), TypeError, "options d")]:
+        with pytest.raises(kind, match=named):
+            flashd.generate(*bad, **({"d": 3} if bad[0] is scope["p"] else {}))
