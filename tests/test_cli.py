@@ -167,8 +167,8 @@ def test_version_and_python_m(capsys):
 
 def test_a_missing_optional_package_names_its_extra():
     with pytest.raises(RuntimeError, match=r"^simulation needs no_such_pkg, which is not installed: "
-                                           r"pip install 'flashd\[dev\]'$"):
-        require("no_such_pkg", "dev", "simulation")
+                                           r"pip install 'flashd\[sim\]'$"):
+        require("no_such_pkg", "sim", "simulation")
 
 
 def test_the_cache_is_never_the_installed_package(monkeypatch, tmp_path):

