@@ -295,7 +295,6 @@ class DotProduct(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         q = multiply(m, unpack(m, self.fmt, self.a, "a"), unpack(m, self.fmt, self.b, "b"))
-        assert q.exp.shape() == self.exp.shape() and len(q.sig) == len(self.sig)
         m.d.comb += [self.sign.eq(q.sign), self.exp.eq(q.exp), self.sig.eq(Mux(q.zero, 0, q.sig)),
                      self.zero.eq(q.zero), self.inf.eq(q.inf), self.nan.eq(q.nan)]
         return m
@@ -385,7 +384,7 @@ class FPDot(_Operator):
         if not isinstance(exact, bool):
             raise ValueError(f"exact must be True or False, not {exact!r}")
         self.exact = exact
-        self.guard_bits = 2 * (self.fmt_in.emax - self.fmt_in.emin) if exact else guard_bits
+        self.guard_bits = self._guard_bits(self.fmt_in, guard_bits, exact)
         fi = float_layout(self.fmt_in)
         vec = data.ArrayLayout(fi, self.n)
         super().__init__(data.StructLayout({"a": vec, "b": vec}), float_layout(self.fmt_out), stages)
@@ -393,11 +392,15 @@ class FPDot(_Operator):
         self.parts = self.parts_of(self.fmt_in, n=self.n, guard_bits=self.guard_bits)
         self._product_unit, self._align_unit = self.parts
 
+    @staticmethod
+    def _guard_bits(fmt_in, guard_bits, exact):
+        return 2 * (fmt_in.emax - fmt_in.emin) if exact else guard_bits     # exact: nothing ever dropped
+
     @classmethod
     def parts_of(cls, fmt_in, fmt_out=None, *, n, guard_bits=3, exact=False, stages=0):
         """``{Unit: n}`` of the product and the alignment term, nothing built."""
         fi = as_format(fmt_in, "fmt_in")
-        g = 2 * (fi.emax - fi.emin) if exact else guard_bits
+        g = cls._guard_bits(fi, guard_bits, exact)
         exp = Signal(DotProduct.exp_shape(fi))
         shift_width = len((_key(fi, exp, Signal()) - exp).as_unsigned())
         return {Unit(DotProduct, (fi,)): n, Unit(DotAlign, (fi, g, shift_width)): n}
