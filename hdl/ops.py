@@ -8,7 +8,7 @@ points (``CUTS``, listed in each docstring) as spread by :class:`~flashd.hdl.pip
 Formats, rounding and special values are described in :mod:`flashd.verif.model`.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -310,7 +310,7 @@ class DotAlign(wiring.Component):
     sign : In(1)
     sig : In(2 * fmt.precision)
     shift : In(unsigned)        the largest product exponent minus this term's
-    term : Out(signed(2 * fmt.precision + guard_bits + 1))
+    term : Out(signed)          the aligned term, negated when ``sign``
     """
     latency = 0
 
@@ -318,8 +318,9 @@ class DotAlign(wiring.Component):
         self.fmt = as_format(fmt, "fmt")
         self.guard_bits = check_int("guard_bits", guard_bits, 0)
         width = 2 * self.fmt.precision
+        aligned = Signal(width + self.guard_bits)
         super().__init__({"sign": In(1), "sig": In(width), "shift": In(check_int("shift_width", shift_width, 1)),
-                          "term": Out(signed(width + self.guard_bits + 1))})
+                          "term": Out(Mux(Signal(), -aligned, aligned).shape())})     # as elaborate() forms it
 
     @classmethod
     def latency_of(cls, *args, **kwargs):
