@@ -22,6 +22,7 @@ import os
 import sys
 
 from flashd import __version__
+from flashd.progress import set_quiet
 from flashd.synth.flow import YOSYS, use_yosys
 from flashd.verif.bench import RegressionFailed
 from flashd.verif.cache import set_cache_dir
@@ -37,6 +38,8 @@ def _parser():
     ap.add_argument("--version", action="version", version=f"flashd {__version__}")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the simulators' and cocotb's output "
                     "(default: kept in build.log and sim.log in each build directory; FLASHD_VERBOSE=1 likewise)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print results and errors only: no progress lines or "
+                    "bars (bars are drawn on a terminal only; FLASHD_QUIET=1 likewise)")
     ap.add_argument("--cache-dir", dest="cache_dir", help="where builds, syntheses and their caches go "
                     "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/)")
     ap.add_argument("--yosys", choices=YOSYS, default="pyosys", help="the Yosys that synthesizes: pyosys (PyPI's pyosys wheel, 0.70; "
@@ -57,6 +60,8 @@ def main(argv=None):
         return e.code
     if args.verbose:
         os.environ["FLASHD_VERBOSE"] = "1"
+    if args.quiet:
+        set_quiet()
     if getattr(args, "waves", False):
         os.environ["FLASHD_WAVES"] = "1"
     try:

@@ -14,7 +14,7 @@ from flashd.verif.designs import DESIGNS
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
            "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
-           "library_options", "cmd_library", "say", "WAVES_HELP"]
+           "library_options", "cmd_library", "WAVES_HELP"]
 
 WAVES_HELP = "write an FST waveform of each simulation (its path is printed); FLASHD_WAVES=1 likewise"
 
@@ -76,10 +76,6 @@ def threshold(text):
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: need a number, 'none' or 'default'") from None
-
-
-def say(message):
-    print(message, flush=True)
 
 
 D = int_range(1, MAX_D)

@@ -9,6 +9,7 @@ import numpy as np
 
 from flashd.hdl.format import as_format
 from flashd.hdl.params import MAX_D
+from flashd.progress import say
 from flashd.synth.flow import check_clock
 from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
@@ -35,7 +36,6 @@ from .options import (
     int_range,
     library_options,
     positive_float,
-    say,
 )
 
 __all__ = ["register"]

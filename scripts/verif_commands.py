@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from flashd.progress import say
 from flashd.verif import model
 from flashd.verif.accuracy import configs, evaluate, heads, load_qkv, synthetic_qkv, table
 from flashd.verif.attention_bench import regress_engine
@@ -29,7 +30,6 @@ from .options import (
     engine_options,
     fmt_type,
     int_range,
-    say,
     threshold,
 )
 

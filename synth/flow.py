@@ -42,6 +42,7 @@ import amaranth
 import flashd.hdl
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.unit import StandIn
+from flashd.progress import steps
 from flashd.verif.cache import cache_dir, touch, unique_name
 from flashd.verif.designs import design_of
 
@@ -423,13 +424,15 @@ def synth_units(params, *, library, mode="cells", effort="fast", clock_ns=None, 
                    for unit, members in groups.items()}
         done = {}
         try:
-            for n, f in enumerate(as_completed(futures), 1):
-                unit = futures[f]
-                r = done[unit] = f.result()
-                if progress:
-                    members = groups[unit]
-                    progress(f"  unit {n}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
-                             f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
+            with steps(len(groups), f"{label} units", unit="unit") as bar:
+                for n, f in enumerate(as_completed(futures), 1):
+                    unit = futures[f]
+                    r = done[unit] = f.result()
+                    bar.update()
+                    if progress:
+                        members = groups[unit]
+                        progress(f"  unit {n}/{len(groups)} {members[0]} (x{len(members)}): {r.area or r.cells:.0f} "
+                                 f"{'cached' if r.cached else f'{r.seconds:.1f} s'}")
         except BaseException:           # a failure or Ctrl-C: start no queued Yosys run
             pool.shutdown(cancel_futures=True)
             raise

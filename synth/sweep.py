@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flashd.progress import say, steps
 from flashd.verif.accuracy import configs, evaluate
 from flashd.verif.cache import cache_dir, set_cache_dir
 from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, design
@@ -41,10 +42,6 @@ __all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "open_executor", "run_
 
 DEFAULT_DESIGNS = ("fa2", "flashd")         # the baseline first, then the candidates
 PARTS = (DOT, WEIGHT, LANES, NORMALIZATION, GLUE)      # the breakdown columns of the area table
-
-
-def say(message):
-    print(message, flush=True)
 
 
 def _designs(designs):
@@ -171,39 +168,42 @@ def open_executor(spec=None, *, scheduler=None, progress=say):
         yield client.get_executor(retries=RETRIES, pure=False)
 
 
-def run_tasks(tasks, *, executor=None, jobs=1, progress=say):
+def run_tasks(tasks, *, executor=None, jobs=1, progress=say, what="tasks"):
     """Run ``tasks`` (task objects above) and return their results in order. ``executor``: any
     ``concurrent.futures.Executor`` (not shut down here); else ``jobs`` local processes, or
     this process when ``jobs`` is 1 (then each task reports through ``progress`` too). A
-    failed task stops the run and is named."""
+    failed task stops the run and is named. On a terminal a bar counts the ``what`` done."""
     tasks = list(tasks)
     t0 = time.time()
-    if executor is None and jobs <= 1:
-        out = []
-        for k, t in enumerate(tasks):
-            out.append(t(progress))
-            progress(f"{k + 1}/{len(tasks)} done ({t.label}, {time.time() - t0:.0f} s)")
-        return out
-    own = executor is None
-    ex = local_executor(jobs) if own else executor
-    try:
-        futures = {ex.submit(t): k for k, t in enumerate(tasks)}
-        results = [None] * len(tasks)
-        for n, f in enumerate(as_completed(futures), 1):
-            k = futures[f]
-            try:
-                results[k] = f.result()
-            except Exception as e:          # say which task failed now, not after every other one ran
-                for other in futures:
-                    other.cancel()
-                raise RuntimeError(f"{tasks[k].label} failed: {e}") from e
-            spent = time.time() - t0
-            progress(f"{n}/{len(tasks)} done ({tasks[k].label}; {spent:.0f} s, about "
-                     f"{spent / n * (len(tasks) - n):.0f} s left)")
-        return results
-    finally:
-        if own:
-            ex.shutdown(cancel_futures=True)
+    with steps(len(tasks), what, unit=what.split()[-1]) as bar:
+        if executor is None and jobs <= 1:
+            out = []
+            for k, t in enumerate(tasks):
+                out.append(t(progress))
+                bar.update()
+                progress(f"{k + 1}/{len(tasks)} done ({t.label}, {time.time() - t0:.0f} s)")
+            return out
+        own = executor is None
+        ex = local_executor(jobs) if own else executor
+        try:
+            futures = {ex.submit(t): k for k, t in enumerate(tasks)}
+            results = [None] * len(tasks)
+            for n, f in enumerate(as_completed(futures), 1):
+                k = futures[f]
+                try:
+                    results[k] = f.result()
+                except Exception as e:          # say which task failed now, not after every other one ran
+                    for other in futures:
+                        other.cancel()
+                    raise RuntimeError(f"{tasks[k].label} failed: {e}") from e
+                bar.update()
+                spent = time.time() - t0
+                progress(f"{n}/{len(tasks)} done ({tasks[k].label}; {spent:.0f} s, about "
+                         f"{spent / n * (len(tasks) - n):.0f} s left)")
+            return results
+        finally:
+            if own:
+                ex.shutdown(cancel_futures=True)
 
 
 def search_all(tasks, *, library, executor=None, jobs=1, progress=say):
@@ -212,7 +212,7 @@ def search_all(tasks, *, library, executor=None, jobs=1, progress=say):
     searches = sorted((SearchTask(*t, library=library, cache=str(cache_dir()),
                                   synth_jobs=1 if executor or jobs > 1 else None) for t in tasks),
                       key=SearchTask.cost)
-    results = run_tasks(searches, executor=executor, jobs=jobs, progress=progress)
+    results = run_tasks(searches, executor=executor, jobs=jobs, progress=progress, what="timing searches")
     return {s.key: r for s, r in zip(searches, results, strict=True)}
 
 
@@ -231,7 +231,7 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, ex
     parallel = executor is not None or jobs > 1
     tasks = [ReportTask(n, fmt, d, library, extra, str(cache_dir()), 1 if parallel else None)
              for fmt in fmts for d in ds for n in names]
-    reports = iter(run_tasks(tasks, executor=executor, jobs=jobs, progress=progress))
+    reports = iter(run_tasks(tasks, executor=executor, jobs=jobs, progress=progress, what="syntheses"))
     rows = []
     for fmt in fmts:
         for d in ds:
@@ -526,7 +526,8 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
         tasks = {label: ReportTask(p.design, fmt, d, library, tuple(sorted((k, v) for k, v in p.as_dict().items()
                                                                         if k not in ("design", "fmt", "d"))),
                                    str(cache_dir()), 1 if parallel else None) for label, p, _ in chosen}
-        reports = dict(zip(tasks, run_tasks(tasks.values(), executor=executor, jobs=jobs, progress=progress), strict=True))
+        reports = dict(zip(tasks, run_tasks(tasks.values(), executor=executor, jobs=jobs, progress=progress,
+                                               what="syntheses"), strict=True))
     rows = []
     for label, _, p_data in chosen:
         area = reports[label]

@@ -1,6 +1,7 @@
 """The `flashd` command line: generated files, names, and clear errors for bad options."""
 
 import gzip
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import flashd
+from flashd import progress
 from flashd.hdl.attention import FlashDEngine
 from flashd.hdl.emit import verilog_text
 from flashd.hdl.format import as_format
@@ -305,3 +307,27 @@ def test_the_readme_python_example_runs_and_the_api_names_bad_arguments(tmp_path
                              ((scope["p"],), TypeError, "options d")]:
         with pytest.raises(kind, match=named):
             flashd.generate(*bad, **({"d": 3} if bad[0] is scope["p"] else {}))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_quiet_prints_results_only_and_bars_are_for_terminals(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLASHD_QUIET", "0")             # restored after the test: -q sets it
+    path = _qkv_file(tmp_path / "plain.npz", heads=2)
+    step_line = re.compile(r"^  1/\d+ FA2", re.M)
+    assert main(["accuracy", "--npz", str(path), "--fmt", "bf16"]) == 0
+    loud = capsys.readouterr()
+    assert step_line.search(loud.out) and "configurations" not in loud.err      # lines; no bar off a terminal
+    assert main(["-q", "accuracy", "--npz", str(path), "--fmt", "bf16"]) == 0
+    quiet = capsys.readouterr()
+    assert "| FLASH-D |" in quiet.out and not step_line.search(quiet.out) and not quiet.err
+    for flag, drawn in (("0", True), ("1", False)):
+        monkeypatch.setenv("FLASHD_QUIET", flag)
+        term = _Terminal()
+        monkeypatch.setattr(sys, "stderr", term)
+        with progress.steps(3, "searches") as bar:
+            bar.update(3)
+        assert ("searches:" in term.getvalue() and "/3 [" in term.getvalue()) == drawn, term.getvalue()

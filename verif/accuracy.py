@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from flashd.hdl.format import as_format
+from flashd.progress import steps
 
 from . import model
 from .attention_model import error_stats, softmax_attention
@@ -163,12 +164,14 @@ def table(configs, problems, progress=None):
              "|---|---|---|---|---|---|---|"]
     configs = list(configs)
     t0 = time.time()
-    for k, (label, params) in enumerate(configs, 1):
-        r = evaluate(params, problems)
-        if progress:
-            progress(f"  {k}/{len(configs)} {label} ({time.time() - t0:.0f} s)")
-        lines.append(f"| {label} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | {r['rms_rel']:.3g} | "
-                     f"{r['floor_rms_rel']:.3g} | {100 * r['skip']:.1f}% | {100 * r['copy']:.1f}% |")
+    with steps(len(configs), "configurations", unit="config") as bar:
+        for k, (label, params) in enumerate(configs, 1):
+            r = evaluate(params, problems)
+            bar.update()
+            if progress:
+                progress(f"  {k}/{len(configs)} {label} ({time.time() - t0:.0f} s)")
+            lines.append(f"| {label} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | {r['rms_rel']:.3g} | "
+                         f"{r['floor_rms_rel']:.3g} | {100 * r['skip']:.1f}% | {100 * r['copy']:.1f}% |")
     return "\n".join(lines)
 
 

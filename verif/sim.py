@@ -7,7 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from flashd.progress import say
 
 from .cache import cache_dir
 
@@ -148,6 +151,8 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
     reuse = stamp.is_file() and stamp.read_text() == key
     if not reuse:                           # a reused build is not rebuilt: test() runs the binary it left
         stamp.unlink(missing_ok=True)
+        t0 = time.time()
+        say(f"building {toplevel} for {sim} (log {build_log})")
         try:
             runner.build(sources=[*control, verilog_path], hdl_toplevel=toplevel, build_dir=build_dir,
                          timescale=("1ns", "1ps"), build_args=build_args, always=True, waves=traced,
@@ -155,6 +160,7 @@ def run_cocotb(sim, verilog_path, toplevel, test_module, build_dir, extra_env, s
         except RuntimeError as e:
             raise RuntimeError(f"{sim} could not build {verilog_path} ({e}); log {build_log}:\n{_tail(build_log)}") from None
         stamp.write_text(key)
+        say(f"built {toplevel} for {sim} in {time.time() - t0:.0f} s")
     results = Path(build_dir) / "results.xml"
     results.unlink(missing_ok=True)
     try:
