@@ -11,6 +11,7 @@
     flashd regress  ...                operators simulated against the golden model
     flashd coeffs   ...                one fitted table (a, b per piece)
     flashd characterize ...            exhaustive error table of the nonlinear units
+    flashd tables   PAGE.md ...        docs' result tables rewritten from the flows' JSON (--check: stale ones)
     flashd cache    info|clean         the cache's size; clean it (all, or down to --max-size)
 
 ``generate`` writes ``<module>.v`` and a ``<module>.json`` sidecar; the module name encodes
@@ -19,10 +20,12 @@ every non-default parameter. Each command group registers its commands (``GROUPS
 
 import argparse
 import os
+import shlex
 import sys
 
 from flashd import __version__
 from flashd.progress import set_quiet
+from flashd.synth import results
 from flashd.synth.flow import YOSYS, use_yosys
 from flashd.verif.bench import RegressionFailed
 from flashd.verif.cache import set_cache_dir
@@ -62,6 +65,7 @@ def main(argv=None):
         os.environ["FLASHD_VERBOSE"] = "1"
     if args.quiet:
         set_quiet()
+    results.COMMAND = "flashd " + shlex.join(sys.argv[1:] if argv is None else argv)
     if getattr(args, "waves", False):
         os.environ["FLASHD_WAVES"] = "1"
     try:

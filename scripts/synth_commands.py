@@ -3,6 +3,7 @@ sizes, formats and clocks), ``tradeoff`` (area beside real-data error), ``ops-ar
 operators beside FloPoCo's) and ``power`` (power from the netlist's simulation)."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
 from flashd.synth.power import ACTIVITY, engine_power, power_text, real_groups, skip_study
 from flashd.synth.report import engine_report, markdown, operator_table
+from flashd.synth.results import update_page
 from flashd.synth.sta import find_sta
 from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
 from flashd.verif.accuracy import heads, load_qkv
@@ -239,12 +241,27 @@ def cmd_tradeoff(args):
     lib = cmd_library(args)
     _timing(lib, [args.clock_ns] if args.clock_ns is not None else [])
     with _executor(args) as executor:
-        rows, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=say,
+        result, md = tradeoff(args.fmt, args.d, heads(path, args.heads), library=lib, progress=say,
                             clock_ns=args.clock_ns, jobs=args.jobs, executor=executor)
     (out / "tradeoff.md").write_text(md + "\n")
-    (out / "tradeoff.json").write_text(json.dumps(rows, indent=1))
+    (out / "tradeoff.json").write_text(json.dumps(result, indent=1))
     print(md)
     print(f"wrote {out}/tradeoff.md and tradeoff.json")
+    return 0
+
+
+def cmd_tables(args):
+    """Each page's flashd-table blocks from their JSON; with --check only say which are stale."""
+    pages = [Path(p) for p in args.pages]
+    for page in pages:
+        if not page.is_file():
+            raise ValueError(f"page {page}: no such file")
+    stale = [(page, path) for page in pages for path in update_page(page, check=args.check)]
+    for page, path in stale:
+        print(f"{page}: the table from {path} {'is stale' if args.check else 'rewritten'}")
+    if args.check and stale:
+        print("flashd: run `flashd tables` on these pages", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -328,3 +345,9 @@ def register(sub):
     oa.add_argument("--parts", action="store_true", help="also each step of add, mul and fma on its own")
     oa.add_argument("--out", help="also write the Markdown here")
     oa.set_defaults(func=cmd_ops_area)
+
+    tb = sub.add_parser("tables", help="rewrite the result tables of Markdown pages from the JSON the flows wrote "
+                        "(blocks <!-- flashd-table: FILE.json --> ... <!-- /flashd-table -->)")
+    tb.add_argument("pages", nargs="+", metavar="PAGE", help="Markdown files (docs/*.md)")
+    tb.add_argument("--check", action="store_true", help="change nothing: name the stale tables, exit 1 if any")
+    tb.set_defaults(func=cmd_tables)

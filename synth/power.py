@@ -34,6 +34,7 @@ from .liberty import read_cells
 from .netbench import INPUTS, run_engine
 from .netlist import CONN, INSTANCE, read_netlist
 from .report import engine_report
+from .results import provenance
 from .sta import StaError, run_cached
 
 __all__ = ["PowerError", "read_saif", "instance_power", "opensta_power", "cell_outputs", "activity_power",
@@ -331,7 +332,8 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
                        "gate_model": round(t_model, 1),
                        "simulation": round(t_sim, 1), "per_instance_power_beside": round(t_sta, 1),
                        "power": round(time.time() - t2, 1)},
-           "saif": str(saif) if activity == "verilator" else None, "netlist": str(flat_path)}
+           "saif": str(saif) if activity == "verilator" else None, "netlist": str(flat_path),
+           "kind": "power", "provenance": provenance(timed=True)}
     (work / "power.json").write_text(json.dumps(out, indent=1))
     return out
 

@@ -36,6 +36,7 @@ from .closure import close_timing
 from .flow import GLUE, use_yosys, yosys_kind
 from .power import in_mw
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
+from .results import provenance
 
 __all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
            "compare_at_clock", "clock_table", "tradeoff"]
@@ -246,8 +247,9 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, ex
             row["reduction_pct"] = row["reductions"][names[1]]
             rows.append(row)
     seconds = round(time.time() - t0, 1)
-    (out_dir / "compare.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION, "seconds": seconds,
-                                                      "jobs": jobs, "rows": rows}, indent=1))
+    (out_dir / "compare.json").write_text(json.dumps({"kind": "compare", "paper_reduction_pct": PAPER_REDUCTION,
+                                                      "seconds": seconds, "jobs": jobs, "rows": rows,
+                                                      "provenance": provenance()}, indent=1))
     with open(out_dir / "compare.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         cats = sorted({c for r in rows for n in names for c in r[f"{n}_breakdown"]})
@@ -400,10 +402,10 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
                         row["power_reduction_pct"] = powered[names[1]]
                 rows.append(row)
     seconds = round(time.time() - t0, 1)
-    (out_dir / "compare_clock.json").write_text(json.dumps({"paper_reduction_pct": PAPER_REDUCTION,
+    (out_dir / "compare_clock.json").write_text(json.dumps({"kind": "compare_clock", "paper_reduction_pct": PAPER_REDUCTION,
                                                             "paper_power_reduction_pct": PAPER_POWER_REDUCTION,
-                                                            "seconds": seconds,
-                                                            "rows": rows}, indent=1))
+                                                            "seconds": seconds, "rows": rows,
+                                                            "provenance": provenance(timed=True)}, indent=1))
     with open(out_dir / "compare_clock.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         keys = ["met", "area", "cells", "flops", "stages", "interleave", "fmax_mhz", "critical_ns", "latency", "latency_ns"]
@@ -505,8 +507,9 @@ def _plot_clock(rows, path):
 def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock_ns=None, jobs=1, executor=None):
     """Area at head dimension ``d`` beside error on real data for the standard configurations
     (:func:`flashd.verif.accuracy.configs`): answers "how small is FLASH-D at equal or better
-    accuracy than FA2". Returns ``(rows, markdown)``; each row holds the parameters, area and
-    error statistics. Accuracy runs at the data's own head dimension. ``labels`` keeps only
+    accuracy than FA2". Returns ``(result, markdown)``: ``result`` is what tradeoff.json holds
+    (``rows``, each with the parameters, area and error statistics, and the run's
+    :func:`~flashd.synth.results.provenance`), the markdown is :func:`tradeoff_table` of it. Accuracy runs at the data's own head dimension. ``labels`` keeps only
     those configurations (the first kept one is the baseline). With ``clock_ns`` each
     configuration is its smallest design meeting that clock (:func:`search_all`:
     stages and P chosen by timing; neither changes the arithmetic, so the error is the same).
@@ -539,11 +542,19 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
                      "rms_rel": err["rms_rel"], "max_rel": err["max_rel"], "floor_rms_rel": err["floor_rms_rel"],
                      "library": area["library"]["name"] if area["library"] else None,
                      "timing": None if t is None else {k: t[k] for k in ("clock_ns", "met", "critical_ns", "fmax_mhz")}})
+    data = {"kind": "tradeoff", "fmt": fmt, "d": d, "data_d": data_d, "heads": len(problems), "clock_ns": clock_ns,
+            "rows": rows, "provenance": provenance(timed=clock_ns is not None)}
+    return data, tradeoff_table(data)
+
+
+def tradeoff_table(data):
+    """Markdown of :func:`tradeoff`'s result: area beside error, each against FA2."""
+    rows, fmt, d, clock_ns = data["rows"], data["fmt"], data["d"], data["clock_ns"]
     base = rows[0]                                  # FA2 at the input format
     unit = base["area_unit"]
     at = "" if clock_ns is None else (f" in {base['library']} at {clock_ns} ns (each configuration with the fewest "
                                       "stages and smallest P that meet it, OpenSTA)")
-    lines = [f"Area at {fmt} d={d}{at}; error on {len(problems)} heads of real data (d={data_d}); "
+    lines = [f"Area at {fmt} d={d}{at}; error on {data['heads']} heads of real data (d={data['data_d']}); "
              f"FA2 = {base['area']:.0f} {unit}, RMS rel {base['rms_rel']:.4f}",
              "", f"| configuration | area ({unit}) | vs FA2 | vs FA2, same formats | RMS rel | max rel | "
              f"error vs FA2 | latency |" + (" stages / P | fmax (MHz) |" if clock_ns else ""),
@@ -573,4 +584,4 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
                      f"({100 * (best['area'] / base['area'] - 1):+.1f}%).")
     else:
         lines.append("\nNo FLASH-D configuration reaches FA2's RMS error.")
-    return rows, "\n".join(lines)
+    return "\n".join(lines)

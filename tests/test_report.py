@@ -4,13 +4,14 @@ import json
 import pickle
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from flashd.scripts.cli import main
 from flashd.synth.pdk import library
 from flashd.synth.report import engine_report
-from flashd.synth.sweep import SearchTask, compare, tradeoff
+from flashd.synth.sweep import SearchTask, compare, table, tradeoff, tradeoff_table
 from flashd.verif.accuracy import SHARED_DATA, configs, evaluate, heads
 from flashd.verif.cache import unique_name
 
@@ -77,13 +78,14 @@ def test_tradeoff_sets_area_beside_real_data_error():
     if not SHARED_DATA.is_file():
         pytest.skip("shared MiniLM data not present")
     problems = heads(SHARED_DATA, 1)
-    rows, md = tradeoff("fp8_e4m3", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
-    fa2, fd = rows
+    result, md = tradeoff("fp8_e4m3", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
+    fa2, fd = result["rows"]
     assert fa2["parameters"]["design"] == "fa2" and fd["parameters"]["d"] == 2
     assert 0 < fd["area"] < fa2["area"]                 # same formats: FLASH-D drops the normalization
     want = evaluate(dict(configs("fp8_e4m3", problems[0][1].shape[1]))["FLASH-D"], problems)
     assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-fp8 FLASH-D is less accurate
     assert "No FLASH-D configuration reaches FA2's RMS error" in md
+    assert tradeoff_table(json.loads(json.dumps(result))) == md         # what docs tables render from its JSON
 
 
 @GE_FP8_D2
@@ -106,6 +108,27 @@ def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
     with pytest.raises(ValueError, match=r"designs=\['fa2', 'fa2'\]: a baseline and at least one other design"):
         compare([2], ["fp8_e4m3"], out_dir=tmp_path / "x", designs=("fa2", "fa2"))
     assert main(["compare", "--d", "2", "--jobs", "0"]) == 2
+
+
+@GE_FP8_D2
+def test_docs_tables_are_written_from_the_json_with_its_command(tmp_path, capsys):
+    """``flashd tables``: a page's block holds what the named JSON renders and the command
+    that wrote it; a changed figure makes the block stale (--check exits 1) until rewritten."""
+    argv = ["compare", "--d", "2", "--fmt", "fp8_e4m3", "--out", str(tmp_path / "c")]
+    assert main(argv) == 0                                              # cached by the test above
+    data = json.loads((tmp_path / "c" / "compare.json").read_text())
+    assert data["kind"] == "compare" and data["provenance"]["command"] == "flashd " + " ".join(argv)
+    page = tmp_path / "page.md"
+    page.write_text("Intro.\n\n<!-- flashd-table: c/compare.json -->\n<!-- /flashd-table -->\nAfter.\n")
+    assert main(["tables", "--check", str(page)]) == 1 and "is stale" in capsys.readouterr().out
+    assert main(["tables", str(page)]) == 0 and main(["tables", "--check", str(page)]) == 0
+    text = page.read_text()
+    assert table(data["rows"]) in text and f"`flashd {' '.join(argv)}`" in text and text.endswith("After.\n")
+    data["rows"][0]["fa2"] += 1                                         # a figure changes: the table is stale
+    (tmp_path / "c" / "compare.json").write_text(json.dumps(data))
+    assert main(["tables", "--check", str(page)]) == 1 and page.read_text() == text
+    assert main(["tables", str(tmp_path / "missing.md")]) == 2
+
 
 
 def test_sweep_tasks_carry_every_setting_and_survive_pickling(tmp_path):

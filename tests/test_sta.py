@@ -181,8 +181,9 @@ def test_tradeoff_at_a_clock_times_each_configuration_and_keeps_its_error(tmp_pa
         pytest.skip("shared MiniLM data not present")
     problems = heads(SHARED_DATA, 1)
     lib = library("sky130")
-    rows, md = tradeoff("fp8_e4m3", 1, problems, library=lib, progress=lambda m: None, labels=("FA2", "FLASH-D"),
-                        clock_ns=25.0)
+    result, md = tradeoff("fp8_e4m3", 1, problems, library=lib, progress=lambda m: None, labels=("FA2", "FLASH-D"),
+                          clock_ns=25.0)
+    rows = result["rows"]
     data = dict(configs("fp8_e4m3", problems[0][1].shape[1]))
     for row, design, label in zip(rows, ("fa2", "flashd"), ("FA2", "FLASH-D"), strict=True):
         rep, _ = close_timing(design, 25.0, library=lib, fmt="fp8_e4m3", d=1, progress=lambda m: None)

@@ -1,0 +1,79 @@
+"""Result tables in the docs are written from the JSON the flows produce, never by hand. A page
+holds a block
+
+    <!-- flashd-table: ppa/compare_clock.json -->
+    (the table, and the command that produced the JSON with its date and tools)
+    <!-- /flashd-table -->
+
+naming a JSON file relative to the page; ``flashd tables PAGE.md ...`` rewrites each block
+from its file, and ``--check`` only names the stale ones (``make test`` runs it on docs/), so
+a figure and the command that measured it cannot drift apart. The flows record that command
+in their JSON (:func:`provenance`); the CLI sets :data:`COMMAND`."""
+
+import datetime
+import json
+import re
+from pathlib import Path
+
+__all__ = ["COMMAND", "provenance", "render", "update_page"]
+
+COMMAND = None          # "flashd <arguments>" when the command line runs a flow; None from Python
+
+BLOCK = re.compile(r"(<!-- flashd-table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- /flashd-table -->)", re.S)
+
+
+def provenance(timed=False):
+    """What a flow's JSON records about its own making: the command, the date, the tools."""
+    from .flow import tool_versions
+    from .sta import sta_version
+    tools = {"yosys": tool_versions()}
+    if timed:
+        tools["opensta"] = sta_version()
+    return {"command": COMMAND, "date": datetime.date.today().isoformat(), "tools": tools}
+
+
+def _renderers():
+    from .power import power_text
+    from .sweep import clock_table, table, tradeoff_table
+    return {"compare": lambda data: table(data["rows"]),
+            "compare_clock": lambda data: clock_table(data["rows"]),
+            "tradeoff": tradeoff_table,
+            "power": power_text}
+
+
+def render(path):
+    """The markdown a flow's JSON file gives: its table, then where it came from."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a flow's JSON ({e})") from None
+    renderers = _renderers()
+    kind = data.get("kind", path.stem) if isinstance(data, dict) else None
+    if kind not in renderers:
+        raise ValueError(f"{path}: kind {kind!r} has no table (allowed: {', '.join(renderers)})")
+    made = data.get("provenance") or {}
+    command = f"`{made['command']}`" if made.get("command") else "the Python API (no command recorded)"
+    tools = ", ".join(f"{k} {v}" for k, v in (made.get("tools") or {}).items()) or "tools not recorded"
+    seconds = f", {data['seconds'] / 60:.1f} minutes wall" if isinstance(data.get("seconds"), int | float) else ""
+    return (f"{renderers[kind](data).rstrip()}\n\n"
+            f"*From `{path.name}`, written by {command} on {made.get('date', 'an unrecorded date')}{seconds} "
+            f"({tools}); `flashd tables` rewrote this table from it.*\n")
+
+
+def update_page(page, check=False):
+    """Rewrite the page's blocks from their JSON (or, with ``check``, leave it); the paths of
+    the blocks that were (or would be) changed."""
+    page = Path(page)
+    text = page.read_text()
+    stale = []
+
+    def fill(m):
+        body = render(page.parent / m["path"])
+        if body != m["body"]:
+            stale.append(m["path"])
+        return m[1] + body + m[4]
+    new = BLOCK.sub(fill, text)
+    if stale and not check:
+        page.write_text(new)
+    return stale
