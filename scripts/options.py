@@ -14,7 +14,7 @@ from flashd.verif.designs import DESIGNS
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
            "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
-           "library_options", "cmd_library", "WAVES_HELP"]
+           "library_options", "cmd_library", "output_file", "output_dir", "WAVES_HELP"]
 
 WAVES_HELP = "write an FST waveform of each simulation (its path is printed); FLASHD_WAVES=1 likewise"
 
@@ -156,3 +156,29 @@ def library_options(p, clock=False):
 def cmd_library(args):
     """The cell library the options name (pdk.library raises LibraryError, a ValueError, naming them)."""
     return library(args.pdk, args.corner, args.liberty)
+
+
+def output_file(path, option):
+    """``--json`` / ``--out`` checked before any long work: not a directory, its directory made."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory (give a file name)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {path}: its directory cannot be made ({e.strerror or e})") from None
+    return path
+
+
+def output_dir(path, option):
+    """An output directory checked before any long work: made if missing, not a file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path}: is a file (give a directory)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{option} {path}: cannot be made ({e.strerror or e})") from None
+    return path

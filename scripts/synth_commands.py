@@ -37,36 +37,12 @@ from .options import (
     fmt_type,
     int_range,
     library_options,
+    output_dir,
+    output_file,
     positive_float,
 )
 
 __all__ = ["register"]
-
-
-def _output_file(path, option):
-    """``--json`` / ``--out`` checked before any long work: not a directory, its directory made."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{option} {path}: is a directory (give a file name)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"{option} {path}: its directory cannot be made ({e.strerror or e})") from None
-    return path
-
-
-def _output_dir(path, option):
-    """An output directory checked before any long work: made if missing, not a file."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path}: is a file (give a directory)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"{option} {path}: cannot be made ({e.strerror or e})") from None
-    return path
 
 
 def _timing(lib, clocks):
@@ -79,7 +55,7 @@ def _timing(lib, clocks):
 
 def cmd_synth(args):
     """One engine synthesized unit by unit; a per-unit area table (and JSON)."""
-    json_path = _output_file(args.json, "--json")
+    json_path = output_file(args.json, "--json")
     if args.d is None:
         raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
     kw = engine_kwargs(args, args.design)
@@ -132,7 +108,7 @@ def _power_rows(args, fmt, d=None):
 
 def cmd_power(args):
     """Power of one engine from its gate-level simulation on real (or random) rows."""
-    json_path = _output_file(args.json, "--json")
+    json_path = output_file(args.json, "--json")
     lib = cmd_library(args)
     if args.clock_ns is None:
         raise ValueError("power needs --clock-ns (the clock the design is synthesized and timed for)")
@@ -170,7 +146,7 @@ def cmd_power(args):
 
 def cmd_ops_area(args):
     """Single operators synthesized: generic cells beside FloPoCo's, and GE; optionally each step."""
-    out = _output_file(args.out, "--out")
+    out = output_file(args.out, "--out")
     md = operator_table(args.fmt, args.ops, library=cmd_library(args), progress=say)
     stepped = [o for o in args.ops if o in STEPS]
     if args.parts and stepped:
@@ -207,7 +183,7 @@ def cmd_compare(args):
         raise ValueError("--power needs --clock-ns (power is reported at the clock each design is timed for)")
     if len(args.designs) < 2 or len(set(args.designs)) != len(args.designs):
         raise ValueError(f"--designs {','.join(args.designs)}: a baseline and at least one other design, each once")
-    args.out = _output_dir(args.out or ("build/compare_clock" if args.clock_ns else "build/compare"), "--out")
+    args.out = output_dir(args.out or ("build/compare_clock" if args.clock_ns else "build/compare"), "--out")
     if args.clock_ns:
         _timing(lib, args.clock_ns)
         power = None
@@ -237,7 +213,7 @@ def cmd_compare(args):
 def cmd_tradeoff(args):
     """Area at d beside real-data error for the standard configurations."""
     path = data_path(args.npz)
-    out = _output_dir(args.out, "--out")
+    out = output_dir(args.out, "--out")
     lib = cmd_library(args)
     _timing(lib, [args.clock_ns] if args.clock_ns is not None else [])
     with _executor(args) as executor:

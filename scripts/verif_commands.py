@@ -3,13 +3,15 @@
 ``regress`` (operators against the golden model)."""
 
 import argparse
+import json
 import time
 
 import numpy as np
 
 from flashd.progress import say
+from flashd.synth.results import provenance
 from flashd.verif import model
-from flashd.verif.accuracy import configs, evaluate, heads, load_qkv, synthetic_qkv, table
+from flashd.verif.accuracy import accuracy_table, configs, evaluate, heads, load_qkv, measure, synthetic_qkv
 from flashd.verif.attention_bench import regress_engine
 from flashd.verif.bench import regress
 from flashd.verif.cache import cache_dir, entries, evict, parse_size
@@ -30,6 +32,7 @@ from .options import (
     engine_options,
     fmt_type,
     int_range,
+    output_file,
     threshold,
 )
 
@@ -99,15 +102,22 @@ def cmd_verify(args):
 def cmd_accuracy(args):
     """Error table of the standard configurations (or a skip-threshold sweep) on real data."""
     path = data_path(args.npz)
+    json_path = output_file(args.json, "--json")
     problems = heads(path, args.heads)
     d = problems[0][1].shape[1]
     print(f"{len(problems)} heads of {path.name}, fmt {args.fmt}, d {d}")
     if args.skip_sweep:
-        print(table([(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
-                      engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
-                     for x in args.skip_sweep], problems, progress=say))
+        chosen = [(f"FLASH-D scalar {args.scalar_fmt}, skip_below {x}",
+                   engine_params("flashd", d=d, fmt=args.fmt, scalar_fmt=args.scalar_fmt, skip_below=x))
+                  for x in args.skip_sweep]
     else:
-        print(table(configs(args.fmt, d), problems, progress=say))
+        chosen = configs(args.fmt, d)
+    data = {"kind": "accuracy", "data": path.name, "fmt": args.fmt, "d": d, "heads": [p[0] for p in problems],
+            "rows": measure(chosen, problems, progress=say), "provenance": provenance()}
+    print(accuracy_table(data))
+    if json_path:
+        json_path.write_text(json.dumps(data, indent=1))
+        print(f"wrote {json_path}")
     return 0
 
 
@@ -196,6 +206,7 @@ def register(sub):
                    help="FLASH-D skip_below thresholds to sweep instead, e.g. none,-10,-8,-6")
     a.add_argument("--scalar-fmt", dest="scalar_fmt", type=fmt_type, default="fp32",
                    help="scalar format of the sweep (default fp32)")
+    a.add_argument("--json", help="also write the table's data here (flashd tables renders docs from it)")
     a.set_defaults(func=cmd_accuracy)
 
     r = sub.add_parser("regress", help="simulate one-format operators against the golden model")

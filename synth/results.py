@@ -33,9 +33,12 @@ def provenance(timed=False):
 
 
 def _renderers():
+    from flashd.verif.accuracy import accuracy_table
+
     from .power import power_text
     from .sweep import clock_table, table, tradeoff_table
-    return {"compare": lambda data: table(data["rows"]),
+    return {"accuracy": accuracy_table,
+            "compare": lambda data: table(data["rows"]),
             "compare_clock": lambda data: clock_table(data["rows"]),
             "tradeoff": tradeoff_table,
             "power": power_text}

@@ -24,6 +24,7 @@ from flashd.hdl.pwl import intervals
 from flashd.scripts import hdl_commands
 from flashd.scripts.cli import _parser, main
 from flashd.synth.flow import synth_module
+from flashd.synth.results import render
 from flashd.verif import accuracy, attention_model
 from flashd.verif.accuracy import heads, load_qkv, synthetic_qkv
 from flashd.verif.cache import cache_dir, set_cache_dir
@@ -80,7 +81,7 @@ def test_engine_options_take_their_help_from_the_parameter_fields():
 
 def test_every_option_has_a_help_string():
     _, commands = _parser()
-    assert len(commands) == 13
+    assert len(commands) == 14
     for name, sub in commands.items():
         for action in sub._actions:                  # argparse has no public list of them
             assert action.help, f"flashd {name} {action.option_strings or action.dest}: no help"
@@ -222,8 +223,13 @@ def test_accuracy_on_the_plain_layout(tmp_path, capsys):
     path = _qkv_file(tmp_path / "plain.npz", heads=2)
     problems = heads(path)
     assert [p[0] for p in problems] == ["h0", "h1"] and problems[1][1].shape == (6, 4)
-    assert main(["accuracy", "--npz", str(path), "--fmt", "bf16"]) == 0
+    assert main(["accuracy", "--npz", str(path), "--fmt", "bf16", "--json", str(tmp_path / "a" / "acc.json")]) == 0
     assert "| FLASH-D |" in capsys.readouterr().out
+    data = json.loads((tmp_path / "a" / "acc.json").read_text())
+    assert data["kind"] == "accuracy" and data["heads"] == ["h0", "h1"] and data["provenance"]["command"]
+    for r in data["rows"]:                      # the pooled share of skipped updates lies within the heads' range
+        assert r["skip_range"][0] <= r["skip"] <= r["skip_range"][1]
+    assert accuracy.accuracy_table(data) in render(tmp_path / "a" / "acc.json")
 
 
 def test_a_truncated_liberty_is_named(tmp_path, capsys):

@@ -131,11 +131,13 @@ def evaluate(params, problems):
     """Error statistics of one engine configuration over ``problems`` ``[(label, Q, K, V)]``
     (one head each: Q (R, d), K and V (N, d)). Returns a dict: ``max_abs``, ``max_rel``,
     ``rms_rel`` (pooled over all heads), the same for ``floor``, ``skip`` and ``copy``
-    fractions of the lane updates, and ``rows``."""
+    fractions of the lane updates (pooled; ``skip_range``: the least and most of one head,
+    which differ widely: a head whose scores are concentrated skips most of its keys), and ``rows``."""
     fmt = params.fmt
     acc = {"err2": 0.0, "ref2": 0.0, "max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0}
     floor = {"err2": 0.0, "max_abs": 0.0, "max_rel": 0.0}
     skipped = copied = updates = rows = 0
+    per_head = []
     for label, Q, K, V in problems:
         R, (N, d) = Q.shape[0], K.shape
         q, k, v = (quantize(fmt, x, f"{label} {n}") for n, x in (("q", Q), ("k", K), ("v", V)))
@@ -151,28 +153,43 @@ def evaluate(params, problems):
         acc["ref2"] += float(np.sum(ref ** 2))
         acc["nonfinite"] += int((~np.isfinite(y)).sum())
         skipped, copied, updates, rows = skipped + res.skipped, copied + res.copied, updates + res.updates, rows + R
+        per_head.append(res.skipped / max(res.updates, 1))
     return {"max_abs": acc["max_abs"], "max_rel": acc["max_rel"], "rms_rel": float(np.sqrt(acc["err2"] / acc["ref2"])),
             "floor_max_rel": floor["max_rel"], "floor_rms_rel": float(np.sqrt(floor["err2"] / acc["ref2"])),
-            "skip": skipped / max(updates, 1), "copy": copied / max(updates, 1), "rows": rows,
+            "skip": skipped / max(updates, 1), "skip_range": (min(per_head), max(per_head)),
+            "copy": copied / max(updates, 1), "rows": rows,
             "nonfinite": acc["nonfinite"]}
 
 
-def table(configs, problems, progress=None):
-    """Markdown table: one line per ``(label, params)``; ``progress(line)`` hears of each
-    configuration as it is done (a whole head set takes seconds per configuration)."""
-    lines = ["| configuration | max abs | max rel | RMS rel | floor RMS rel | skipped | copied |",
-             "|---|---|---|---|---|---|---|"]
-    configs = list(configs)
+def measure(configs, problems, progress=None):
+    """:func:`evaluate` of each ``(label, params)``: ``[{"label": ..., **statistics}]``;
+    ``progress(line)`` hears of each configuration as it is done (seconds each)."""
+    configs, rows = list(configs), []
     t0 = time.time()
     with steps(len(configs), "configurations", unit="config") as bar:
         for k, (label, params) in enumerate(configs, 1):
-            r = evaluate(params, problems)
+            rows.append({"label": label, **evaluate(params, problems)})
             bar.update()
             if progress:
                 progress(f"  {k}/{len(configs)} {label} ({time.time() - t0:.0f} s)")
-            lines.append(f"| {label} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | {r['rms_rel']:.3g} | "
-                         f"{r['floor_rms_rel']:.3g} | {100 * r['skip']:.1f}% | {100 * r['copy']:.1f}% |")
+    return rows
+
+
+def accuracy_table(data):
+    """Markdown of ``flashd accuracy``'s result (``data["rows"]`` from :func:`measure`)."""
+    lines = ["| configuration | max abs | max rel | RMS rel | floor RMS rel | skipped (least-most of one head) | copied |",
+             "|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        lo, hi = r["skip_range"]
+        lines.append(f"| {r['label']} | {r['max_abs']:.3g} | {r['max_rel']:.3g} | {r['rms_rel']:.3g} | "
+                     f"{r['floor_rms_rel']:.3g} | {100 * r['skip']:.1f}% ({100 * lo:.1f}-{100 * hi:.1f}%) | "
+                     f"{100 * r['copy']:.1f}% |")
     return "\n".join(lines)
+
+
+def table(configs, problems, progress=None):
+    """Markdown table: one line per ``(label, params)``."""
+    return accuracy_table({"rows": measure(configs, problems, progress)})
 
 
 def configs(fmt, d, **common):
