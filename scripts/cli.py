@@ -25,7 +25,7 @@ import sys
 
 from flashd import __version__
 from flashd.progress import set_quiet
-from flashd.synth import results
+from flashd.synth import provenance
 from flashd.synth.flow import YOSYS, use_yosys
 from flashd.verif.bench import RegressionFailed
 from flashd.verif.cache import set_cache_dir
@@ -65,7 +65,7 @@ def main(argv=None):
         os.environ["FLASHD_VERBOSE"] = "1"
     if args.quiet:
         set_quiet()
-    results.COMMAND = "flashd " + shlex.join(sys.argv[1:] if argv is None else argv)
+    provenance.COMMAND = "flashd " + shlex.join(sys.argv[1:] if argv is None else argv)
     if getattr(args, "waves", False):
         os.environ["FLASHD_WAVES"] = "1"
     try:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from flashd.progress import say
-from flashd.synth.results import provenance
+from flashd.synth.provenance import provenance
 from flashd.verif import model
 from flashd.verif.accuracy import accuracy_table, configs, evaluate, heads, load_qkv, measure, synthetic_qkv
 from flashd.verif.attention_bench import regress_engine

@@ -33,8 +33,8 @@ from .gatesim import GateSim
 from .liberty import read_cells
 from .netbench import INPUTS, run_engine
 from .netlist import CONN, INSTANCE, read_netlist
+from .provenance import provenance
 from .report import engine_report
-from .results import provenance
 from .sta import StaError, run_cached
 
 __all__ = ["PowerError", "read_saif", "instance_power", "opensta_power", "cell_outputs", "activity_power",

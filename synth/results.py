@@ -8,40 +8,27 @@ holds a block
 naming a JSON file relative to the page; ``flashd tables PAGE.md ...`` rewrites each block
 from its file, and ``--check`` only names the stale ones (``make test`` runs it on docs/), so
 a figure and the command that measured it cannot drift apart. The flows record that command
-in their JSON (:func:`provenance`); the CLI sets :data:`COMMAND`."""
+in their JSON (:mod:`flashd.synth.provenance`)."""
 
-import datetime
 import json
 import re
 from pathlib import Path
 
-__all__ = ["COMMAND", "provenance", "render", "update_page"]
+from flashd.verif.accuracy import accuracy_table
 
-COMMAND = None          # "flashd <arguments>" when the command line runs a flow; None from Python
+from .power import power_text
+from .sweep import clock_table, table, tradeoff_table
+
+__all__ = ["RENDERERS", "render", "update_page"]
 
 BLOCK = re.compile(r"(<!-- flashd-table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- /flashd-table -->)", re.S)
 
 
-def provenance(timed=False):
-    """What a flow's JSON records about its own making: the command, the date, the tools."""
-    from .flow import tool_versions
-    from .sta import sta_version
-    tools = {"yosys": tool_versions()}
-    if timed:
-        tools["opensta"] = sta_version()
-    return {"command": COMMAND, "date": datetime.date.today().isoformat(), "tools": tools}
-
-
-def _renderers():
-    from flashd.verif.accuracy import accuracy_table
-
-    from .power import power_text
-    from .sweep import clock_table, table, tradeoff_table
-    return {"accuracy": accuracy_table,
-            "compare": lambda data: table(data["rows"]),
-            "compare_clock": lambda data: clock_table(data["rows"]),
-            "tradeoff": tradeoff_table,
-            "power": power_text}
+RENDERERS = {"accuracy": accuracy_table,               # a JSON's "kind" -> its table
+             "compare": lambda data: table(data["rows"]),
+             "compare_clock": lambda data: clock_table(data["rows"]),
+             "tradeoff": tradeoff_table,
+             "power": power_text}
 
 
 def render(path):
@@ -51,15 +38,14 @@ def render(path):
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a flow's JSON ({e})") from None
-    renderers = _renderers()
-    kind = data.get("kind", path.stem) if isinstance(data, dict) else None
-    if kind not in renderers:
-        raise ValueError(f"{path}: kind {kind!r} has no table (allowed: {', '.join(renderers)})")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in RENDERERS:
+        raise ValueError(f"{path}: kind {kind!r} has no table (allowed: {', '.join(RENDERERS)})")
     made = data.get("provenance") or {}
     command = f"`{made['command']}`" if made.get("command") else "the Python API (no command recorded)"
     tools = ", ".join(f"{k} {v}" for k, v in (made.get("tools") or {}).items()) or "tools not recorded"
     seconds = f", {data['seconds'] / 60:.1f} minutes wall" if isinstance(data.get("seconds"), int | float) else ""
-    return (f"{renderers[kind](data).rstrip()}\n\n"
+    return (f"{RENDERERS[kind](data).rstrip()}\n\n"
             f"*From `{path.name}`, written by {command} on {made.get('date', 'an unrecorded date')}{seconds} "
             f"({tools}); `flashd tables` rewrote this table from it.*\n")
 

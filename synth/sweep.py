@@ -35,8 +35,8 @@ from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, design
 from .closure import close_timing
 from .flow import GLUE, use_yosys, yosys_kind
 from .power import in_mw
+from .provenance import provenance
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
-from .results import provenance
 
 __all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
            "compare_at_clock", "clock_table", "tradeoff"]
