@@ -46,6 +46,7 @@ from flashd.progress import steps
 from flashd.verif.cache import cache_dir, touch, unique_name
 from flashd.verif.designs import design_of
 
+from .fanout import FANOUT, buffer_cell, buffer_fanout
 from .pdk import library as default_library
 
 __all__ = ["FLOW_VERSION", "SynthError", "YOSYS", "use_yosys", "yosys_kind", "find_yosys", "tool_versions", "synth_root", "synth_module", "synth_units",
@@ -227,9 +228,10 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
         check_clock(clock_ns, lib)
     clock_ps = None if clock_ns is None else round(clock_ns * 1000)
     script = _script(top, lib.path if mode == "cells" else None, mode, effort, clock_ps)
+    buffered = bool(boxes) and mode == "cells" and clock_ps is not None     # fan-out trees into the boxes
     key = hashlib.sha256("\0".join([FLOW_VERSION, tool_versions(), script.replace(str(lib.path), ""), ABC_TIMING[effort],
                                      lib.digest if mode == "cells" else "", text, boxes, str(rename)]
-                                    ).encode()).hexdigest()[:24]
+                                    + ([f"fanout {FANOUT}"] if buffered else [])).encode()).hexdigest()[:24]
     if _cache(key).is_file() and _cache(key, ".v").is_file():
         touch(_cache(key), _cache(key, ".v"))
         return UnitArea(**{**json.loads(_cache(key).read_text()), "cached": True, "netlist": str(_cache(key, ".v"))})
@@ -246,6 +248,14 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
     t = time.time()
     _run_yosys(work, script, label or top)
     result = _parse(work, time.time() - t, lib if mode == "cells" else None, top)
+    if buffered:
+        cell = buffer_cell(lib)
+        netlist, added = buffer_fanout((work / "netlist.v").read_text(), boxes, cell)
+        if added:
+            (work / "netlist.v").write_text(netlist)
+            result.by_type[cell[0]] = result.by_type.get(cell[0], 0) + added
+            result.cells += added
+            result.area = round(result.area + added * lib.cells()[cell[0]].area, 4)
     _store(_cache(key), {k: v for k, v in result.__dict__.items() if k not in ("cached", "netlist")})
     os.replace(work / "netlist.v", _cache(key, ".v"))
     result.netlist = str(_cache(key, ".v"))

@@ -6,14 +6,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NetlistError", "Netlist", "read_netlist", "INSTANCE", "CONN"]
+__all__ = ["NetlistError", "Netlist", "read_netlist", "bits", "DECL", "INSTANCE", "CONN"]
 
 
 class NetlistError(ValueError):
     """A netlist this reader cannot take."""
 
 
-_DECL = re.compile(r"^[ \t]*(input|output|wire|inout)\s*(?:\[(\d+):(\d+)\])?\s*(\\\S+|\w+)\s*;", re.M)
+DECL = re.compile(r"^[ \t]*(input|output|wire|inout)\s*(?:\[(\d+):(\d+)\])?\s*(\\\S+|\w+)\s*;", re.M)
 INSTANCE = re.compile(r"^[ \t]*(\S+)\s+(\\\S+ |\S+)\s*\((.*?)\);", re.M | re.S)
 CONN = re.compile(r"\.(\w+)\(\s*(.*?)\s*\)\s*(?:,|$)", re.S)
 _ASSIGN = re.compile(r"^[ \t]*assign\s+(.*?)\s*=\s*(.*?)\s*;", re.M | re.S)
@@ -32,7 +32,7 @@ class Netlist:
     alias: dict
 
 
-def _bits(expr, widths):
+def bits(expr, widths):
     """Bit keys of a Verilog net expression (escaped or plain names, bit and part selects,
     sized constants, concatenations), LSB first; constants as 0 and 1."""
     expr = expr.strip()
@@ -48,7 +48,7 @@ def _bits(expr, widths):
         parts.append(cur)
         out = []
         for part in reversed(parts):                # MSB first in Verilog
-            out += _bits(part, widths)
+            out += bits(part, widths)
         return out
     c = _CONST.fullmatch(expr)
     if c:
@@ -79,17 +79,17 @@ def read_netlist(path):
     if not m or text.count("endmodule") != 1:
         raise NetlistError(f"{path}: not one flat module")
     widths, ports = {}, {}
-    for kind, hi, lo, name in _DECL.findall(text):
+    for kind, hi, lo, name in DECL.findall(text):
         name = name[1:] if name.startswith("\\") else name
         if hi:
             widths[name] = tuple(sorted((int(hi), int(lo))))
         if kind in ("input", "output", "inout"):
             ports[name] = kind
-    ports = {n: (kind, _bits(n, widths)) for n, kind in ports.items()}
+    ports = {n: (kind, bits(n, widths)) for n, kind in ports.items()}
     body = re.sub(r"^[ \t]*(input|output|wire|inout|module|endmodule)\b.*\n?", "", text, flags=re.M)
     alias = {}
     for lhs, rhs in _ASSIGN.findall(body):
-        left, right = _bits(lhs, widths), _bits(rhs, widths)
+        left, right = bits(lhs, widths), bits(rhs, widths)
         if len(left) != len(right):
             raise NetlistError(f"{path}: assign {lhs} = {rhs}: {len(left)} bits from {len(right)}")
         alias.update(zip(left, right, strict=True))
@@ -99,7 +99,7 @@ def read_netlist(path):
         pins = {}
         for pin, net in CONN.findall(conns):
             if net:
-                b = _bits(net, widths)
+                b = bits(net, widths)
                 if len(b) != 1:
                     raise NetlistError(f"{path}: {name.strip()}.{pin} is connected to {len(b)} bits ({net})")
                 pins[pin] = b[0]
