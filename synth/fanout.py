@@ -65,6 +65,8 @@ def buffer_fanout(text, boxes, cell, fanout=FANOUT):
     """The glue netlist ``text`` (one module, Yosys's ``write_verilog -noexpr``) with a buffer
     tree on each net bit that drives more than ``fanout`` input pins of the modules in
     ``boxes``; returns ``(text, buffers added)``. ``cell``: :func:`buffer_cell`."""
+    if isinstance(fanout, bool) or not isinstance(fanout, int) or fanout < 2:
+        raise ValueError(f"fanout={fanout!r}: box input pins per buffer, an integer >= 2")
     name, pin_in, pin_out = cell
     inputs = _box_inputs(boxes)
     widths = {}

@@ -250,7 +250,7 @@ def synth_module(text, top, *, boxes="", library=None, mode="cells", label=None,
     result = _parse(work, time.time() - t, lib if mode == "cells" else None, top)
     if buffered:
         cell = buffer_cell(lib)
-        netlist, added = buffer_fanout((work / "netlist.v").read_text(), boxes, cell)
+        netlist, added = buffer_fanout((work / "netlist.v").read_text(), boxes, cell, fanout=FANOUT)
         if added:
             (work / "netlist.v").write_text(netlist)
             result.by_type[cell[0]] = result.by_type.get(cell[0], 0) + added

@@ -4,10 +4,12 @@ liberty, random rows and rows of real attention data, bit-exact; and a netlist w
 changed fails."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from flashd.synth import flow
 from flashd.synth.netbench import regress_netlist
 from flashd.synth.pdk import library
 from flashd.verif import model
@@ -45,6 +47,20 @@ def test_sky130_netlist_matches_the_model(design):
     assert rep["timing"]["clock_ns"] == p["clock_ns"] and rep["cells"] > 500 and rep["area_unit"] == "µm²"
     if not SHARED_DATA.is_file():
         pytest.skip(f"random rows matched; real rows skipped: {SHARED_DATA} not found")
+
+
+@CLOSURE_25NS
+def test_a_netlist_with_fanout_trees_everywhere_matches_the_model(monkeypatch):
+    """FA2 fp8 d = 1 at 25 ns with a buffer for every 2 box input pins (the flow's FANOUT is 8,
+    which at d = 1 buffers only the reset and valid nets): the trees carry every net into its
+    units, the running max, the exponentials' inputs and the lanes' operands included."""
+    monkeypatch.setattr(flow, "FANOUT", 2)
+    p = DESIGNS["fa2"]
+    result, rep = regress_netlist("fa2", "icarus", "netlist_fanout2", [1, 9, 30], library=library("sky130"), **p)
+    assert result.ok and result.rows == 3, result.report()
+    top = Path(rep["netlist"]).read_text()
+    top = top[top.index("module e_fa2"):]
+    assert top[:top.index("endmodule")].count("sky130_fd_sc_hd__buf_8 fanout$buf") > 20
 
 
 @CLOSURE_25NS
