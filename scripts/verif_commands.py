@@ -113,7 +113,7 @@ def cmd_accuracy(args):
     else:
         chosen = configs(args.fmt, d)
     data = {"kind": "accuracy", "data": path.name, "fmt": args.fmt, "d": d, "heads": [p[0] for p in problems],
-            "rows": measure(chosen, problems, progress=say), "provenance": provenance()}
+            "rows": measure(chosen, problems, progress=say), "provenance": provenance(synthesis=False)}
     print(accuracy_table(data))
     if json_path:
         json_path.write_text(json.dumps(data, indent=1))
