@@ -1,0 +1,202 @@
+"""Fixed-point function units: ``Y ~ f(x)`` for ``x = X / 2**in_bits`` in [0, 1), faithful to
+the output's last bit (``|Y / 2**out_frac - f(x)| < 2**-out_frac`` for every input).
+
+:func:`plan` designs the unit: a plain table when the input is narrow, else a piecewise
+polynomial of degree 1 or 2 on ``2**k`` equal segments (the top ``k`` input bits index a
+coefficient table; the rest, ``t``, is truncated to ``t_bits`` and fed to Horner's rule with
+truncated products), the cheapest that meets the error budget. The budget is not estimated:
+the plan evaluates its own integer arithmetic (:meth:`FixPlan.evaluate`, NumPy) on every
+input and keeps the error it measured (``max_err_ulp``, ``mean_err_ulp``), which the tests
+check against an independent oracle. :class:`FixFunctionUnit` is the circuit, written from the
+same plan (its tables and widths) and checked bit-exact against :meth:`FixPlan.evaluate`.
+
+The integer arithmetic both follow, with ``r = in_bits - k``, ``i = X >> r``,
+``T = (X mod 2**r) >> (r - t_bits)`` and every ``>>`` an arithmetic (flooring) shift::
+
+    degree 1:  A = C0[i] + (C1[i] * T >> t_bits)
+    degree 2:  A = C0[i] + ((C1[i] + (C2[i] * T >> t_bits)) * T >> t_bits)
+    Y = (A + 2**(guard - 1)) >> guard          (a table: Y = C0[X])
+
+with the coefficients in units of ``2**-(out_frac + guard)``.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from amaranth import Array, Const, Module, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .format import check_int
+
+__all__ = ["FIX_FUNCTIONS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
+
+# f on [0, 1), vectorized (float64: the plan's own error measure; the tests use another oracle)
+FIX_FUNCTIONS = {
+    "exp2": np.exp2,                                    # 2^x: the significand of an exponential
+    "log2_1p": lambda x: np.log2(1.0 + x),              # log2(1 + x): a logarithm's significand
+    "recip_1p": lambda x: 1.0 / (1.0 + x),              # 1 / (1 + x): a reciprocal's significand
+}
+TABLE_BITS = 8              # inputs this narrow are one table
+MAX_IN_BITS = 22            # every input is evaluated when the plan is made (4M at 22 bits)
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """A designed unit: its tables (tuples of ints, one per coefficient order) and widths."""
+    function: str
+    in_bits: int
+    out_frac: int
+    method: str                 # "table" or "poly"
+    k: int                      # index bits (the table's address)
+    degree: int                 # 0 for a table
+    guard: int                  # extra fraction bits carried until the final rounding
+    t_bits: int                 # bits of t kept for the products
+    coefficients: tuple         # (C0s, C1s[, C2s]), each a tuple of 2**k ints
+    max_err_ulp: float          # measured on every input against float64 f
+    mean_err_ulp: float         # the mean signed error (does it lean one way?)
+
+    @property
+    def out_bits(self):
+        """Width of Y (two's complement when f is negative somewhere)."""
+        return _width(*self.out_range)
+
+    @cached_property
+    def out_range(self):
+        """The least and greatest Y over every input."""
+        y = self.evaluate(np.arange(1 << self.in_bits, dtype=np.int64))
+        return int(y.min()), int(y.max())
+
+    def evaluate(self, X):
+        """Y for integer inputs ``X`` (NumPy int64), exactly as the circuit computes it."""
+        X = np.asarray(X, dtype=np.int64)
+        if self.method == "table":
+            return np.asarray(self.coefficients[0], dtype=np.int64)[X]
+        r = self.in_bits - self.k
+        i = X >> r
+        T = (X & ((1 << r) - 1)) >> (r - self.t_bits)
+        C = [np.asarray(c, dtype=np.int64)[i] for c in self.coefficients]
+        acc = C[-1]
+        for c in reversed(C[:-1]):
+            acc = c + ((acc * T) >> self.t_bits)
+        return (acc + (1 << (self.guard - 1))) >> self.guard
+
+    @property
+    def table_bits(self):
+        return (1 << self.k) * sum(_width(min(c), max(c)) for c in self.coefficients)
+
+
+def _width(lo, hi):
+    """Bits of a two's complement (or, when lo >= 0, unsigned) integer holding lo..hi."""
+    if lo >= 0:
+        return max(1, int(hi).bit_length())
+    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
+
+
+def _errors(function, in_bits, out_frac, Y):
+    x = np.arange(1 << in_bits, dtype=np.float64) / 2.0 ** in_bits
+    e = Y / 2.0 ** out_frac - FIX_FUNCTIONS[function](x)
+    return float(np.max(np.abs(e))) * 2.0 ** out_frac, float(np.mean(e)) * 2.0 ** out_frac
+
+
+def _fit(f, k, degree):
+    """Per segment, the degree-``degree`` polynomial in t in [0, 1) interpolating f at
+    Chebyshev nodes (near minimax): an array (2**k, degree + 1), constant term first."""
+    nodes = (1 - np.cos((2 * np.arange(degree + 1) + 1) * np.pi / (2 * degree + 2))) / 2
+    V = np.vander(nodes, degree + 1, increasing=True)
+    seg = np.arange(1 << k)[:, None]
+    values = f((seg + nodes[None, :]) / 2.0 ** k)
+    return np.linalg.solve(V, values.T).T
+
+
+def _poly(function, in_bits, out_frac, k, degree, guard):
+    """The plan of one (k, degree, guard), or None: ``t_bits`` as few as stay faithful, and the
+    constant terms raised by what the flooring shifts lose on average (0 to ``degree`` units:
+    of the faithful ones, the least mean error), so that the errors do not lean one way."""
+    r = in_bits - k
+    c = _fit(FIX_FUNCTIONS[function], k, degree)
+    scale = 2.0 ** (out_frac + guard)
+    raw = [np.round(c[:, j] * scale).astype(np.int64) for j in range(degree + 1)]
+    X = np.arange(1 << in_bits, dtype=np.int64)
+    best = None
+    for t_bits in range(r, 0, -1):            # fewer bits of t: smaller multipliers, while faithful
+        tried = []
+        for offset in range(degree + 1):
+            coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
+            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0)
+            err, mean = _errors(function, in_bits, out_frac, p.evaluate(X))
+            if err < 1.0:
+                tried.append((abs(mean), err, mean, coeffs))
+        if not tried:
+            break
+        _, err, mean, coeffs = min(tried)
+        best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean)
+    return best
+
+
+def _cost(p):
+    """Area proxy: table bits (a quarter gate each as logic) plus multiplier bit products."""
+    if p.method == "table":
+        return p.table_bits / 4
+    widths = [_width(min(c), max(c)) for c in p.coefficients]
+    return p.table_bits / 4 + sum(w * p.t_bits for w in widths[1:])
+
+
+def plan(function, in_bits, out_frac):
+    """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
+    ``in_bits`` input bits with ``out_frac`` output fraction bits."""
+    if function not in FIX_FUNCTIONS:
+        raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
+    check_int("in_bits", in_bits, 1, MAX_IN_BITS)
+    check_int("out_frac", out_frac, 1, 40)
+    return _plan(function, in_bits, out_frac)
+
+
+def _plan(function, in_bits, out_frac):
+    if in_bits <= TABLE_BITS:
+        x = np.arange(1 << in_bits) / 2.0 ** in_bits
+        Y = np.round(FIX_FUNCTIONS[function](x) * 2.0 ** out_frac).astype(np.int64)
+        err, mean = _errors(function, in_bits, out_frac, Y)
+        return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean)
+    found = []
+    for degree in (1, 2):
+        for k in range(1, in_bits - 1):
+            if (1 << k) * (degree + 1) * (out_frac + 8) > (1 << 16):    # tables beyond 64 kbit: not worth it
+                break
+            for guard in range(1, 9):
+                p = _poly(function, in_bits, out_frac, k, degree, guard)
+                if p is not None:
+                    found.append(p)
+                    break
+    if not found:
+        raise ValueError(f"{function} on {in_bits} bits to 2^-{out_frac}: no table of at most 64 kbit is faithful")
+    return min(found, key=_cost)
+
+
+class FixFunctionUnit(wiring.Component):
+    """The circuit of a :class:`FixPlan`: combinational, ``x`` (``in_bits``) to ``y``."""
+
+    def __init__(self, p):
+        if not isinstance(p, FixPlan):
+            raise TypeError(f"plan {p!r}: a FixPlan (from fixfunc.plan)")
+        self.plan = p
+        lo, _ = p.out_range
+        super().__init__({"x": In(unsigned(p.in_bits)), "y": Out(signed(p.out_bits) if lo < 0 else unsigned(p.out_bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.plan
+        if p.method == "table":
+            m.d.comb += self.y.eq(Array(Const(v, self.y.shape()) for v in p.coefficients[0])[self.x])
+            return m
+        r = p.in_bits - p.k
+        i = self.x[r:]
+        t = Signal(p.t_bits)
+        m.d.comb += t.eq(self.x[r - p.t_bits:r])
+        tables = [Array(Const(v, signed(_width(min(c), max(c)) + 1)) for v in c) for c in p.coefficients]
+        acc = tables[-1][i]
+        for table in reversed(tables[:-1]):
+            acc = table[i] + ((acc * t) >> p.t_bits)
+        m.d.comb += self.y.eq((acc + (1 << (p.guard - 1))) >> p.guard)
+        return m

@@ -1,0 +1,74 @@
+"""Fixed-point function units: faithful on every input against a 40-digit decimal oracle, the
+error the plan reports is the error there is, and the circuit is bit-exact with the plan."""
+
+import dataclasses
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from flashd.hdl.fixfunc import FIX_FUNCTIONS, FixFunctionUnit, _cost, _poly, plan
+
+
+def _oracle(name, x):
+    """f(x) to 40 digits, from Python's decimal (not the float64 the plan measured with)."""
+    ln2 = Decimal(2).ln()
+    return {"exp2": lambda: (x * ln2).exp(), "log2_1p": lambda: (1 + x).ln() / ln2,
+            "recip_1p": lambda: 1 / (1 + x)}[name]()
+
+
+def _errors(p):
+    """The signed error of every input in ulps of 2^-out_frac."""
+    Y = p.evaluate(np.arange(1 << p.in_bits, dtype=np.int64))
+    with localcontext() as ctx:
+        ctx.prec = 40
+        step, scale = Decimal(2) ** -p.in_bits, Decimal(2) ** p.out_frac
+        return np.array([float(Decimal(int(y)) - _oracle(p.function, k * step) * scale) for k, y in enumerate(Y)])
+
+
+def _simulate(p):
+    dut, got = FixFunctionUnit(p), []
+
+    async def bench(ctx):
+        for x in range(1 << p.in_bits):
+            ctx.set(dut.x, x)
+            got.append(ctx.get(dut.y))
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got)
+
+
+@pytest.mark.parametrize("name, in_bits, out_frac", [("exp2", 8, 8), ("exp2", 16, 16), ("exp2", 16, 12),
+                                                     ("log2_1p", 16, 16), ("recip_1p", 16, 16)])
+def test_every_input_is_faithful_and_the_circuit_is_the_plan(name, in_bits, out_frac):
+    p = plan(name, in_bits, out_frac)
+    assert p.method == ("table" if in_bits <= 8 else "poly")
+    e = _errors(p)
+    assert np.abs(e).max() < 1.0                                   # faithful on every input
+    assert abs(np.abs(e).max() - p.max_err_ulp) < 1e-6             # the bound the plan reports is measured
+    assert abs(e.mean()) < 0.25 and abs(e.mean() - p.mean_err_ulp) < 1e-6     # the errors do not lean one way
+    X = np.arange(1 << in_bits, dtype=np.int64)
+    assert (_simulate(p) == p.evaluate(X)).all()
+    if p.method == "poly":                                         # a wrong coefficient is seen
+        c = list(p.coefficients[1])
+        c[len(c) // 2] += 3
+        bad = dataclasses.replace(p, coefficients=(p.coefficients[0], tuple(c), *p.coefficients[2:]))
+        assert (_simulate(bad) != p.evaluate(X)).sum() > 0
+
+
+def test_no_faithful_design_is_cheaper_than_the_plan():
+    """exp2 and 1/(1+x), 12 bits in and out: every degree, segment count and guard tried (the
+    search stops at the first faithful guard); none is cheaper by the plan's own cost measure."""
+    for name in ("exp2", "recip_1p"):
+        p = plan(name, 12, 12)
+        others = [q for d in (1, 2) for k in range(1, 11) for g in range(1, 9) if (q := _poly(name, 12, 12, k, d, g))]
+        assert others and p in others and min(map(_cost, others)) == _cost(p)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match=r"function 'sin' unknown \(allowed: " + ", ".join(FIX_FUNCTIONS)):
+        plan("sin", 12, 12)
+    with pytest.raises(ValueError, match=r"in_bits=23 is out of range \(allowed: 1..22\)"):
+        plan("exp2", 23, 12)
