@@ -2,15 +2,15 @@
 fitted table) and ``characterize`` (the nonlinear units' exhaustive error)."""
 
 from flashd import generate
-from flashd.hdl.format import PRESETS, as_format
+from flashd.hdl.format import as_format
 from flashd.hdl.params import MAX_D
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES, check_segments, coefficients, intervals
 from flashd.verif.characterize import FUNCS, table
 from flashd.verif.designs import DESIGNS
 from flashd.verif.model import decode
-from flashd.verif.registry import OPERATORS, OpSpec
+from flashd.verif.registry import OPERATORS
 
-from .options import DESIGN_OPTIONS, POSITIVE, choice, comma_list, engine_kwargs, engine_options, fmt_type
+from .options import POSITIVE, choice, comma_list, engine_kwargs, engine_options, fmt_type, op_spec, operator_options
 
 __all__ = ["register"]
 
@@ -25,28 +25,11 @@ def cmd_generate(args):
             raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.op}")
         what = DESIGNS[args.op].parameters(d=args.d, fmt=args.fmt or "bf16", **engine_kwargs(args, args.op))
     else:
-        what = _op_spec(args)
+        what = op_spec(args, args.op)
     g = generate(what, args.out)
     print(f"wrote {g.path} and {g.path.with_suffix('.json')} (latency {g.sidecar['latency_cycles']} cycles, "
           f"{g.sidecar['throughput']})")
     return 0
-
-
-def _op_spec(args):
-    entry = OPERATORS[args.op]
-    engine_only = [k for k in ("d", "acc_fmt", "scalar_fmt", "interleave") if getattr(args, k) is not None]
-    engine_only += [k for k in DESIGN_OPTIONS if hasattr(args, k)]
-    if engine_only:
-        raise ValueError(f"--{engine_only[0].replace('_', '-')} applies to the engines ({', '.join(DESIGNS)}), "
-                         f"not to {args.op}")
-    kw = {k: getattr(args, k) for k in entry.extras if getattr(args, k, None) is not None}
-    if entry.formats != "one" and args.fmt_out is not None:
-        kw["fmt_out"] = args.fmt_out
-    if entry.formats == "convert" and args.fmt_out is None:
-        raise ValueError(f"convert needs --fmt-out (allowed: {', '.join(PRESETS)} or e<E>m<M>)")
-    if "exact" in kw and not kw["exact"]:
-        del kw["exact"]
-    return OpSpec(op=args.op, fmt=args.fmt_in or args.fmt or "bf16", stages=args.stages or 0, **kw)
 
 
 def cmd_coeffs(args):
@@ -79,13 +62,7 @@ def register(sub):
                    help="an operator or an engine (listed below)")
     g.add_argument("--fmt", type=fmt_type, help="format of a one-format operator or of an engine's q, k, v "
                    "(default bf16); input format of the others")
-    g.add_argument("--fmt-in", dest="fmt_in", type=fmt_type, help="fma, dot, convert: input format (default --fmt)")
-    g.add_argument("--fmt-out", dest="fmt_out", type=fmt_type, help="fma, dot: output format (default the input's); "
-                   "convert: required")
-    g.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
-    g.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
-    g.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
-                   help="nonlinear operators: table pieces (default 8)")
+    operator_options(g)
     g.add_argument("--out", default="build/generated", help="output directory (default build/generated)")
     engine_options(g)
     g.set_defaults(func=cmd_generate)

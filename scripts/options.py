@@ -5,16 +5,18 @@ field metadata (:func:`flashd.hdl.params.field_help`)."""
 import argparse
 from pathlib import Path
 
-from flashd.hdl.format import as_format
+from flashd.hdl.format import PRESETS, as_format
 from flashd.hdl.params import MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParams, field_help
 from flashd.hdl.pwl import SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS, library
 from flashd.verif.accuracy import default_data
 from flashd.verif.designs import DESIGNS
+from flashd.verif.registry import OPERATORS, OpSpec
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
            "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
-           "library_options", "cmd_library", "output_file", "output_dir", "WAVES_HELP"]
+           "library_options", "cmd_library", "output_file", "output_dir", "operator_options", "op_spec",
+           "WAVES_HELP"]
 
 WAVES_HELP = "write an FST waveform of each simulation (its path is printed); FLASHD_WAVES=1 likewise"
 
@@ -182,3 +184,32 @@ def output_dir(path, option):
     except OSError as e:
         raise ValueError(f"{option} {path}: cannot be made ({e.strerror or e})") from None
     return path
+
+
+def operator_options(p):
+    """The options of an operator beyond --fmt and --stages (generate, synth)."""
+    p.add_argument("--fmt-in", dest="fmt_in", type=fmt_type, help="fma, dot, convert: input format (default --fmt)")
+    p.add_argument("--fmt-out", dest="fmt_out", type=fmt_type, help="fma, dot: output format (default the input's); "
+                   "convert: required")
+    p.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
+    p.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
+    p.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
+                   help="nonlinear operators: table pieces (default 8)")
+
+
+def op_spec(args, op):
+    """The :class:`OpSpec` of operator ``op`` from a command's options; an engine option is an error naming it."""
+    entry = OPERATORS[op]
+    engine_only = [k for k in ("d", "acc_fmt", "scalar_fmt", "interleave") if getattr(args, k) is not None]
+    engine_only += [k for k in DESIGN_OPTIONS if hasattr(args, k)]
+    if engine_only:
+        raise ValueError(f"--{engine_only[0].replace('_', '-')} applies to the engines ({', '.join(DESIGNS)}), "
+                         f"not to {op}")
+    kw = {k: getattr(args, k) for k in entry.extras if getattr(args, k, None) is not None}
+    if entry.formats != "one" and args.fmt_out is not None:
+        kw["fmt_out"] = args.fmt_out
+    if entry.formats == "convert" and args.fmt_out is None:
+        raise ValueError(f"convert needs --fmt-out (allowed: {', '.join(PRESETS)} or e<E>m<M>)")
+    if "exact" in kw and not kw["exact"]:
+        del kw["exact"]
+    return OpSpec(op=op, fmt=args.fmt_in or args.fmt or "bf16", stages=args.stages or 0, **kw)

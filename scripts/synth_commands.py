@@ -15,13 +15,13 @@ from flashd.synth.flow import check_clock
 from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
 from flashd.synth.power import ACTIVITY, engine_power, power_text, real_groups, skip_study
-from flashd.synth.report import engine_report, markdown, operator_table
+from flashd.synth.report import engine_report, markdown, operator_markdown, operator_report, operator_table
 from flashd.synth.results import update_page
 from flashd.synth.sta import find_sta
 from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
 from flashd.verif.accuracy import heads, load_qkv
 from flashd.verif.designs import DESIGNS
-from flashd.verif.registry import names
+from flashd.verif.registry import OPERATORS, names
 
 from .options import (
     DESIGN_LIST,
@@ -37,6 +37,8 @@ from .options import (
     fmt_type,
     int_range,
     library_options,
+    op_spec,
+    operator_options,
     output_dir,
     output_file,
     positive_float,
@@ -54,10 +56,15 @@ def _timing(lib, clocks):
 
 
 def cmd_synth(args):
-    """One engine synthesized unit by unit; a per-unit area table (and JSON)."""
+    """One engine synthesized unit by unit (a per-unit area table), or one operator alone; JSON too."""
     json_path = output_file(args.json, "--json")
+    if args.design in OPERATORS:
+        return _synth_operator(args, json_path)
     if args.d is None:
         raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
+    op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
+    if op_only or args.exact:
+        raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.design}")
     kw = engine_kwargs(args, args.design)
     if args.generic and (args.clock_ns or args.pdk or args.liberty):
         raise ValueError("--generic counts generic gates: it takes no --pdk, --liberty or --clock-ns")
@@ -66,9 +73,24 @@ def cmd_synth(args):
     if args.unit_timing and not args.clock_ns:
         raise ValueError("--unit-timing needs --clock-ns (each unit is timed at that clock)")
     rep = engine_report(args.design, library=lib, mode="generic" if args.generic else "cells",
-                        clock_ns=args.clock_ns, progress=say, unit_timing=args.unit_timing, d=args.d, fmt=args.fmt,
-                        **kw)
+                        clock_ns=args.clock_ns, progress=say, unit_timing=args.unit_timing, d=args.d,
+                        fmt=args.fmt or "bf16", **kw)
     print(markdown(rep))
+    if json_path:
+        json_path.write_text(json.dumps(rep, indent=1))
+    return 0
+
+
+def _synth_operator(args, json_path):
+    spec = op_spec(args, args.design)
+    if args.unit_timing:
+        raise ValueError(f"--unit-timing applies to the engines ({', '.join(DESIGNS)}), not to {args.design}")
+    if args.generic and (args.clock_ns or args.pdk or args.liberty):
+        raise ValueError("--generic counts generic gates: it takes no --pdk, --liberty or --clock-ns")
+    lib = cmd_library(args)
+    _timing(lib, [args.clock_ns] if args.clock_ns else [])
+    rep = operator_report(spec, library=lib, mode="generic" if args.generic else "cells", clock_ns=args.clock_ns)
+    print(operator_markdown(rep))
     if json_path:
         json_path.write_text(json.dumps(rep, indent=1))
     return 0
@@ -242,9 +264,13 @@ def cmd_tables(args):
 
 
 def register(sub):
-    y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit)")
-    y.add_argument("design", choices=list(DESIGNS), help="the engine")
-    y.add_argument("--fmt", type=fmt_type, default="bf16", help="format of q, k, v and the output (default bf16)")
+    y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit) or of one operator",
+                       epilog="operators: " + ", ".join(OPERATORS) + "; engines: " + ", ".join(DESIGNS))
+    y.add_argument("design", choices=list(DESIGNS) + list(OPERATORS), metavar="DESIGN|OP",
+                   help="an engine or an operator (listed below)")
+    y.add_argument("--fmt", type=fmt_type, help="format of an engine's q, k, v and output, or of a one-format "
+                   "operator (default bf16); input format of the others")
+    operator_options(y)
     library_options(y, clock=True)
     y.add_argument("--generic", action="store_true", help="generic gates (abc -g ...): cell counts instead of area")
     y.add_argument("--unit-timing", dest="unit_timing", action="store_true", help="with --clock-ns: also each unit's "

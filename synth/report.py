@@ -15,7 +15,7 @@ from .flow import BOX_PREFIX, synth_design, synth_module, synth_root
 from .pdk import library as default_library
 from .sta import run_sta, unit_slacks
 
-__all__ = ["engine_report", "recurrence_states", "markdown", "timing_text", "PAPER_REDUCTION", "PAPER_POWER_REDUCTION",
+__all__ = ["engine_report", "operator_report", "operator_markdown", "recurrence_states", "markdown", "timing_text", "PAPER_REDUCTION", "PAPER_POWER_REDUCTION",
            "operator_table", "FLOPOCO"]
 
 # FloPoCo's operators, generic-gate cell counts (../shared/notes/background.md)
@@ -57,6 +57,38 @@ def engine_report(name, *, library=None, mode="cells", clock_ns=None, progress=N
         if unit_timing:
             _unit_delays(r.units, lib, clock_ns)
     return out
+
+
+def operator_report(spec, *, library=None, mode="cells", clock_ns=None):
+    """One operator (an :class:`~flashd.verif.registry.OpSpec`) synthesized alone with ABC's
+    full script (as the operator tables), the fields of :func:`engine_report` that apply:
+    ``area``, ``cells``, ``flops``, ``depth``, ``latency`` and at a clock ``timing`` (a
+    combinational operator is timed from its inputs to its outputs)."""
+    if not isinstance(spec, OpSpec):
+        raise TypeError(f"spec {spec!r}: an OpSpec")
+    lib = library or default_library()
+    top = spec.module_name
+    r = synth_module(verilog_text(spec.build(), top), top, library=lib, mode=mode, effort="full", clock_ns=clock_ns,
+                     label=top)
+    out = {"design": spec.op, "top": top, "parameters": spec.as_dict(), "library": lib.as_dict() if mode == "cells" else None,
+           "area_unit": lib.area_unit if mode == "cells" else "cells", "area": round(r.area if mode == "cells" else r.cells, 1),
+           "cells": r.cells, "flops": r.flops, "flop_area": round(r.flop_area, 1), "depth": r.depth,
+           "latency": spec.stages, "netlist": r.netlist, "seconds": r.seconds, "timing": None}
+    if clock_ns is not None:
+        t = run_sta(r.netlist, "u_" + Path(r.netlist).stem, lib, clock_ns, clocked="clk" in r.ports)
+        out["timing"] = t.as_dict()
+    return out
+
+
+def operator_markdown(report):
+    """One operator's report: a line, and the timing lines at a clock."""
+    u, q = report["area_unit"], report["parameters"]
+    lines = [f"{report['top']} ({report['design']} {q.get('fmt') or q['fmt_in']}, stages {q['stages']}): {report['area']:.0f} {u}, "
+             f"{report['cells']} cells, {report['flops']} flip-flops, depth {report['depth']} cells, "
+             f"latency {report['latency']} cycles"]
+    if report.get("timing"):
+        lines += ["", timing_text(report)]
+    return "\n".join(lines)
 
 
 def _unit_delays(rows, lib, clock_ns):

@@ -94,12 +94,13 @@ def _parse_path(text, scale):
                  round(float(slack.group(1)) * scale, 4), units)
 
 
-def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
+def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None, clocked=True):
     """Time ``top`` in ``netlist`` at ``clock_ns``; ``loops`` is ``{name: (state register
     names)}``: for each loop-carried recurrence, the worst path ending at its state register
     (flip-flops ``<name>*_reg``; with P = 1 that is the whole recurrence, with P > 1 its last
     segment; a loop whose registers Yosys named otherwise is left out of ``loops``).
-    Returns a :class:`TimingReport`; the log is kept in ``work``."""
+    ``clocked=False``: a combinational module, timed from inputs to outputs against a virtual
+    clock. Returns a :class:`TimingReport`; the log is kept in ``work``."""
     scale = _SCALE.get(library.time_unit)
     if scale is None:
         raise StaError(f"{library.name}: time unit {library.time_unit!r} not supported (ns, ps, us)")
@@ -108,14 +109,15 @@ def run_sta(netlist, top, library, clock_ns, *, loops=None, work=None):
     work.mkdir(parents=True, exist_ok=True)
     # the netlist's name holds its synthesis key (library, clock, every unit): cache by it and the question
     key = hashlib.sha256(repr((sta_version(), Path(netlist).read_bytes(), library.digest, clock_ns, sorted((loops or {}).items()),
+                               clocked,
                                [f.name for f in fields(TimingReport)]))      # a report of another shape is not reused
                          .encode()).hexdigest()[:16]
     cached = work / f"timing-{key}.json"
     if cached.is_file():
         return TimingReport(**{**json.loads(cached.read_text()), "cached": True})
     lines = [f"read_liberty {library.path}", f"read_verilog {netlist}", f"link_design {top}",
-             f"create_clock -name clk -period {period} [get_ports clk]",
-             "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+             f"create_clock -name clk -period {period}" + (" [get_ports clk]" if clocked else ""),
+             "set_input_delay 0 -clock clk " + ("[delete_from_list [all_inputs] [get_ports clk]]" if clocked else "[all_inputs]"),
              "set_output_delay 0 -clock clk [all_outputs]",
              "puts \"@@ worst\"", "report_checks -path_delay max -digits 4",
              "puts \"@@ tns\"", "report_tns -digits 4"]

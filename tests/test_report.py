@@ -141,3 +141,23 @@ def test_sweep_tasks_carry_every_setting_and_survive_pickling(tmp_path):
     assert back.key == ("flashd", 25.0, "fp8_e4m3", 1, (("update", "blend"),))
     a, b = unique_name("x"), unique_name("x")
     assert a != b and socket.gethostname() in a
+
+
+def test_synth_reports_one_operator_alone_with_its_timing(tmp_path, capsys):
+    """``flashd synth OP``: the operator synthesized alone, the engine report's fields; a
+    combinational one timed input to output, a pipelined one from its registers."""
+    reps = {}
+    for stages in (0, 1):
+        out = tmp_path / f"add{stages}.json"
+        assert main(["synth", "add", "--fmt", "fp8_e4m3", "--stages", str(stages), "--pdk", "sky130",
+                     "--clock-ns", "10", "--json", str(out)]) == 0
+        reps[stages] = json.loads(out.read_text())
+        assert "flashd_add_fp8_e4m3_s" in capsys.readouterr().out
+    comb, piped = reps[0], reps[1]
+    assert comb["flops"] == 0 < piped["flops"] and comb["latency"] == 0 and piped["latency"] == 1
+    assert comb["area"] < piped["area"] and comb["parameters"] == {"op": "add", "stages": 0, "fmt": "fp8_e4m3"}
+    assert comb["timing"]["critical_path"]["start"].startswith("i__") and comb["timing"]["critical_path"]["end"].startswith("o__")
+    cp = piped["timing"]["critical_path"]
+    assert "_reg" in cp["start"] + cp["end"]                      # the rank is on the worst path
+    assert main(["synth", "add", "--d", "4"]) == 2 and "--d applies to the engines" in capsys.readouterr().err
+    assert main(["synth", "fa2", "--d", "4", "--n", "3"]) == 2 and "--n applies to operators" in capsys.readouterr().err
