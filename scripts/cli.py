@@ -4,7 +4,8 @@
     flashd run      ...                engine models (and optionally RTL) on Q/K/V from an .npz
     flashd verify   ...                random rows through an engine's RTL, bit-exact
     flashd accuracy ...                error table of the standard configurations on real data
-    flashd synth    fa2|flashd ...     Yosys area report of one engine, per functional unit (--clock-ns: OpenSTA timing)
+    flashd synth    fa2|flashd|OP ...  Yosys area report of one engine, per functional unit, or of one operator
+                                       (--clock-ns: OpenSTA timing)
     flashd compare  ...                FLASH-D vs FA2 area sweep, or at equal clock (--clock-ns): table, CSV/JSON, plot
     flashd tradeoff ...                area beside real-data error
     flashd ops-area ...                operators synthesized: generic cells beside FloPoCo's, GE
