@@ -473,31 +473,48 @@ def clock_table(rows):
 
 
 def _plot_clock(rows, path):
+    """One column per format: the smallest design meeting each clock (area; a cross where it
+    missed), and the candidates' area against the baseline's; a colour per d, a line style per design."""
     plt = _pyplot()
+    from matplotlib.lines import Line2D
     names = rows[0]["designs"] if rows else list(DEFAULT_DESIGNS)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fmts = sorted({r["fmt"] for r in rows}) or [""]
+    ds = sorted({r["d"] for r in rows})
+    colors = {d: plt.get_cmap("viridis")(k / max(1, len(ds) - 1) * 0.9) for k, d in enumerate(ds)}
     unit = rows[0]["area_unit"] if rows else ""
-    styles = STYLES
-    for fmt, d in sorted({(r["fmt"], r["d"]) for r in rows}):
-        rs = sorted((r for r in rows if r["fmt"] == fmt and r["d"] == d), key=lambda r: r["clock_ns"])
-        ts = [r["clock_ns"] for r in rs]
-        color = None
-        for k, n in enumerate(names):
-            line, = ax1.plot(ts, [r[n]["area"] for r in rs], styles[k % len(styles)], color=color,
-                             label=f"{design(n).title} {fmt} d={d}")
-            color = line.get_color()
-        for n in names[1:]:
-            ok = [r for r in rs if r["reductions"][n] is not None]
-            ax2.plot([r["clock_ns"] for r in ok], [r["reductions"][n] for r in ok], "o-", color=color,
-                     label=f"{fmt} d={d}" if len(names) == 2 else f"{design(n).title} {fmt} d={d}")
-    ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
-    ax1.set(xlabel="clock period (ns)", ylabel=f"area ({unit})", title="smallest design meeting the clock")
-    ax2.set(xlabel="clock period (ns)", ylabel=f"vs {design(names[0]).title} area (%)",
-            title="area against " + design(names[0]).title + " at equal clock (%)")
-    for ax in (ax1, ax2):
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig, axes = plt.subplots(2, len(fmts), figsize=(3.4 * len(fmts) + 1, 6.4), squeeze=False)
+    for col, fmt in enumerate(fmts):
+        top, bottom = axes[0][col], axes[1][col]
+        for d in ds:
+            rs = sorted((r for r in rows if r["fmt"] == fmt and r["d"] == d), key=lambda r: r["clock_ns"])
+            for k, n in enumerate(names):
+                met = [r for r in rs if r[n]["met"]]
+                top.plot([r["clock_ns"] for r in met], [r[n]["area"] for r in met], STYLES[k % len(STYLES)],
+                         color=colors[d], ms=4)
+                missed = [r for r in rs if not r[n]["met"]]
+                top.plot([r["clock_ns"] for r in missed], [r[n]["area"] for r in missed], "x", color=colors[d], ms=7)
+            for n in names[1:]:
+                ok = [r for r in rs if r["reductions"][n] is not None]
+                bottom.plot([r["clock_ns"] for r in ok], [r["reductions"][n] for r in ok],
+                            STYLES[(names.index(n)) % len(STYLES)], color=colors[d], ms=4)
+        bottom.axhline(PAPER_REDUCTION, color="gray", ls=":")
+        _log_if_wide(top, [r[n]["area"] for r in rows if r["fmt"] == fmt for n in names])
+        top.set_title(f"{fmt}: smallest design meeting the clock", fontsize=9)
+        bottom.set_title(f"{fmt}: area against {design(names[0]).title} (%)", fontsize=9)
+        clocks = sorted({r["clock_ns"] for r in rows})
+        for ax in (top, bottom):
+            ax.set_xticks(clocks, [f"{c:g}" for c in clocks])
+            ax.set_xlabel("clock period (ns)")
+            ax.grid(alpha=0.3)
+        top.set_ylabel(f"area ({unit})" if col == 0 else "")
+        bottom.set_ylabel(f"vs {design(names[0]).title} (%, negative: smaller)" if col == 0 else "")
+    handles = ([Line2D([], [], color=colors[d], lw=3, label=f"d = {d}") for d in ds]
+               + [Line2D([], [], color="black", ls=STYLES[k % len(STYLES)][1:], marker=STYLES[k % len(STYLES)][0],
+                         label=design(n).title) for k, n in enumerate(names)]
+               + [Line2D([], [], color="black", ls="", marker="x", label="missed the clock"),
+                  Line2D([], [], color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")])
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
