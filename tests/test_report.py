@@ -4,6 +4,7 @@ import json
 import pickle
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,10 @@ def test_synth_reports_one_operator_alone_with_its_timing(tmp_path, capsys):
     assert "_reg" in cp["start"] + cp["end"]                      # the rank is on the worst path
     assert main(["synth", "add", "--d", "4"]) == 2 and "--d applies to the engines" in capsys.readouterr().err
     assert main(["synth", "fa2", "--d", "4", "--n", "3"]) == 2 and "--n applies to operators" in capsys.readouterr().err
+
+
+def test_the_docs_tables_match_their_json(capsys):
+    """Every result table in docs/ is what its JSON renders (run ``flashd tables docs/*.md``)."""
+    pages = sorted((Path(__file__).parent.parent / "docs").glob("*.md"))
+    assert sum(p.read_text().count("<!-- flashd-table:") for p in pages) >= 3
+    assert main(["tables", "--check", *map(str, pages)]) == 0, capsys.readouterr().out
