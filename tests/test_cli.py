@@ -198,6 +198,11 @@ def _qkv_file(path, scale=1.0, heads=1, d=4):
     return path
 
 
+def _empty_qkv(path):
+    np.savez(path, **{x: np.zeros((1, 0, 4), np.float32) for x in "qkv"})
+    return path
+
+
 def test_bad_input_is_refused_before_any_long_work(tmp_path, capsys):
     """Each refused with exit 2 and one error line (after argparse's usage for its own errors);
     none of these synthesizes anything first."""
@@ -212,6 +217,9 @@ def test_bad_input_is_refused_before_any_long_work(tmp_path, capsys):
         (["compare", "--d", "2", "--out", str(plain)], f"--out {plain}: is a file"),
         (["synth", "fa2", "--d", "2", "--unit-timing"], "--unit-timing needs --clock-ns"),
         (["ops-area", "--out", str(tmp_path)], f"--out {tmp_path}: is a directory"),
+        (["run", "--npz", str(_empty_qkv(tmp_path / "empty.npz"))], "empty.npz:q: shape (1, 0, 4) is empty"),
+        (["synth", "add", "--d", "4"], "--d applies to the engines (fa2, flashd), not to add"),
+        (["tables", str(tmp_path / "none.md")], "no such file"),
     ]
     for argv, needle in cases:
         assert main(argv) == 2, argv

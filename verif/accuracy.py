@@ -35,6 +35,8 @@ def _check_array(name, a, ndim):
         raise ValueError(f"{name}: dtype {a.dtype} is not a float type (need float16/32/64)")
     if a.ndim not in ndim:
         raise ValueError(f"{name}: shape {a.shape} has {a.ndim} dimensions (allowed: {' or '.join(map(str, ndim))})")
+    if a.size == 0:
+        raise ValueError(f"{name}: shape {a.shape} is empty (need at least one head, row and dimension)")
     bad = int((~np.isfinite(a)).sum())
     if bad:
         raise ValueError(f"{name}: {bad} NaN/Inf values (inputs must be finite; the engines follow IEEE "
