@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from amaranth import Array, Const, Module, Signal, signed, unsigned
+from amaranth import Array, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -89,9 +89,7 @@ class FixPlan:
 
 def _width(lo, hi):
     """Bits of a two's complement (or, when lo >= 0, unsigned) integer holding lo..hi."""
-    if lo >= 0:
-        return max(1, int(hi).bit_length())
-    return max(int(hi).bit_length(), int(-lo - 1).bit_length()) + 1
+    return max(1, Shape.cast(range(int(lo), int(hi) + 1)).width)
 
 
 def _errors(function, in_bits, out_frac, Y):
@@ -181,8 +179,8 @@ class FixFunctionUnit(wiring.Component):
         if not isinstance(p, FixPlan):
             raise TypeError(f"plan {p!r}: a FixPlan (from fixfunc.plan)")
         self.plan = p
-        lo, _ = p.out_range
-        super().__init__({"x": In(unsigned(p.in_bits)), "y": Out(signed(p.out_bits) if lo < 0 else unsigned(p.out_bits))})
+        lo, hi = p.out_range
+        super().__init__({"x": In(unsigned(p.in_bits)), "y": Out(Shape.cast(range(lo, hi + 1)))})
 
     def elaborate(self, platform):
         m = Module()
