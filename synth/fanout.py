@@ -10,36 +10,25 @@ buffer driving at most :data:`FANOUT` pins (the clock is left to the ideal clock
 
 import re
 
-from .liberty import cell_bodies, read_text
 from .netlist import CONN, DECL, INSTANCE, bits
 
 __all__ = ["FANOUT", "buffer_cell", "buffer_fanout"]
 
 FANOUT = 8                      # box input pins per buffer
 _PREFIX = "fanout$"
-_MAXCAP = re.compile(r"\bmax_capacitance\s*:\s*([-+0-9.eE]+)")
-_PINDIR = re.compile(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?\bdirection\s*:\s*\"?(\w+)")
 
 
 def buffer_cell(library):
     """``(cell, input pin, output pin)``: the library's buffer that drives the most load per
     area (its output's ``max_capacitance`` over its area; sky130 hd: buf_8), not ``dont_use``."""
-    cells = library.cells()
-    best = None
-    for name, body in cell_bodies(read_text(library.path)):
-        c = cells.get(name)
-        cap = _MAXCAP.search(body)
-        if c is None or not c.buffer or c.dont_use or not cap or c.area <= 0:
-            continue
-        pins = dict(_PINDIR.findall(body))
-        ins = [p for p, d in pins.items() if d == "input"]
-        outs = [p for p, d in pins.items() if d == "output"]
-        score = float(cap.group(1)) / c.area
-        if len(ins) == 1 and len(outs) == 1 and (best is None or score > best[0]):
-            best = (score, name, ins[0], outs[0])
-    if best is None:
+    found = [(c.max_capacitance / c.area, name) for name, c in library.cells().items()
+             if c.buffer and not c.dont_use and c.max_capacitance > 0 and c.area > 0
+             and len(c.inputs) == 1 and len(c.outputs) == 1]
+    if not found:
         raise ValueError(f"{library.name}: no buffer cell with a max_capacitance to build fan-out trees from")
-    return best[1:]
+    name = max(found)[1]
+    c = library.cells()[name]
+    return name, c.inputs[0], c.outputs[0]
 
 
 def _box_inputs(boxes):

@@ -115,6 +115,8 @@ class LibCell:
     buffer: bool = False    # one input, output function equal to it (a driver for ABC's constraints)
     dont_use: bool = False
     outputs: tuple = ()     # output pin names (switching activity is read on their nets)
+    inputs: tuple = ()      # input pin names
+    max_capacitance: float = 0.0    # the most load its output may drive (0: not stated)
 
 
 _CELL = re.compile(r"\bcell\s*\(\s*\"?([^\s\")]+)\"?\s*\)\s*\{")
@@ -123,6 +125,7 @@ _SEQ = re.compile(r"\b(ff|latch|ff_bank|latch_bank)\s*\(")
 _DIRECTION_IN = re.compile(r"\bdirection\s*:\s*\"?input")
 _FUNCTION = re.compile(r"\bfunction\s*:\s*\"([^\"]*)\"")
 _DONT_USE = re.compile(r"\bdont_use\s*:\s*\"?true")
+_MAXCAP = re.compile(r"\bmax_capacitance\s*:\s*([-+0-9.eE]+)")
 _PIN = re.compile(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{[^{}]*?\bdirection\s*:\s*\"?(\w+)")
 
 
@@ -137,7 +140,8 @@ def cell_bodies(text):
 @lru_cache(maxsize=8)
 def read_cells(path):
     """``{cell name: LibCell}`` of a Liberty file: each cell's ``area``, whether it holds
-    state (an ``ff`` or ``latch`` group), whether it is a buffer, ``dont_use``, and its output pins."""
+    state (an ``ff`` or ``latch`` group), whether it is a buffer, ``dont_use``, its output and
+    input pins and its output's ``max_capacitance``."""
     cells = {}
     for name, body in cell_bodies(read_text(path)):
         area = _AREA.search(body)
@@ -145,8 +149,12 @@ def read_cells(path):
         seq = bool(_SEQ.search(body))
         buffer = (not seq and len(_DIRECTION_IN.findall(body)) == 1 and len(functions) == 1
                   and re.fullmatch(r"\(?\s*\w+\s*\)?", functions[0]) is not None)
-        outputs = tuple(dict.fromkeys(pin for pin, direction in _PIN.findall(body) if direction == "output"))
-        cells[name] = LibCell(float(area.group(1)) if area else 0.0, seq, buffer, bool(_DONT_USE.search(body)), outputs)
+        pins = _PIN.findall(body)
+        outputs = tuple(dict.fromkeys(pin for pin, direction in pins if direction == "output"))
+        inputs = tuple(dict.fromkeys(pin for pin, direction in pins if direction == "input"))
+        cap = _MAXCAP.search(body)
+        cells[name] = LibCell(float(area.group(1)) if area else 0.0, seq, buffer, bool(_DONT_USE.search(body)), outputs,
+                              inputs, float(cap.group(1)) if cap else 0.0)
     return cells
 
 
