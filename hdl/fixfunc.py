@@ -32,11 +32,19 @@ from .format import check_int
 
 __all__ = ["FIX_FUNCTIONS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
 
+def _ln_ratio(u):
+    """ln(1 + u) / u (1 at u = 0): with u = m - 1 for m in [1, 1.5) and m/2 - 1 above, as
+    the fraction bits x = m - 1 pick it (:class:`~flashd.hdl.fixunits.LnDesign`)."""
+    safe = np.where(u == 0, 1.0, u)
+    return np.where(u == 0, 1.0, np.log1p(safe) / safe)
+
+
 # f on [0, 1), vectorized (float64: the plan's own error measure; the tests use another oracle)
 FIX_FUNCTIONS = {
     "exp2": np.exp2,                                    # 2^x: the significand of an exponential
     "log2_1p": lambda x: np.log2(1.0 + x),              # log2(1 + x): a logarithm's significand
     "recip_1p": lambda x: 1.0 / (1.0 + x),              # 1 / (1 + x): a reciprocal's significand
+    "ln_ratio": lambda x: _ln_ratio(np.where(x < 0.5, x, (x - 1) / 2)),  # a logarithm's, by the fraction
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 MAX_IN_BITS = 22            # every input is evaluated when the plan is made (4M at 22 bits)

@@ -1,0 +1,216 @@
+"""Faithful floating-point function units: range reduction and reconstruction in fixed point
+around one :mod:`~flashd.hdl.fixfunc` unit, and one rounding at the end.
+
+Each unit's design (:func:`exp_design`, :func:`reciprocal_design`, :func:`ln_design`: the
+fixed-point widths, constants and the function plan) is computed once per format and read
+by both the circuit here and the golden model (:mod:`flashd.verif.fixmodel`), as the table
+units share their coefficients. The integer arithmetic is written twice.
+
+Error budget (``p`` the precision): the fixed-point result before the rounding is within
+a relative ``2**-(p+1)`` of the true value, so the rounding to nearest leaves it within
+``1/2 + 1/2`` ulp, strictly less than 1 (faithful); the tests measure the real maximum on
+every input of the 8- and 16-bit formats. Specials and saturation are decided on the
+input's fields: exact by construction.
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from amaranth.hdl import Cat, Const, Module, Mux
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixPlan, plan
+from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
+from .format import as_format
+from .pipeline import Pipeline, ValidSignature, check_stages
+
+__all__ = ["GUARD", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
+           "LnDesign", "ln_design", "FixExp", "FixReciprocal", "FixLn"]
+
+GUARD = 3           # fraction bits beyond the precision in the function plans' outputs
+
+
+def _fixed(value, frac):
+    """``value`` rounded to an integer number of ``2**-frac``."""
+    return int(round(value * 2 ** frac))
+
+
+def _check_plan_width(fmt, unit, in_bits):
+    if in_bits > MAX_IN_BITS:
+        raise ValueError(f"fmt={fmt.name}: the fixed-point {unit} needs {in_bits} input bits "
+                         f"(allowed: <= {MAX_IN_BITS}, formats with at most {MAX_IN_BITS - 3} fraction bits)")
+
+
+@dataclass(frozen=True)
+class ExpDesign:
+    """``e**x = 2**k * 2**f`` with ``t = x*log2(e) = k + f``, ``k`` an integer, f in [0, 1).
+
+    ``t`` comes in fixed point with ``frac`` fraction bits: the significand times ``log2e``
+    (``log2e_bits`` fraction bits), shifted right by ``shift0 - e`` and truncated toward 0,
+    then negated for a negative x; ``k`` is its integer part (floor) and its fraction bits
+    feed the ``exp2`` plan. ``|x| >= 2**e_sat`` saturates: +Inf for x > 0, +0 for x < 0.
+    """
+    frac: int
+    log2e: int
+    log2e_bits: int
+    e_sat: int
+    shift0: int
+    plan: FixPlan
+
+
+@lru_cache(maxsize=None)
+def exp_design(fmt):
+    fmt = as_format(fmt)
+    p = fmt.precision
+    frac = p + 2                # |t error| < 2**-frac (see the module's budget)
+    _check_plan_width(fmt, "exponential", frac)
+    # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation
+    e_sat = math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e)))
+    bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
+    return ExpDesign(frac, _fixed(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
+                     plan("exp2", frac, p + GUARD))
+
+
+@dataclass(frozen=True)
+class RecipDesign:
+    """``1/x = ±2**-e / m``: ``1/m`` from the ``recip_1p`` plan on the fraction bits."""
+    plan: FixPlan
+
+
+@lru_cache(maxsize=None)
+def reciprocal_design(fmt):
+    fmt = as_format(fmt)
+    _check_plan_width(fmt, "reciprocal", fmt.man_bits)
+    return RecipDesign(plan("recip_1p", fmt.man_bits, fmt.precision + GUARD))
+
+
+@dataclass(frozen=True)
+class LnDesign:
+    """``ln x = e'*ln2 + u*g(u)``, ``g(u) = ln(1+u)/u`` from the ``ln_ratio`` plan.
+
+    With m in [1, 1.5): ``e' = e``, ``u = m - 1``; with m in [1.5, 2): ``e' = e + 1``,
+    ``u = m/2 - 1``; u in [-1/4, 1/2) is exact with ``man_bits + 1`` fraction bits, so near
+    x = 1 the result keeps its relative precision. The sum has ``frac`` fraction bits;
+    ``ln2`` is ``ln 2`` in those units.
+    """
+    frac: int
+    ln2: int
+    plan: FixPlan
+
+
+@lru_cache(maxsize=None)
+def ln_design(fmt):
+    fmt = as_format(fmt)
+    p = fmt.precision
+    _check_plan_width(fmt, "logarithm", fmt.man_bits)
+    g = plan("ln_ratio", fmt.man_bits, p + GUARD)
+    # the product u*g exactly; e'*ln2 within 2**-(p + 4) (|e'| <= 2**(exp_bits - 1) + 1)
+    frac = max(fmt.man_bits + 1 + g.out_frac, p + 4 + fmt.exp_bits)
+    return LnDesign(frac, _fixed(math.log(2), frac), g)
+
+
+class _FixUnit(wiring.Component):
+    """Ports ``i.payload.a`` -> ``o.payload`` (valid beside), ``stages`` ranks over ``CUTS``."""
+    CUTS = 1
+
+    def __init__(self, fmt, *, stages=0):
+        self.fmt = as_format(fmt)
+        self.stages = check_stages(stages)
+        self.design = self.DESIGN(self.fmt)
+        f = float_layout(self.fmt)
+        super().__init__({"i": In(ValidSignature(data.StructLayout({"a": f}))), "o": Out(ValidSignature(f))})
+
+    @property
+    def latency(self):
+        return self.stages
+
+    @classmethod
+    def latency_of(cls, *args, stages=0, **kwargs):
+        """The latency of ``cls(*args, stages=stages)``, without building it."""
+        return check_stages(stages)
+
+    def _start(self, m):
+        x = unpack(m, self.fmt, self.i.payload.a, "x")
+        return x, Pipeline(m, self.stages, self.CUTS, self.i.valid)
+
+    def _function(self, m, plan, x, name):
+        unit = FixFunctionUnit(plan)
+        m.submodules[name] = unit
+        m.d.comb += unit.x.eq(x)
+        return wire(m, unit.y, f"{name}_y")
+
+    def _finish(self, m, p, out):
+        v = p.cut(out=out)
+        m.d.comb += [self.o.payload.eq(v.out), self.o.valid.eq(p.valid)]
+        return m
+
+
+class FixExp(_FixUnit):
+    """``e**x``, faithful (see :class:`ExpDesign`). exp(±0) = 1, exp(+Inf) = +Inf,
+    exp(-Inf) = +0, NaN -> NaN; overflow gives +Inf, results below the smallest normal +0.
+    Cut points: after the product with log2(e), after k and f, after 2**f, after rounding."""
+    CUTS = 4
+    DESIGN = staticmethod(exp_design)
+
+    def elaborate(self, platform):
+        m, fmt, d = Module(), self.fmt, self.design
+        x, p = self._start(m)
+        big = ~x.zero & (x.exp >= d.e_sat)
+        v = p.cut(prod=x.sig * d.log2e, exp=x.exp, sign=x.sign, nan=x.nan,
+                  hi=~x.sign & (x.inf | big), lo=x.sign & (x.inf | big))
+        amount = wire(m, (d.shift0 - v.exp).as_signed(), "t_shift")      # >= 0 below e_sat
+        t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
+        t = wire(m, Mux(v.sign, -t_mag, t_mag), "t_signed")              # two's complement
+        v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo)
+        y = self._function(m, d.plan, v.f, "exp2")
+        v = p.cut(k=v.k, y=y, nan=v.nan, hi=v.hi, lo=v.lo)
+        top = wire(m, (v.k - d.plan.out_frac + len(y) - 1).as_signed(), "top")
+        return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan))
+
+
+class FixReciprocal(_FixUnit):
+    """``1/x``, faithful: ``2**-e`` times ``1/m`` from a plan. 1/±0 = ±Inf, 1/±Inf = ±0,
+    NaN -> NaN; results below the smallest normal flush to ±0.
+    Cut points: after 1/m, after rounding."""
+    CUTS = 2
+    DESIGN = staticmethod(reciprocal_design)
+
+    def elaborate(self, platform):
+        m, fmt, d = Module(), self.fmt, self.design
+        x, p = self._start(m)
+        y = self._function(m, d.plan, x.sig[:fmt.man_bits], "recip")
+        v = p.cut(y=y, exp=x.exp, sign=x.sign, zero=x.zero, inf=x.inf, nan=x.nan)
+        top = wire(m, (-v.exp - d.plan.out_frac + len(y) - 1).as_signed(), "top")
+        return self._finish(m, p, round_pack(m, fmt, v.sign, top, v.y, zero=v.inf, inf=v.zero, nan=v.nan))
+
+
+class FixLn(_FixUnit):
+    """``ln x``, faithful (see :class:`LnDesign`). ln(±0) = -Inf, ln(+Inf) = +Inf,
+    ln(x < 0) and ln(-Inf) = NaN, ln(1) = +0.
+    Cut points: after g(u), after the fixed-point sum, after rounding."""
+    CUTS = 3
+    DESIGN = staticmethod(ln_design)
+
+    def elaborate(self, platform):
+        m, fmt, d = Module(), self.fmt, self.design
+        M = fmt.man_bits
+        x, p = self._start(m)
+        man = x.sig[:M]
+        upper = man[-1]                                                  # m >= 1.5
+        u = wire(m, Mux(upper, Cat(man, Const(0, 1)).as_signed() - (1 << M), Cat(Const(0, 1), man)).as_signed(), "u")
+        g = self._function(m, d.plan, man, "ln_ratio")
+        v = p.cut(g=g, u=u, e=(x.exp + upper).as_signed(), special=x.zero | x.inf | x.sign | x.nan,
+                  out_special=Mux(x.nan | (x.sign & ~x.zero), fmt.qnan,
+                                  Mux(x.zero, fmt.inf | fmt.sign_bit, fmt.inf)))
+        shift = d.frac - (M + 1) - d.plan.out_frac
+        total = wire(m, (v.e * d.ln2 + ((v.u * v.g) << shift)).as_signed(), "sum")
+        mag = wire(m, Mux(total < 0, -total, total)[:len(total) - 1], "mag")
+        v = p.cut(mag=mag, sign=total < 0, special=v.special, out_special=v.out_special)
+        top = len(mag) - 1 - d.frac
+        out = round_pack(m, fmt, v.sign, Const(top, range(min(top, 0) - 1, max(top, 0) + 1)), v.mag)
+        return self._finish(m, p, Mux(v.special, v.out_special, out))
+
+
+FIX_UNITS = {"exp": FixExp, "reciprocal": FixReciprocal, "ln": FixLn}
