@@ -48,8 +48,9 @@ class ExpDesign:
     """``e**x = 2**k * 2**f`` with ``t = x*log2(e) = k + f``, ``k`` an integer, f in [0, 1).
 
     ``t`` comes in fixed point with ``frac`` fraction bits: the significand times ``log2e``
-    (``log2e_bits`` fraction bits), shifted right by ``shift0 - e`` and truncated toward 0,
-    then negated for a negative x; ``k`` is its integer part (floor) and its fraction bits
+    (``log2e_bits`` fraction bits), shifted right by ``shift0 - e`` (truncated), and for a
+    negative x complemented (``-T - 1``: |t| rounded up, not down, and no carry chain);
+    either way within ``2**-frac``. ``k`` is its integer part (floor) and its fraction bits
     feed the ``exp2`` plan. ``|x| >= 2**e_sat`` saturates: +Inf for x > 0, +0 for x < 0.
     """
     frac: int
@@ -111,6 +112,18 @@ def ln_design(fmt):
     return LnDesign(frac, _fixed(math.log(2), frac), g)
 
 
+def _normalized(m, y, plan, name):
+    """``y`` shifted so that its MSB is set, and by how many places (0 or 1): a plan whose
+    outputs lie within two binades needs a 2-way mux, not a leading-zero count."""
+    lo, _ = plan.out_range
+    w = len(y)
+    if lo >> (w - 1):
+        return y, Const(0, 1)
+    if not lo >> (w - 2):
+        raise ValueError(f"{plan.function}: outputs {plan.out_range} span more than two binades")
+    return wire(m, Mux(y[-1], y, y << 1)[:w], f"{name}_norm"), wire(m, ~y[-1], f"{name}_moved")
+
+
 class _FixUnit(wiring.Component):
     """Ports ``i.payload.a`` -> ``o.payload`` (valid beside), ``stages`` ranks over ``CUTS``."""
     CUTS = 1
@@ -162,12 +175,13 @@ class FixExp(_FixUnit):
                   hi=~x.sign & (x.inf | big), lo=x.sign & (x.inf | big))
         amount = wire(m, (d.shift0 - v.exp).as_signed(), "t_shift")      # >= 0 below e_sat
         t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
-        t = wire(m, Mux(v.sign, -t_mag, t_mag), "t_signed")              # two's complement
+        t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
         v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo)
         y = self._function(m, d.plan, v.f, "exp2")
-        v = p.cut(k=v.k, y=y, nan=v.nan, hi=v.hi, lo=v.lo)
-        top = wire(m, (v.k - d.plan.out_frac + len(y) - 1).as_signed(), "top")
-        return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan))
+        y, moved = _normalized(m, y, d.plan, "y")
+        v = p.cut(k=v.k, y=y, moved=moved, nan=v.nan, hi=v.hi, lo=v.lo)
+        top = wire(m, (v.k - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
+        return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan, normalized=True))
 
 
 class FixReciprocal(_FixUnit):
@@ -180,10 +194,11 @@ class FixReciprocal(_FixUnit):
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
-        y = self._function(m, d.plan, x.sig[:fmt.man_bits], "recip")
-        v = p.cut(y=y, exp=x.exp, sign=x.sign, zero=x.zero, inf=x.inf, nan=x.nan)
-        top = wire(m, (-v.exp - d.plan.out_frac + len(y) - 1).as_signed(), "top")
-        return self._finish(m, p, round_pack(m, fmt, v.sign, top, v.y, zero=v.inf, inf=v.zero, nan=v.nan))
+        y, moved = _normalized(m, self._function(m, d.plan, x.sig[:fmt.man_bits], "recip"), d.plan, "y")
+        v = p.cut(y=y, moved=moved, exp=x.exp, sign=x.sign, zero=x.zero, inf=x.inf, nan=x.nan)
+        top = wire(m, (-v.exp - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
+        return self._finish(m, p, round_pack(m, fmt, v.sign, top, v.y, zero=v.inf, inf=v.zero, nan=v.nan,
+                                             normalized=True))
 
 
 class FixLn(_FixUnit):

@@ -10,7 +10,17 @@ from flashd.verif.designs import DESIGNS
 from flashd.verif.model import decode
 from flashd.verif.registry import OPERATORS
 
-from .options import POSITIVE, choice, comma_list, engine_kwargs, engine_options, fmt_type, op_spec, operator_options
+from .options import (
+    OPERATOR_ONLY,
+    POSITIVE,
+    choice,
+    comma_list,
+    engine_kwargs,
+    engine_options,
+    fmt_type,
+    op_spec,
+    operator_options,
+)
 
 __all__ = ["register"]
 
@@ -20,7 +30,7 @@ def cmd_generate(args):
     if args.op in DESIGNS:
         if args.d is None:
             raise ValueError(f"{args.op} needs --d (the head dimension, 1..{MAX_D})")
-        op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
+        op_only = [k for k in OPERATOR_ONLY if getattr(args, k) is not None]
         if op_only or args.exact:
             raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.op}")
         what = DESIGNS[args.op].parameters(d=args.d, fmt=args.fmt or "bf16", **engine_kwargs(args, args.op))

@@ -11,7 +11,7 @@ from flashd.hdl.pwl import SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS, library
 from flashd.verif.accuracy import default_data
 from flashd.verif.designs import DESIGNS
-from flashd.verif.registry import OPERATORS, OpSpec
+from flashd.verif.registry import METHODS, OPERATORS, OpSpec
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
            "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
@@ -186,6 +186,10 @@ def output_dir(path, option):
     return path
 
 
+# options that only operators take (an engine given one is refused, naming it)
+OPERATOR_ONLY = ("fmt_in", "fmt_out", "n", "method", "segments")
+
+
 def operator_options(p):
     """The options of an operator beyond --fmt and --stages (generate, synth)."""
     p.add_argument("--fmt-in", dest="fmt_in", type=fmt_type, help="fma, dot, convert: input format (default --fmt)")
@@ -193,8 +197,10 @@ def operator_options(p):
                    "convert: required")
     p.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
     p.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
+    p.add_argument("--method", choices=METHODS, help="nonlinear operators: pwl, the published piecewise-linear "
+                   "tables on an FMA (default), or fix, the faithful fixed-point units (exp, reciprocal, ln)")
     p.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
-                   help="nonlinear operators: table pieces (default 8)")
+                   help="nonlinear operators, method pwl: table pieces (default 8)")
 
 
 def op_spec(args, op):

@@ -25,6 +25,7 @@ from flashd.verif.registry import OPERATORS, names
 
 from .options import (
     DESIGN_LIST,
+    OPERATOR_ONLY,
     POSITIVE,
     D,
     choice,
@@ -62,7 +63,7 @@ def cmd_synth(args):
         return _synth_operator(args, json_path)
     if args.d is None:
         raise ValueError(f"{args.design} needs --d (the head dimension, 1..{MAX_D})")
-    op_only = [k for k in ("fmt_in", "fmt_out", "n", "segments") if getattr(args, k) is not None]
+    op_only = [k for k in OPERATOR_ONLY if getattr(args, k) is not None]
     if op_only or args.exact:
         raise ValueError(f"--{(op_only or ['exact'])[0].replace('_', '-')} applies to operators, not to {args.design}")
     kw = engine_kwargs(args, args.design)

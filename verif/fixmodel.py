@@ -31,7 +31,7 @@ def exp(fmt, x):
     s, cls, e, sig = unpack(fmt, x)
     shift = np.maximum(d.shift0 - e, 0)                    # e >= e_sat saturates below
     t = (sig * d.log2e) >> shift
-    t = np.where(s == 1, -t, t)
+    t = np.where(s == 1, -t - 1, t)                         # |t| rounded up when x < 0
     k = t >> d.frac                                          # floor
     y = d.plan.evaluate(_int64(t & ((1 << d.frac) - 1)))
     big = (cls == INF) | ((cls == NORMAL) & (e >= d.e_sat).astype(bool))

@@ -9,13 +9,14 @@ here plus its component, its model function and (if no existing one fits) its st
 
 from dataclasses import dataclass, field
 
+from flashd.hdl.fixunits import FIX_UNITS
 from flashd.hdl.format import FPFormat, as_format, check_int
 from flashd.hdl.nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
 from flashd.hdl.ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
 from flashd.hdl.params import MAX_GUARD_BITS
 from flashd.hdl.pwl import check_segments, coefficients, exponent_check
 
-from . import model, vectors
+from . import fixmodel, model, vectors
 
 __all__ = ["Operator", "OPERATORS", "OpSpec", "names"]
 
@@ -44,8 +45,8 @@ class Operator:
     category : str
         Report category: ``"arithmetic"``, ``"comparison"``, ``"conversion"``, ``"nonlinear"``.
     extras : dict
-        Further parameters and their defaults (``segments``; the dot product's ``n``,
-        ``guard_bits``, ``exact``).
+        Further parameters and their defaults (the nonlinear units' ``method`` and, for the
+        ``pwl`` method, ``segments``; the dot product's ``n``, ``guard_bits``, ``exact``).
     """
     name: str
     component: type
@@ -56,9 +57,20 @@ class Operator:
     extras: dict = field(default_factory=dict)
 
 
+def _nonlinear_model(spec, ins):
+    if spec.method == "fix":
+        return {"out": getattr(fixmodel, spec.op)(spec.fmt, ins["a"])}
+    return {"out": getattr(model, spec.op)(spec.fmt, ins["a"], spec.segments)}
+
+
 def _nonlinear(name, component):
-    return Operator(name, component, lambda s, ins: {"out": getattr(model, name)(s.fmt, ins["a"], s.segments)},
-                    vectors.one_operand, ONE, "nonlinear", {"segments": 8})
+    return Operator(name, component, _nonlinear_model, vectors.one_operand, ONE, "nonlinear",
+                    {"method": "pwl", "segments": 8})
+
+
+# a nonlinear unit's methods: "pwl" the published table units (hdl/nonlinear.py, ``segments``
+# pieces evaluated by an FMA), "fix" the faithful fixed-point ones (hdl/fixunits.py)
+METHODS = ("pwl", "fix")
 
 
 OPERATORS = {op.name: op for op in [
@@ -81,7 +93,7 @@ OPERATORS = {op.name: op for op in [
     _nonlinear("exp", FPExp),
 ]}
 
-EXTRAS = ("segments", "n", "guard_bits", "exact")
+EXTRAS = ("method", "segments", "n", "guard_bits", "exact")
 
 
 def names(formats=None):
@@ -110,13 +122,15 @@ class OpSpec:
         The output format (defaults to ``fmt``; ``convert`` needs it).
     stages : int
         Register ranks, >= 0; ``latency == stages`` for every operator.
-    segments, n, guard_bits, exact
-        The operator's extras (see :attr:`Operator.extras`); None: its default.
+    method, segments, n, guard_bits, exact
+        The operator's extras (see :attr:`Operator.extras`); None: its default. ``segments``
+        applies to ``method="pwl"`` only.
     """
     op: str
     fmt: FPFormat
     fmt_out: FPFormat = None
     stages: int = 0
+    method: str = None
     segments: int = None
     n: int = None
     guard_bits: int = None
@@ -133,15 +147,24 @@ class OpSpec:
             raise ValueError(f"{self.op} needs fmt_out (allowed: a preset or 'e<exp_bits>m<man_bits>')")
         set_(self, "fmt_out", as_format(self.fmt_out, "fmt_out") if self.fmt_out is not None else fmt)
         check_int("stages", self.stages, 0)
+        if self.method == "fix" and self.segments is not None:
+            raise ValueError(f"segments={self.segments!r} does not apply to method='fix' (its tables are "
+                             f"planned from the precision)")
         for name in EXTRAS:
             value = getattr(self, name)
             if name not in entry.extras:
                 if value is not None:
                     raise ValueError(f"{name}={value!r} does not apply to {self.op} "
                                      f"(its parameters: {', '.join(['stages', *entry.extras]) })")
-            elif value is None:
+            elif value is None and not (name == "segments" and self.method == "fix"):
                 set_(self, name, entry.extras[name])
-        if "segments" in entry.extras:
+        if "method" in entry.extras:
+            methods = METHODS if self.op in FIX_UNITS else ("pwl",)
+            if self.method not in methods:
+                raise ValueError(f"method={self.method!r} is not a method of {self.op} (allowed: {', '.join(methods)})")
+        if self.method == "fix":
+            FIX_UNITS[self.op].DESIGN(fmt)                  # the format's widths within the planner's
+        elif "segments" in entry.extras:
             check_segments(self.segments, fmt, self.op)
             if self.op in ("ln", "exp"):
                 exponent_check(fmt, self.op)
@@ -164,7 +187,9 @@ class OpSpec:
     def build(self):
         """The component (a new one each call)."""
         entry, kw = self.entry, {"stages": self.stages}
-        kw.update({k: getattr(self, k) for k in entry.extras})
+        if self.method == "fix":
+            return FIX_UNITS[self.op](self.fmt, **kw)
+        kw.update({k: getattr(self, k) for k in entry.extras if k != "method"})
         if entry.formats == ONE:
             return entry.component(self.fmt, **kw)
         return entry.component(self.fmt, self.fmt_out, **kw)
@@ -189,7 +214,7 @@ class OpSpec:
 
     @property
     def module_name(self):
-        """``flashd_<op>_<fmt>[_<fmt_out>][_n<N>][_seg<S>][_exact|_g<G>]_s<S>``: every non-default parameter."""
+        """``flashd_<op>_<fmt>[_<fmt_out>][_n<N>][_seg<S>|_fix][_exact|_g<G>]_s<S>``: every non-default parameter."""
         parts = ["flashd", self.op, self.fmt.name]
         if self.entry.formats != ONE and (self.fmt_out != self.fmt or self.entry.formats == CONVERT):
             parts.append(self.fmt_out.name)
@@ -197,6 +222,8 @@ class OpSpec:
             parts.append(f"n{self.n}")
         if self.segments is not None:
             parts.append(f"seg{self.segments}")
+        if self.method == "fix":
+            parts.append("fix")
         if self.exact:
             parts.append("exact")
         elif self.guard_bits is not None and self.guard_bits != self.entry.extras["guard_bits"]:
