@@ -14,8 +14,9 @@ from flashd.hdl.fixfunc import FIX_FUNCTIONS, FixFunctionUnit, _cost, _poly, pla
 def _oracle(name, x):
     """f(x) to 40 digits, from Python's decimal (not the float64 the plan measured with)."""
     ln2 = Decimal(2).ln()
+    u = x if x < Decimal("0.5") else (x - 1) / 2                   # ln_ratio's argument
     return {"exp2": lambda: (x * ln2).exp(), "log2_1p": lambda: (1 + x).ln() / ln2,
-            "recip_1p": lambda: 1 / (1 + x)}[name]()
+            "recip_1p": lambda: 1 / (1 + x), "ln_ratio": lambda: (1 + u).ln() / u if u else Decimal(1)}[name]()
 
 
 def _errors(p):
@@ -41,7 +42,7 @@ def _simulate(p):
 
 
 @pytest.mark.parametrize("name, in_bits, out_frac", [("exp2", 8, 8), ("exp2", 16, 16), ("exp2", 16, 12),
-                                                     ("log2_1p", 16, 16), ("recip_1p", 16, 16)])
+                                                     ("log2_1p", 16, 16), ("recip_1p", 16, 16), ("ln_ratio", 12, 14)])
 def test_every_input_is_faithful_and_the_circuit_is_the_plan(name, in_bits, out_frac):
     p = plan(name, in_bits, out_frac)
     assert p.method == ("table" if in_bits <= 8 else "poly")

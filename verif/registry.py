@@ -184,15 +184,20 @@ class OpSpec:
         """Cycles from ``i.valid`` to ``o.valid``."""
         return self.stages
 
+    @property
+    def component(self):
+        """The component class :meth:`build` instantiates."""
+        return FIX_UNITS[self.op] if self.method == "fix" else self.entry.component
+
     def build(self):
         """The component (a new one each call)."""
         entry, kw = self.entry, {"stages": self.stages}
         if self.method == "fix":
-            return FIX_UNITS[self.op](self.fmt, **kw)
+            return self.component(self.fmt, **kw)
         kw.update({k: getattr(self, k) for k in entry.extras if k != "method"})
         if entry.formats == ONE:
-            return entry.component(self.fmt, **kw)
-        return entry.component(self.fmt, self.fmt_out, **kw)
+            return self.component(self.fmt, **kw)
+        return self.component(self.fmt, self.fmt_out, **kw)
 
     def as_dict(self):
         """JSON-able parameters, formats by name (``fmt`` or ``fmt_in``/``fmt_out``)."""

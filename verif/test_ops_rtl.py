@@ -16,7 +16,7 @@ import pytest
 
 from flashd.hdl.format import PRESETS, as_format
 from flashd.verif.bench import check_unit, pack, regress
-from flashd.verif.registry import OPERATORS, OpSpec
+from flashd.verif.registry import OpSpec
 from flashd.verif.sim import SIMULATORS
 from flashd.verif.stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
@@ -78,7 +78,8 @@ def check_report(report, specs):
 def unit_specs(fmt, stages):
     """``{name: OpSpec}``: every unit of ``fmt`` with ``stages`` register ranks; on 16-bit
     formats each unit gets ``stages`` more ranks than it has cut points, so ranks stack
-    (more than one per cut). Units the format is too narrow for (ln, exp in e5m2) are left out."""
+    (more than one per cut). Units the format is too narrow for (ln, exp in e5m2; the fixed-point
+    units in fp32) are left out."""
     f = as_format(fmt)
     segments = max(2, min(1 << f.man_bits, {8: 4, 16: 8, 32: 32}.get(f.width, 8)))
     wanted = {"add": dict(op="add"), "mul": dict(op="mul"), "fma": dict(op="fma"), "cmp": dict(op="compare"),
@@ -86,15 +87,17 @@ def unit_specs(fmt, stages):
               **{f"cvt_{o}": dict(op="convert", fmt_out=o) for o in PRESETS if PRESETS[o] != f},
               **{name: dict(op=op, segments=segments)
                  for name, op in (("recip", "reciprocal"), ("ln", "ln"), ("sigmoid", "sigmoid"), ("lsig", "logsigmoid"),
-                                  ("exp", "exp"))}}
+                                  ("exp", "exp"))},
+              **{f"{name}_fix": dict(op=op, method="fix") for name, op in (("recip", "reciprocal"), ("ln", "ln"),
+                                                                          ("exp", "exp"))}}
     if f.width <= 8:
         wanted["dotx"] = dict(op="dot", n=4, exact=True)
     if fmt in ("bf16", "fp16"):
         wanted.update(fma32=dict(op="fma", fmt_out="fp32"), dot32=dict(op="dot", fmt_out="fp32", n=4))
     specs = {}
     for name, kw in wanted.items():
-        cuts = OPERATORS[kw["op"]].component.CUTS
         try:
+            cuts = OpSpec(fmt=fmt, **kw).component.CUTS
             specs[name] = OpSpec(fmt=fmt, stages=stages + cuts if stages and fmt.endswith("16") else stages, **kw)
         except ValueError:
             continue

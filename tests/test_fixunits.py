@@ -1,0 +1,119 @@
+"""The faithful function units: every input of the 8- and 16-bit formats against a 50-digit
+decimal oracle (the model), the circuit bit-exact with the model, specials exact."""
+
+from decimal import Decimal, localcontext
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from flashd.hdl.fixunits import FIX_UNITS
+from flashd.hdl.format import as_format
+from flashd.verif import fixmodel
+from flashd.verif.model import from_float, to_float
+from flashd.verif.registry import OpSpec
+
+FORMATS = ["e2m1", "e3m2", "fp8_e4m3", "fp8_e5m2", "e6m4", "bf16", "fp16"]
+
+
+def _true(op, x):
+    """f(x) to 50 digits (None beyond any format: exp of |x| > 1e5)."""
+    x = Decimal(float(x))
+    if op == "exp":
+        return x.exp() if abs(x) < 100_000 else None
+    return x.ln() if op == "ln" else 1 / x
+
+
+def _measure(op, fmt):
+    """Over every finite, nonzero input with a real result: the signed errors in ulps of the
+    result's binade for normal results, and the inputs whose result is Inf or 0 with the
+    true value's magnitude."""
+    xs = np.arange(1 << fmt.width, dtype=np.uint64)
+    ys = getattr(fixmodel, op)(fmt, xs)
+    xv, yv = to_float(fmt, xs), to_float(fmt, ys)
+    errors, saturated = [], []
+    with localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = 50, 10**6, -10**6
+        for x, y in zip(xv, yv, strict=True):
+            if not np.isfinite(x) or x == 0 or (op == "ln" and x < 0):
+                continue
+            t = _true(op, x)
+            if y == 0 or not np.isfinite(y) or t is None:
+                saturated.append((x, y, t))
+                continue
+            ulp = Decimal(2) ** (int(np.floor(np.log2(abs(y)))) - fmt.man_bits)
+            errors.append(float((Decimal(float(y)) - t) / ulp))
+    return np.array(errors), saturated
+
+
+@pytest.mark.parametrize("op", list(FIX_UNITS))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_input_is_faithful(op, fmt):
+    fmt = as_format(fmt)
+    errors, saturated = _measure(op, fmt)
+    assert len(errors) >= 1 and np.abs(errors).max() < 1.0
+    assert abs(errors.mean()) < 0.3                                    # no strong lean one way
+    max_finite = Decimal(float(to_float(fmt, np.array([fmt.max_finite]))[0]))
+    min_normal = Decimal(2) ** fmt.emin
+    for x, y, t in saturated:
+        if np.isinf(y):         # Inf only beyond the largest finite value
+            assert t is None and x > 0 or t > max_finite, (x, y, t)
+        else:                   # 0 only below the smallest normal (ln(1) = +0)
+            assert t is None and x < 0 or abs(t) < min_normal, (x, y, t)
+
+
+def test_specials_are_exact():
+    for f in ["fp8_e4m3", "bf16", "fp16"]:
+        fmt = as_format(f)
+        pos_inf, neg_inf, nan = fmt.inf, fmt.inf | fmt.sign_bit, fmt.qnan
+        x = np.array([0, fmt.sign_bit, pos_inf, neg_inf, nan, from_float(fmt, np.array([1.0]))[0]], dtype=np.uint64)
+        one = int(from_float(fmt, np.array([1.0]))[0])
+        assert fixmodel.exp(fmt, x).tolist() == [one, one, pos_inf, 0, nan, int(fixmodel.exp(fmt, x[5:])[0])]
+        assert fixmodel.reciprocal(fmt, x).tolist() == [pos_inf, neg_inf, 0, fmt.sign_bit, nan, one]
+        assert fixmodel.ln(fmt, x).tolist() == [neg_inf, neg_inf, pos_inf, nan, nan, 0]
+        negative = from_float(fmt, np.array([-2.0, -0.5]))
+        assert fixmodel.ln(fmt, negative).tolist() == [nan, nan]
+
+
+def _simulate(op, fmt, xs, stages=0):
+    """The output on every cycle, the inputs followed by ``stages`` idle cycles."""
+    dut, got = FIX_UNITS[op](fmt, stages=stages), []
+    assert dut.latency == stages
+
+    async def bench(ctx):
+        for x in list(xs) + [0] * stages:
+            ctx.set(dut.i.payload.a.as_value(), int(x))
+            ctx.set(dut.i.valid, 1)
+            got.append(ctx.get(dut.o.payload.as_value()))
+            if stages:
+                await ctx.tick()
+    sim = Simulator(dut)
+    if stages:
+        sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("op", list(FIX_UNITS))
+@pytest.mark.parametrize("fmt, stages", [("fp8_e4m3", 0), ("e3m2", 2), ("bf16", 0), ("fp16", 3)])
+def test_the_circuit_is_the_model(op, fmt, stages):
+    """Every input of an 8-bit format, 1,500 random ones of a 16-bit format (every 16-bit
+    input goes through the Verilog on Verilator in make test-full)."""
+    f = as_format(fmt)
+    xs = np.arange(1 << f.width, dtype=np.uint64) if f.width <= 8 else \
+        np.random.default_rng(5).integers(0, 1 << f.width, 1500).astype(np.uint64)
+    got, want = _simulate(op, f, xs, stages), getattr(fixmodel, op)(f, xs)
+    assert (got[stages:] == want).all()
+    if stages:                              # one cycle early is wrong: the latency is the design's
+        assert (got[stages - 1:-1] != want).any()
+
+
+def test_formats_beyond_the_planner_are_refused():
+    with pytest.raises(ValueError, match=r"^fmt=fp32: the fixed-point exponential needs 26 input bits "
+                                         r"\(allowed: <= 22, formats with at most 19 fraction bits\)$"):
+        OpSpec(op="exp", fmt="fp32", method="fix")
+    with pytest.raises(ValueError, match=r"^segments=8 does not apply to method='fix'"):
+        OpSpec(op="exp", fmt="bf16", method="fix", segments=8)
+    with pytest.raises(ValueError, match=r"^method='fix' is not a method of sigmoid \(allowed: pwl\)$"):
+        OpSpec(op="sigmoid", fmt="bf16", method="fix")
