@@ -33,8 +33,8 @@ from .format import check_int
 __all__ = ["FIX_FUNCTIONS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
 
 def _ln_ratio(u):
-    """ln(1 + u) / u (1 at u = 0): with u = m - 1 for m in [1, 1.5) and m/2 - 1 above, as
-    the fraction bits x = m - 1 pick it (:class:`~flashd.hdl.fixunits.LnDesign`)."""
+    """ln(1 + u) / u (1 at u = 0); ``ln_ratio`` takes u = m - 1 for m in [1, 1.5) and m/2 - 1
+    above, as the fraction bits x = m - 1 pick it (:class:`~flashd.hdl.fixunits.LnDesign`)."""
     safe = np.where(u == 0, 1.0, u)
     return np.where(u == 0, 1.0, np.log1p(safe) / safe)
 
@@ -45,6 +45,7 @@ FIX_FUNCTIONS = {
     "log2_1p": lambda x: np.log2(1.0 + x),              # log2(1 + x): a logarithm's significand
     "recip_1p": lambda x: 1.0 / (1.0 + x),              # 1 / (1 + x): a reciprocal's significand
     "ln_ratio": lambda x: _ln_ratio(np.where(x < 0.5, x, (x - 1) / 2)),  # a logarithm's, by the fraction
+    "ln1p_ratio": _ln_ratio,                            # ln(1 + x) / x: the log-sigmoid's
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 MAX_IN_BITS = 22            # every input is evaluated when the plan is made (4M at 22 bits)
@@ -64,6 +65,7 @@ class FixPlan:
     coefficients: tuple         # (C0s, C1s[, C2s]), each a tuple of 2**k ints
     max_err_ulp: float          # measured on every input against float64 f
     mean_err_ulp: float         # the mean signed error (does it lean one way?)
+    midpoint: bool = False      # f at the middle of each input step (see _target)
 
     @property
     def out_bits(self):
@@ -100,9 +102,16 @@ def _width(lo, hi):
     return max(1, Shape.cast(range(int(lo), int(hi) + 1)).width)
 
 
-def _errors(function, in_bits, out_frac, Y):
+def _target(function, in_bits, midpoint):
+    """The function the unit approximates, of x = X / 2**in_bits: ``function`` at x, or at the
+    middle of x's input step (an input truncated from a longer one is half a step low on average)."""
+    f, half = FIX_FUNCTIONS[function], 0.5 / 2.0 ** in_bits if midpoint else 0.0
+    return lambda x: f(x + half)
+
+
+def _errors(f, in_bits, out_frac, Y):
     x = np.arange(1 << in_bits, dtype=np.float64) / 2.0 ** in_bits
-    e = Y / 2.0 ** out_frac - FIX_FUNCTIONS[function](x)
+    e = Y / 2.0 ** out_frac - f(x)
     return float(np.max(np.abs(e))) * 2.0 ** out_frac, float(np.mean(e)) * 2.0 ** out_frac
 
 
@@ -116,12 +125,13 @@ def _fit(f, k, degree):
     return np.linalg.solve(V, values.T).T
 
 
-def _poly(function, in_bits, out_frac, k, degree, guard):
+def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False):
     """The plan of one (k, degree, guard), or None: ``t_bits`` as few as stay faithful, and the
     constant terms raised by what the flooring shifts lose on average (0 to ``degree`` units:
     of the faithful ones, the least mean error), so that the errors do not lean one way."""
     r = in_bits - k
-    c = _fit(FIX_FUNCTIONS[function], k, degree)
+    f = _target(function, in_bits, midpoint)
+    c = _fit(f, k, degree)
     scale = 2.0 ** (out_frac + guard)
     raw = [np.round(c[:, j] * scale).astype(np.int64) for j in range(degree + 1)]
     X = np.arange(1 << in_bits, dtype=np.int64)
@@ -130,14 +140,14 @@ def _poly(function, in_bits, out_frac, k, degree, guard):
         tried = []
         for offset in range(degree + 1):
             coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
-            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0)
-            err, mean = _errors(function, in_bits, out_frac, p.evaluate(X))
+            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint)
+            err, mean = _errors(f, in_bits, out_frac, p.evaluate(X))
             if err < 1.0:
                 tried.append((abs(mean), err, mean, coeffs))
         if not tried:
             break
         _, err, mean, coeffs = min(tried)
-        best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean)
+        best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint)
     return best
 
 
@@ -149,29 +159,32 @@ def _cost(p):
     return p.table_bits / 4 + sum(w * p.t_bits for w in widths[1:])
 
 
-def plan(function, in_bits, out_frac):
+def plan(function, in_bits, out_frac, midpoint=False):
     """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
-    ``in_bits`` input bits with ``out_frac`` output fraction bits."""
+    ``in_bits`` input bits with ``out_frac`` output fraction bits; ``midpoint``: of the
+    function at the middle of each input step (see :func:`_target`)."""
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
     check_int("in_bits", in_bits, 1, MAX_IN_BITS)
     check_int("out_frac", out_frac, 1, 40)
-    return _plan(function, in_bits, out_frac)
+    return _plan(function, in_bits, out_frac, bool(midpoint))
 
 
-def _plan(function, in_bits, out_frac):
+def _plan(function, in_bits, out_frac, midpoint):
+    f = _target(function, in_bits, midpoint)
     if in_bits <= TABLE_BITS:
         x = np.arange(1 << in_bits) / 2.0 ** in_bits
-        Y = np.round(FIX_FUNCTIONS[function](x) * 2.0 ** out_frac).astype(np.int64)
-        err, mean = _errors(function, in_bits, out_frac, Y)
-        return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean)
+        Y = np.round(f(x) * 2.0 ** out_frac).astype(np.int64)
+        err, mean = _errors(f, in_bits, out_frac, Y)
+        return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean,
+                       midpoint)
     found = []
     for degree in (1, 2):
         for k in range(1, in_bits - 1):
             if (1 << k) * (degree + 1) * (out_frac + 8) > (1 << 16):    # tables beyond 64 kbit: not worth it
                 break
             for guard in range(1, 9):
-                p = _poly(function, in_bits, out_frac, k, degree, guard)
+                p = _poly(function, in_bits, out_frac, k, degree, guard, midpoint)
                 if p is not None:
                     found.append(p)
                     break

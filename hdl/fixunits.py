@@ -27,7 +27,8 @@ from .format import as_format
 from .pipeline import Pipeline, ValidSignature, check_stages
 
 __all__ = ["GUARD", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
-           "LnDesign", "ln_design", "FixExp", "FixReciprocal", "FixLn"]
+           "LnDesign", "ln_design", "SoftDesign", "soft_design", "FixExp", "FixReciprocal", "FixLn",
+           "FixSigmoid", "FixLogSigmoid"]
 
 GUARD = 3           # fraction bits beyond the precision in the function plans' outputs
 
@@ -61,17 +62,50 @@ class ExpDesign:
     plan: FixPlan
 
 
-@lru_cache(maxsize=None)
 def exp_design(fmt):
     fmt = as_format(fmt)
-    p = fmt.precision
-    frac = p + 2                # |t error| < 2**-frac (see the module's budget)
-    _check_plan_width(fmt, "exponential", frac)
+    return _exp_design(fmt, fmt.precision + 2, fmt.precision + GUARD)   # |t error| < 2**-(p + 2)
+
+
+@lru_cache(maxsize=None)
+def _exp_design(fmt, frac, out_frac, unit="exponential"):
+    _check_plan_width(fmt, unit, frac)
     # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation
     e_sat = math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e)))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
+    # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
     return ExpDesign(frac, _fixed(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
-                     plan("exp2", frac, p + GUARD))
+                     plan("exp2", frac, out_frac, midpoint=True))
+
+
+@dataclass(frozen=True)
+class SoftDesign:
+    """The sigmoid and the log-sigmoid from ``z = e**-|x|`` in (0, 1), held as ``2**k * 2**f``
+    (``exp``: :class:`ExpDesign` of -|x|, two more bits than the exponential's, as the
+    result has two more errors), and ``plan`` of z in fixed point (``exp.plan.out_frac``
+    bits): ``1/(1+z)`` for the sigmoid, ``ln(1+z)/z`` for the log-sigmoid::
+
+        sigmoid(x)    = 1/(1+z)            (x >= 0)       z * 1/(1+z)            (x < 0)
+        logsigmoid(x) = -z * ln(1+z)/z     (x >= 0)       -(|x| + z * ln(1+z)/z) (x < 0)
+
+    The products keep z's exponent k, so tiny results keep their relative precision; the
+    log-sigmoid of x < 0 is a fixed-point sum with ``sum_frac`` fraction bits (its magnitude
+    is >= ln 2). ``|x| >= 2**exp.e_sat``: z is below the smallest normal's quarter: the
+    sigmoid gives 1 or +0, the log-sigmoid -0 or x itself.
+    """
+    exp: ExpDesign
+    plan: FixPlan
+    sum_frac: int
+
+
+@lru_cache(maxsize=None)
+def soft_design(fmt, function):
+    fmt = as_format(fmt)
+    p = fmt.precision
+    e = _exp_design(fmt, p + 3, p + GUARD + 1, function)
+    _check_plan_width(fmt, function, e.plan.out_frac)
+    second = plan("recip_1p" if function == "sigmoid" else "ln1p_ratio", e.plan.out_frac, p + GUARD + 1)
+    return SoftDesign(e, second, p + GUARD)
 
 
 @dataclass(frozen=True)
@@ -228,4 +262,82 @@ class FixLn(_FixUnit):
         return self._finish(m, p, Mux(v.special, v.out_special, out))
 
 
-FIX_UNITS = {"exp": FixExp, "reciprocal": FixReciprocal, "ln": FixLn}
+def _neg_exp(m, d, x, name="z"):
+    """``z = e**-|x| = 2**k * Y / 2**out_frac`` (:class:`SoftDesign`): ``k`` (<= -1) and ``Y``,
+    whose MSB is set. Valid below ``2**d.e_sat``."""
+    amount = wire(m, (d.shift0 - x.exp).as_signed(), f"{name}_shift")
+    t_mag, _ = shift_right_sticky(m, x.sig * d.log2e, Mux(amount < 0, 0, amount).as_unsigned(), f"{name}_t")
+    t = wire(m, (~Cat(t_mag, Const(0, 1))).as_signed(), f"{name}_t_neg")         # -T - 1
+    return t[d.frac:].as_signed(), t[:d.frac]
+
+
+class _FixSoft(_FixUnit):
+    """The shared front of :class:`FixSigmoid` and :class:`FixLogSigmoid`: z = e**-|x| as
+    (k, Y), z in fixed point, the second plan of it, and the product Y * plan."""
+    CUTS = 4
+
+    def _front(self, m, x, p):
+        d = self.design
+        big = ~x.zero & (x.exp >= d.exp.e_sat)
+        k, f = _neg_exp(m, d.exp, x)
+        v = p.cut(k=k, f=f, sign=x.sign, exp=x.exp, sig=x.sig, nan=x.nan, inf=x.inf, raw=self.i.payload.a.as_value(),
+                  big=big | x.inf)
+        y = self._function(m, d.exp.plan, v.f, "exp2")                 # in [2**of, 2**(of + 1))
+        of = d.exp.plan.out_frac
+        z, _ = shift_right_sticky(m, y, (-v.k).as_unsigned(), "z_fix")   # z * 2**of < 2**of
+        r = self._function(m, d.plan, z[:of], self.FUNCTION)
+        v = p.cut(k=v.k, y=y, r=r, sign=v.sign, exp=v.exp, sig=v.sig, nan=v.nan, inf=v.inf, raw=v.raw, big=v.big)
+        return v, wire(m, v.y * v.r, "product")                       # z * r * 2**(of + of2 - k)
+
+
+class FixSigmoid(_FixSoft):
+    """``1/(1 + e**-x)``, faithful (see :class:`SoftDesign`). sigmoid(+Inf) = 1,
+    sigmoid(-Inf) = +0, NaN -> NaN. Cut points: after t, after the two plans, after the
+    product, after rounding."""
+    DESIGN = staticmethod(lambda fmt: soft_design(fmt, "sigmoid"))
+    FUNCTION = "sigmoid"
+
+    def elaborate(self, platform):
+        m, fmt, d = Module(), self.fmt, self.design
+        x, p = self._start(m)
+        v, prod = self._front(m, x, p)
+        of, of2 = d.exp.plan.out_frac, d.plan.out_frac
+        r, moved = _normalized(m, v.r, d.plan, "r")
+        v = p.cut(prod=prod, r=r, moved=moved, k=v.k, sign=v.sign, nan=v.nan, big=v.big)
+        top_r = wire(m, (len(r) - 1 - of2 - v.moved).as_signed(), "top_r")
+        top_p = wire(m, (v.k + len(prod) - 1 - of - of2).as_signed(), "top_p")
+        sig = Mux(v.sign, v.prod, Cat(Const(0, len(prod) - len(r)), v.r))     # zeros below: the same top
+        out = round_pack(m, fmt, 0, Mux(v.sign, top_p, top_r), sig, zero=v.big & v.sign, nan=v.nan)
+        one = Const(fmt.bias << fmt.man_bits, fmt.width)
+        return self._finish(m, p, Mux(v.big & ~v.sign & ~v.nan, one, out))
+
+
+class FixLogSigmoid(_FixSoft):
+    """``ln sigmoid(x) = -ln(1 + e**-x)``, faithful (see :class:`SoftDesign`): the state
+    unit of FLASH-D's chain. logsigmoid(+Inf) = -0, logsigmoid(-Inf) = -Inf, NaN -> NaN.
+    Cut points: after t, after the two plans, after the sum, after rounding."""
+    DESIGN = staticmethod(lambda fmt: soft_design(fmt, "logsigmoid"))
+    FUNCTION = "logsigmoid"
+
+    def elaborate(self, platform):
+        m, fmt, d = Module(), self.fmt, self.design
+        M, e_sat, fs = fmt.man_bits, d.exp.e_sat, d.sum_frac
+        x, p = self._start(m)
+        v, prod = self._front(m, x, p)
+        of, of2 = d.exp.plan.out_frac, d.plan.out_frac
+        # x < 0: |x| + z*g in fixed point (fs fraction bits); |x| = sig * 2**(e - M)
+        a_amount = wire(m, (M + e_sat - v.exp).as_signed(), "a_shift")
+        a, _ = shift_right_sticky(m, Cat(Const(0, fs + e_sat), v.sig), Mux(a_amount < 0, 0, a_amount).as_unsigned(), "a")
+        term, _ = shift_right_sticky(m, prod, (of + of2 - fs - v.k).as_unsigned(), "term")
+        total = wire(m, Cat(Const(1, 1), a + term), "sum")      # + half a step: the floors lose that on average
+        v = p.cut(prod=prod, total=total, k=v.k, sign=v.sign, nan=v.nan, raw=v.raw, big=v.big)
+        top_p = wire(m, (v.k + len(prod) - 1 - of - of2).as_signed(), "top_p")
+        top_s = len(total) - 2 - fs
+        wide = max(len(prod), len(total))
+        sig = Mux(v.sign, Cat(Const(0, wide - len(total)), v.total), Cat(Const(0, wide - len(prod)), v.prod))
+        out = round_pack(m, fmt, 1, Mux(v.sign, top_s, top_p), sig, zero=v.big & ~v.sign, nan=v.nan)
+        return self._finish(m, p, Mux(v.big & v.sign & ~v.nan, v.raw, out))      # x itself (-Inf too)
+
+
+FIX_UNITS = {"exp": FixExp, "reciprocal": FixReciprocal, "ln": FixLn, "sigmoid": FixSigmoid,
+             "logsigmoid": FixLogSigmoid}

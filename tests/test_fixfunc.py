@@ -16,7 +16,8 @@ def _oracle(name, x):
     ln2 = Decimal(2).ln()
     u = x if x < Decimal("0.5") else (x - 1) / 2                   # ln_ratio's argument
     return {"exp2": lambda: (x * ln2).exp(), "log2_1p": lambda: (1 + x).ln() / ln2,
-            "recip_1p": lambda: 1 / (1 + x), "ln_ratio": lambda: (1 + u).ln() / u if u else Decimal(1)}[name]()
+            "recip_1p": lambda: 1 / (1 + x), "ln_ratio": lambda: (1 + u).ln() / u if u else Decimal(1),
+            "ln1p_ratio": lambda: (1 + x).ln() / x if x else Decimal(1)}[name]()
 
 
 def _errors(p):
@@ -25,7 +26,8 @@ def _errors(p):
     with localcontext() as ctx:
         ctx.prec = 40
         step, scale = Decimal(2) ** -p.in_bits, Decimal(2) ** p.out_frac
-        return np.array([float(Decimal(int(y)) - _oracle(p.function, k * step) * scale) for k, y in enumerate(Y)])
+        half = step / 2 if p.midpoint else 0                         # f at the middle of the input's step
+        return np.array([float(Decimal(int(y)) - _oracle(p.function, k * step + half) * scale) for k, y in enumerate(Y)])
 
 
 def _simulate(p):
@@ -41,10 +43,11 @@ def _simulate(p):
     return np.array(got)
 
 
-@pytest.mark.parametrize("name, in_bits, out_frac", [("exp2", 8, 8), ("exp2", 16, 16), ("exp2", 16, 12),
-                                                     ("log2_1p", 16, 16), ("recip_1p", 16, 16), ("ln_ratio", 12, 14)])
-def test_every_input_is_faithful_and_the_circuit_is_the_plan(name, in_bits, out_frac):
-    p = plan(name, in_bits, out_frac)
+@pytest.mark.parametrize("name, in_bits, out_frac, midpoint", [
+    ("exp2", 8, 8, False), ("exp2", 16, 16, False), ("exp2", 16, 12, False), ("exp2", 13, 14, True),
+    ("log2_1p", 16, 16, False), ("recip_1p", 16, 16, False), ("ln_ratio", 12, 14, False), ("ln1p_ratio", 12, 14, False)])
+def test_every_input_is_faithful_and_the_circuit_is_the_plan(name, in_bits, out_frac, midpoint):
+    p = plan(name, in_bits, out_frac, midpoint)
     assert p.method == ("table" if in_bits <= 8 else "poly")
     e = _errors(p)
     assert np.abs(e).max() < 1.0                                   # faithful on every input

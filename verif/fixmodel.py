@@ -8,12 +8,12 @@ and the one rounding is :func:`flashd.verif.model.round_pack`.
 
 import numpy as np
 
-from flashd.hdl.fixunits import exp_design, ln_design, reciprocal_design
+from flashd.hdl.fixunits import exp_design, ln_design, reciprocal_design, soft_design
 from flashd.hdl.format import as_format
 
 from .model import INF, NAN, NORMAL, ZERO, round_pack, unpack
 
-__all__ = ["exp", "reciprocal", "ln"]
+__all__ = ["exp", "reciprocal", "ln", "sigmoid", "logsigmoid"]
 
 
 def _int64(a):
@@ -66,3 +66,43 @@ def ln(fmt, x):
     out = np.where(cls == ZERO, np.uint64(fmt.inf | fmt.sign_bit), out)
     nan = (cls == NAN) | (((s == 1).astype(bool)) & (cls != ZERO))
     return np.where(nan, np.uint64(fmt.qnan), out).astype(np.uint64)
+
+
+def _soft(fmt, function, x):
+    """z = e**-|x| as (k, y), the second plan's r of z in fixed point, and what saturates."""
+    d = soft_design(fmt, function)
+    e_ = d.exp
+    s, cls, e, sig = unpack(fmt, x)
+    t = -((sig * e_.log2e) >> np.maximum(e_.shift0 - e, 0)) - 1      # -|t| rounded down
+    k = t >> e_.frac
+    y = _objects(e_.plan.evaluate(_int64(t & ((1 << e_.frac) - 1))))
+    z = y >> np.minimum(-k, e_.plan.out_frac + 1)                      # z * 2**of, truncated
+    r = _objects(d.plan.evaluate(_int64(z)))
+    big = (cls == INF) | ((cls == NORMAL) & (e >= e_.e_sat).astype(bool))
+    return d, s, cls, e, sig, k, y, r, big
+
+
+def sigmoid(fmt, x):
+    """Faithful logistic sigmoid (see :class:`flashd.hdl.fixunits.SoftDesign`)."""
+    fmt = as_format(fmt)
+    d, s, cls, _, _, k, y, r, big = _soft(fmt, "sigmoid", x)
+    of, of2 = d.exp.plan.out_frac, d.plan.out_frac
+    neg = (s == 1).astype(bool)
+    out = round_pack(fmt, 0, np.where(neg, y * r, r), np.where(neg, k - of - of2, -of2))
+    one = np.uint64(fmt.bias << fmt.man_bits)
+    out = np.where(big, np.where(neg, np.uint64(0), one), out)
+    return np.where(cls == NAN, np.uint64(fmt.qnan), out).astype(np.uint64)
+
+
+def logsigmoid(fmt, x):
+    """Faithful ln sigmoid(x) (see :class:`flashd.hdl.fixunits.SoftDesign`)."""
+    fmt = as_format(fmt)
+    d, s, cls, e, sig, k, y, g, big = _soft(fmt, "logsigmoid", x)
+    of, of2, fs = d.exp.plan.out_frac, d.plan.out_frac, d.sum_frac
+    neg = (s == 1).astype(bool)
+    product = y * g                                                    # z * ln(1+z)/z * 2**(of + of2 - k)
+    a = (sig << (fs + d.exp.e_sat)) >> np.maximum(fmt.man_bits + d.exp.e_sat - e, 0)   # |x| * 2**fs
+    total = 2 * (a + (product >> (of + of2 - fs - k))) + 1                # + half a step, with fs + 1 bits
+    out = round_pack(fmt, 1, np.where(neg, total, product), np.where(neg, -fs - 1, k - of - of2))
+    out = np.where(big, np.where(neg, np.asarray(x, dtype=np.uint64), np.uint64(fmt.sign_bit)), out)
+    return np.where(cls == NAN, np.uint64(fmt.qnan), out).astype(np.uint64)

@@ -88,8 +88,9 @@ def unit_specs(fmt, stages):
               **{name: dict(op=op, segments=segments)
                  for name, op in (("recip", "reciprocal"), ("ln", "ln"), ("sigmoid", "sigmoid"), ("lsig", "logsigmoid"),
                                   ("exp", "exp"))},
-              **{f"{name}_fix": dict(op=op, method="fix") for name, op in (("recip", "reciprocal"), ("ln", "ln"),
-                                                                          ("exp", "exp"))}}
+              **{f"{name}_fix": dict(op=op, method="fix")
+                 for name, op in (("recip", "reciprocal"), ("ln", "ln"), ("sigmoid", "sigmoid"), ("lsig", "logsigmoid"),
+                                  ("exp", "exp"))}}
     if f.width <= 8:
         wanted["dotx"] = dict(op="dot", n=4, exact=True)
     if fmt in ("bf16", "fp16"):
