@@ -48,6 +48,7 @@ FIX_FUNCTIONS = {
     "ln1p_ratio": _ln_ratio,                            # ln(1 + x) / x: the log-sigmoid's
 }
 TABLE_BITS = 8              # inputs this narrow are one table
+DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
 MAX_IN_BITS = 22            # every input is evaluated when the plan is made (4M at 22 bits)
 
 
@@ -190,7 +191,12 @@ def _plan(function, in_bits, out_frac, midpoint):
                     break
     if not found:
         raise ValueError(f"{function} on {in_bits} bits to 2^-{out_frac}: no table of at most 64 kbit is faithful")
-    return min(found, key=_cost)
+    best = min(found, key=_cost)
+    linear = [p for p in found if p.degree == 1]
+    # degree 2 puts two multipliers in series: worth its delay only for more than a quarter of the cost
+    if linear and _cost(min(linear, key=_cost)) <= DEGREE2_GAIN * _cost(best):
+        return min(linear, key=_cost)
+    return best
 
 
 class FixFunctionUnit(wiring.Component):

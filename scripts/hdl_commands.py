@@ -5,16 +5,12 @@ from flashd import generate
 from flashd.hdl.format import as_format
 from flashd.hdl.params import MAX_D
 from flashd.hdl.pwl import FUNCTIONS, SEGMENT_CHOICES, check_segments, coefficients, intervals
-from flashd.verif.characterize import FUNCS, table
 from flashd.verif.designs import DESIGNS
 from flashd.verif.model import decode
 from flashd.verif.registry import OPERATORS
 
 from .options import (
     OPERATOR_ONLY,
-    POSITIVE,
-    choice,
-    comma_list,
     engine_kwargs,
     engine_options,
     fmt_type,
@@ -57,12 +53,6 @@ def cmd_coeffs(args):
     return 0
 
 
-def cmd_characterize(args):
-    """Exhaustive error table of the nonlinear units."""
-    print(table(args.function, args.fmt, args.segments))
-    return 0
-
-
 def register(sub):
     ops = {n: OPERATORS[n].category for n in OPERATORS}
     g = sub.add_parser("generate", help="Verilog and a JSON sidecar for an operator or an engine",
@@ -84,11 +74,3 @@ def register(sub):
                    help="table pieces (logsigmoid: per binade; default 8)")
     c.set_defaults(func=cmd_coeffs)
 
-    k = sub.add_parser("characterize", help="exhaustive error table of the nonlinear units")
-    k.add_argument("--func", dest="function", type=comma_list(choice(list(FUNCS), "function")), default=list(FUNCS),
-                   help=f"functions (default {','.join(FUNCS)})")
-    k.add_argument("--fmt", type=comma_list(fmt_type), default=["bf16", "fp16", "fp8_e4m3"],
-                   help="formats (default bf16,fp16,fp8_e4m3)")
-    k.add_argument("--segments", type=comma_list(POSITIVE), default=[4, 8, 16, 32],
-                   help="table sizes (default 4,8,16,32)")
-    k.set_defaults(func=cmd_characterize)

@@ -15,11 +15,14 @@ from flashd.synth.flow import check_clock
 from flashd.synth.netbench import INPUTS
 from flashd.synth.parts import STEPS, parts_table
 from flashd.synth.power import ACTIVITY, engine_power, power_text, real_groups, skip_study
+from flashd.synth.provenance import provenance
 from flashd.synth.report import engine_report, markdown, operator_markdown, operator_report, operator_table
 from flashd.synth.results import update_page
 from flashd.synth.sta import find_sta
 from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
 from flashd.verif.accuracy import heads, load_qkv
+from flashd.verif.characterize import FUNCS, METHODS, measure
+from flashd.verif.characterize import table as characterize_table
 from flashd.verif.designs import DESIGNS
 from flashd.verif.registry import OPERATORS, names
 
@@ -264,7 +267,46 @@ def cmd_tables(args):
     return 0
 
 
+def cmd_characterize(args):
+    """Every input of each nonlinear unit through its model, both methods: the error table;
+    with a library, each unit also synthesized alone (combinational) for its area and delay."""
+    json_path = output_file(args.json, "--json")
+    unit_cost, lib, clock = None, None, None
+    if args.pdk or args.liberty:
+        lib, clock = cmd_library(args), args.clock_ns or 1.0
+        _timing(lib, [clock])
+
+        def unit_cost(spec):
+            rep = operator_report(spec, library=lib, clock_ns=clock)
+            return {"area": rep["area"], "delay_ns": rep["timing"]["critical_ns"]}
+    elif args.clock_ns is not None:
+        raise ValueError("--clock-ns needs --pdk or --liberty (the units are synthesized for their delay)")
+    rows = measure(args.function, args.fmt, args.method, args.segments, unit_cost, progress=say)
+    print(characterize_table(rows))
+    if json_path:
+        json_path.write_text(json.dumps({"kind": "characterize", "rows": rows, "clock_ns": clock if lib else None,
+                                         "library": lib.name if lib else None,
+                                         "provenance": provenance(synthesis=lib is not None, timed=lib is not None)},
+                                        indent=1))
+    return 0
+
+
 def register(sub):
+    k = sub.add_parser("characterize", help="every input of the nonlinear units: error table (with --pdk, area "
+                       "and delay too), both methods")
+    k.add_argument("--func", dest="function", type=comma_list(choice(list(FUNCS), "function")), default=list(FUNCS),
+                   help=f"functions (default {','.join(FUNCS)})")
+    k.add_argument("--fmt", type=comma_list(fmt_type), default=["bf16", "fp16", "fp8_e4m3"],
+                   help="formats of at most 16 bits (default bf16,fp16,fp8_e4m3)")
+    k.add_argument("--method", type=comma_list(choice(list(METHODS), "method")), default=list(METHODS),
+                   help="pwl (the published tables), fix (the faithful units); default both")
+    k.add_argument("--segments", type=comma_list(POSITIVE), default=[8], help="pwl table sizes (default 8)")
+    library_options(k)
+    k.add_argument("--clock-ns", dest="clock_ns", type=positive_float, default=None,
+                   help="with --pdk: ABC's delay target when mapping each unit (default 1: as fast as it maps)")
+    k.add_argument("--json", help="also write the rows as JSON here (flashd tables renders them)")
+    k.set_defaults(func=cmd_characterize)
+
     y = sub.add_parser("synth", help="Yosys area report of one engine (per functional unit) or of one operator",
                        epilog="operators: " + ", ".join(OPERATORS) + "; engines: " + ", ".join(DESIGNS))
     y.add_argument("design", choices=list(DESIGNS) + list(OPERATORS), metavar="DESIGN|OP",

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from flashd.verif.accuracy import accuracy_table
+from flashd.verif.characterize import table as characterize_table
 
 from .power import power_text
 from .sweep import clock_table, table, tradeoff_table
@@ -28,7 +29,10 @@ RENDERERS = {"accuracy": accuracy_table,               # a JSON's "kind" -> its 
              "compare": lambda data: table(data["rows"]),
              "compare_clock": lambda data: clock_table(data["rows"]),
              "tradeoff": tradeoff_table,
-             "power": power_text}
+             "power": power_text,
+             "characterize": lambda data: characterize_table(data["rows"]) + (
+                 f"\n\nArea and delay: each unit alone, combinational, {data['library']}, ABC mapped for a "
+                 f"{data['clock_ns']:g} ns target, OpenSTA input to output." if data.get("library") else "")}
 
 
 def render(path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from flashd.hdl.fixfunc import FIX_FUNCTIONS, FixFunctionUnit, _cost, _poly, plan
+from flashd.hdl.fixfunc import DEGREE2_GAIN, FIX_FUNCTIONS, FixFunctionUnit, _cost, _poly, plan
 
 
 def _oracle(name, x):
@@ -64,11 +64,19 @@ def test_every_input_is_faithful_and_the_circuit_is_the_plan(name, in_bits, out_
 
 def test_no_faithful_design_is_cheaper_than_the_plan():
     """exp2 and 1/(1+x), 12 bits in and out: every degree, segment count and guard tried (the
-    search stops at the first faithful guard); none is cheaper by the plan's own cost measure."""
-    for name in ("exp2", "recip_1p"):
-        p = plan(name, 12, 12)
-        others = [q for d in (1, 2) for k in range(1, 11) for g in range(1, 9) if (q := _poly(name, 12, 12, k, d, g))]
-        assert others and p in others and min(map(_cost, others)) == _cost(p)
+    search stops at the first faithful guard); none is cheaper by the plan's own cost measure,
+    but that a degree-2 design (two multipliers in series) must save more than DEGREE2_GAIN."""
+    degrees = set()
+    for name, bits in (("exp2", 12), ("recip_1p", 12), ("ln1p_ratio", 12), ("recip_1p", 13)):
+        p = plan(name, bits, bits)
+        others = [q for d in (1, 2) for k in range(1, 11) for g in range(1, 9) if (q := _poly(name, bits, bits, k, d, g))]
+        cheapest = min(map(_cost, others))
+        linear = min(_cost(q) for q in others if q.degree == 1)
+        assert p in others
+        assert _cost(p) == (linear if linear <= DEGREE2_GAIN * cheapest else cheapest)
+        assert p.degree == (1 if linear <= DEGREE2_GAIN * cheapest else 2)
+        degrees.add(p.degree)
+    assert degrees == {1, 2}                                       # both sides of the rule were seen
 
 
 def test_bad_arguments_are_named():

@@ -1,10 +1,16 @@
-"""Exhaustive accuracy of the nonlinear units against float64 math.
+"""Exhaustive accuracy of the nonlinear units, both methods, against float64 math.
 
-Every finite input of the format in the function's domain goes through the bit-exact
-model; results are compared with numpy's float64 ``1/x`` and ``log(x)`` wherever the true
-value lies in the format's normal range above its lowest binade (results in the lowest
-binade may flush to zero when the table errs low: counted as ``flushed``). ``ulp`` is the
-format's ulp at the true value, so a correctly rounded unit would score 0.5.
+Every finite input of the format in the function's domain goes through the bit-exact model
+(:mod:`~flashd.verif.model` for the published ``pwl`` tables, :mod:`~flashd.verif.fixmodel`
+for the faithful ``fix`` units); results are compared with numpy's float64 function wherever
+the true value lies in the format's normal range above its lowest binade (results in the
+lowest binade may flush to zero: counted as ``flushed``). Errors are in ulps of the format at
+the true value, so a correctly rounded unit scores at most 0.5. Beside the max: the mean
+signed error, the share of results that are the correctly rounded one, and the *lean*, the
+mean signed distance from the correctly rounded result (errors that lean one way add up in
+FLASH-D's chain; correct rounding's own errors may lean, as ln sigmoid(x ~ 0) ~ -ln 2 does).
+float64 is the oracle here (16-bit formats and below); ``tests/test_fixunits.py`` checks the
+faithful units against 50-digit decimals.
 """
 
 import numpy as np
@@ -12,72 +18,109 @@ import numpy as np
 from flashd.hdl.format import as_format
 from flashd.hdl.pwl import SEGMENT_CHOICES, sigmoid_range
 
-from . import model
+from . import fixmodel, model
+from .registry import OpSpec
 
-FUNCS = {"reciprocal": (model.reciprocal, lambda x: 1.0 / x),
-         "ln": (model.ln, np.log),
-         "sigmoid": (model.sigmoid, lambda x: 0.5 * (1 + np.tanh(x / 2))),
-         "logsigmoid": (model.logsigmoid, lambda x: -np.logaddexp(0, -x)),
-         "exp": (model.exp, np.exp)}
+__all__ = ["FUNCS", "METHODS", "domain", "stats", "measure", "table"]
+
+FUNCS = {"reciprocal": lambda x: 1.0 / x,
+         "ln": np.log,
+         "sigmoid": lambda x: np.exp(-np.logaddexp(0, -x)),     # 1 + tanh(x/2) would cancel for x << 0
+         "logsigmoid": lambda x: -np.logaddexp(0, -x),
+         "exp": np.exp}
+METHODS = ("pwl", "fix")
 
 
 def domain(func, fmt):
     """Bit patterns of every finite input where the function is finite and nonzero."""
     bits = np.arange(1 << fmt.width, dtype=np.uint64)
-    if func in ("sigmoid", "logsigmoid", "exp"):    # every finite input, zeros included
-        efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
-        return bits[efield != fmt.exp_mask]
     efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
+    if func in ("sigmoid", "logsigmoid", "exp"):    # every finite input, zeros included
+        return bits[efield != fmt.exp_mask]
     finite = (efield != 0) & (efield != fmt.exp_mask)
     if func == "ln":
         finite &= (bits & np.uint64(fmt.sign_bit)) == 0
     return bits[finite]
 
 
-def stats(func, fmt, segments):
-    """``{"inputs", "max_abs", "max_rel", "max_ulp", "worst_input"}`` over the whole domain."""
+def stats(func, fmt, segments=8, method="pwl"):
+    """``{"inputs", "max_ulp", "mean_ulp", "lean_ulp", "rounded", "max_abs", "max_rel",
+    "worst_input", "flushed"}`` over the whole domain (``segments``: the pwl tables' size)."""
     fmt = as_format(fmt)
-    unit, exact_fn = FUNCS[func]
     x_bits = domain(func, fmt)
-    y = model.to_float(fmt, unit(fmt, x_bits, segments))
-    x = model.to_float(fmt, x_bits)
+    out = getattr(fixmodel, func)(fmt, x_bits) if method == "fix" else getattr(model, func)(fmt, x_bits, segments)
+    y, x = model.to_float(fmt, out), model.to_float(fmt, x_bits)
     with np.errstate(over="ignore"):          # e**x beyond float64: kept out below anyway
-        exact = exact_fn(x)
+        exact = FUNCS[func](x)
     lo, hi = 2.0 ** (fmt.emin + 1), (2 - 2.0 ** -fmt.man_bits) * 2.0 ** fmt.emax
     keep = ((np.abs(exact) >= lo) & (np.abs(exact) <= hi)) | (exact == 0)
     with np.errstate(over="ignore", invalid="ignore"):
         max_abs_all = float(np.max(np.abs(y - exact)[np.abs(exact) <= hi]))
-    if func == "sigmoid":            # beyond the table, sigmoid saturates to 0/1 by design: relative and ulp error inside it only
+    if func == "sigmoid" and method == "pwl":   # the table saturates to 0/1 by design: relative and ulp error inside it only
         keep &= np.abs(x) < 2.0 ** sigmoid_range(fmt)
     lowest = (np.abs(exact) >= 2.0 ** fmt.emin) & (np.abs(exact) < lo)
     flushed = int((lowest & (y == 0)).sum())
-    y, exact, x_kept = y[keep], exact[keep], x_bits[keep]
-    err = np.abs(y - exact)
+    with np.errstate(over="ignore"):
+        nearest = model.to_float(fmt, model.from_float(fmt, exact))     # the correctly rounded result
+    y, exact, nearest, x_kept = y[keep], exact[keep], nearest[keep], x_bits[keep]
+    err = y - exact
     nz = exact != 0
-    rel = np.where(nz, err / np.where(nz, np.abs(exact), 1), np.where(err == 0, 0, np.inf))
+    rel = np.where(nz, np.abs(err) / np.where(nz, np.abs(exact), 1), np.where(err == 0, 0, np.inf))
     ulp = np.where(nz, 2.0 ** (np.floor(np.log2(np.where(nz, np.abs(exact), 1))) - fmt.man_bits), 1)
     ulps = err / ulp
-    k = int(np.argmax(ulps))
-    return {"inputs": int(keep.sum()), "max_abs": max(float(err.max()), max_abs_all), "max_rel": float(rel.max()),
-            "max_ulp": float(ulps.max()), "worst_input": model.decode(fmt, x_kept[k]), "flushed": flushed}
+    k = int(np.argmax(np.abs(ulps)))
+    return {"inputs": int(keep.sum()), "max_ulp": float(np.abs(ulps).max()), "mean_ulp": float(ulps.mean()),
+            "lean_ulp": float(((y - nearest) / ulp).mean()), "rounded": float((y == nearest).mean()),
+            "max_abs": max(float(np.abs(err).max()), max_abs_all), "max_rel": float(rel.max()),
+            "worst_input": model.decode(fmt, x_kept[k]), "flushed": flushed}
 
 
-def table(funcs=("reciprocal", "ln", "sigmoid", "exp"), fmts=("bf16", "fp16", "fp8_e4m3"), segments=(4, 8, 16, 32)):
-    """Markdown table of :func:`stats` for every allowed combination."""
-    rows = ["| function | format | segments | inputs | max abs error | max rel error | max ulp error | worst input | flushed |",
-            "|---|---|---|---|---|---|---|---|---|"]
+def measure(funcs, fmts, methods=METHODS, segments=(8,), unit_cost=None, progress=None):
+    """One row per function, format, method (and pwl table size): :func:`stats`, or the
+    reason the combination does not exist; ``unit_cost(spec)`` (e.g. a synthesis) adds its
+    dict to the row."""
+    for name in fmts:
+        if as_format(name).width > 16:
+            raise ValueError(f"fmt={as_format(name).name}: characterize tries every input (allowed: formats of at most "
+                             f"16 bits)")
+    rows = []
     for func in funcs:
         for name in fmts:
             fmt = as_format(name)
-            for s in segments:
-                limit = fmt.precision + 1 if func in ("sigmoid", "exp") else fmt.man_bits
-                if s not in SEGMENT_CHOICES or s.bit_length() - 1 > limit:
-                    continue
-                try:
-                    r = stats(func, fmt, s)
-                except ValueError as e:           # e.g. a format too narrow for ln
-                    rows.append(f"| {func} | {name} | {s} | - | {e} | | | |")
-                    continue
-                rows.append(f"| {func} | {name} | {s} | {r['inputs']} | {r['max_abs']:.3g} | "
-                            f"{r['max_rel']:.3g} | {r['max_ulp']:.3g} | {r['worst_input']} | {r['flushed']} |")
-    return "\n".join(rows)
+            for method in methods:
+                for s in (segments if method == "pwl" else [None]):
+                    limit = fmt.precision + 1 if func in ("sigmoid", "exp") else fmt.man_bits
+                    if s is not None and (s not in SEGMENT_CHOICES or s.bit_length() - 1 > limit):
+                        continue
+                    row = {"function": func, "fmt": fmt.name, "method": method, "segments": s}
+                    try:
+                        spec = OpSpec(op=func, fmt=fmt, method=method, segments=s)
+                        row.update(stats(func, fmt, s or 8, method))
+                        if unit_cost:
+                            row.update(unit_cost(spec))
+                    except ValueError as e:           # a format too narrow for ln, too wide for the planner
+                        row["error"] = str(e)
+                    rows.append(row)
+                    if progress:
+                        progress(f"{func} {fmt.name} {method}{f' {s}' if s else ''}: "
+                                 + (row.get("error") or f"max {row['max_ulp']:.3g} ulp"))
+    return rows
+
+
+def table(rows):
+    """Markdown of :func:`measure`'s rows (with area and delay where they were measured)."""
+    cost = any("area" in r for r in rows)
+    head = ["function", "format", "method", "max ulp", "mean ulp", "lean ulp", "correctly rounded", "max abs error",
+            "worst input", "flushed"] + (["area (µm²)", "delay (ns)"] if cost else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        method = r["method"] + (f" {r['segments']}" if r["segments"] else "")
+        if "error" in r:
+            lines.append(f"| {r['function']} | {r['fmt']} | {method} | {r['error']} |" + " |" * (len(head) - 4))
+            continue
+        cells = [r["function"], r["fmt"], method, f"{r['max_ulp']:.3g}", f"{r['mean_ulp']:+.3f}", f"{r['lean_ulp']:+.3f}",
+                 f"{100 * r['rounded']:.1f}%", f"{r['max_abs']:.3g}", r["worst_input"], str(r["flushed"])]
+        if cost:
+            cells += [f"{r['area']:,.0f}" if "area" in r else "-", f"{r['delay_ns']:.2f}" if "delay_ns" in r else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
