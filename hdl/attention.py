@@ -25,6 +25,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .fixunits import FIX_UNITS
 from .float import float_layout
 from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
 from .ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
@@ -37,6 +38,20 @@ __all__ = ["FA2Engine", "FlashDEngine", "input_layout", "output_layout"]
 
 def _unit(cls, *args, **kwargs):
     return Unit(cls, args, tuple(sorted(kwargs.items())))
+
+
+# a nonlinear unit of each method, and (pwl) the parameter holding its table size
+_NONLINEAR = {"exp": (FPExp, "exp_segments"), "reciprocal": (FPReciprocal, "recip_segments"),
+              "logsigmoid": (FPLogSigmoid, "lsig_segments"), "ln": (FPLn, "ln_segments"),
+              "sigmoid": (FPSigmoid, "sigmoid_segments")}
+
+
+def _nonlinear(p, op, stages):
+    """The engine's ``op`` unit in its scalar format, of the engine's method."""
+    if p.method == "fix":
+        return _unit(FIX_UNITS[op], p.scalar_fmt, stages=stages)
+    cls, segments = _NONLINEAR[op]
+    return _unit(cls, p.scalar_fmt, segments=getattr(p, segments), stages=stages)
 
 
 def ring(m, depth, value, load, name, init=None):
@@ -246,10 +261,9 @@ class FA2Engine(_Engine):
         P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
         u = {"max": _unit(FPCompare, sf, stages=P - 1),
              "sub_c": _unit(FPAdd, sf, stages=S), "sub_e": _unit(FPAdd, sf, stages=S),
-             "exp_c": _unit(FPExp, sf, segments=p.exp_segments, stages=S),
-             "exp_e": _unit(FPExp, sf, segments=p.exp_segments, stages=S),
+             "exp_c": _nonlinear(p, "exp", stages=S), "exp_e": _nonlinear(p, "exp", stages=S),
              "l_fma": _unit(FPFMA, sf, stages=P - 1),
-             "recip": _unit(FPReciprocal, sf, segments=p.recip_segments, stages=S)}
+             "recip": _nonlinear(p, "reciprocal", stages=S)}
         for j in range(p.d):
             u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1), _unit(FPMul, af, stages=S)
         u["dot"] = cls._dot(p)
@@ -348,12 +362,12 @@ class FlashDEngine(_Engine):
         u = {"sub_dx": _unit(FPAdd, sf, stages=S)}
         if p.saturation == "exact":                 # the ring: adder, log-sigmoid (P - 1 ranks)
             r_add, r_lsig = spread(P - 1, 2)
-            u.update(add_a=_unit(FPAdd, sf, stages=r_add), lsig=_unit(FPLogSigmoid, sf, segments=p.lsig_segments, stages=r_lsig),
-                     exp_w=_unit(FPExp, sf, segments=p.exp_segments, stages=S))
+            u.update(add_a=_unit(FPAdd, sf, stages=r_add), lsig=_nonlinear(p, "logsigmoid", stages=r_lsig),
+                     exp_w=_nonlinear(p, "exp", stages=S))
         else:                                       # the ring: ln, adder, sigmoid
             r_ln, r_add, r_sig = spread(P - 1, 3)
-            u.update(ln_w=_unit(FPLn, sf, segments=p.ln_segments, stages=r_ln), add_a=_unit(FPAdd, sf, stages=r_add),
-                     sig=_unit(FPSigmoid, sf, segments=p.sigmoid_segments, stages=r_sig))
+            u.update(ln_w=_nonlinear(p, "ln", stages=r_ln), add_a=_unit(FPAdd, sf, stages=r_add),
+                     sig=_nonlinear(p, "sigmoid", stages=r_sig))
         if p.update == "lerp":                      # the lane ring: v - o, then the FMA
             r_sub, r_fma = spread(P - 1, 2)
             for j in range(p.d):

@@ -41,7 +41,8 @@ def _fixed(value, frac):
 def _check_plan_width(fmt, unit, in_bits):
     if in_bits > MAX_IN_BITS:
         raise ValueError(f"fmt={fmt.name}: the fixed-point {unit} needs {in_bits} input bits "
-                         f"(allowed: <= {MAX_IN_BITS}, formats with at most {MAX_IN_BITS - 3} fraction bits)")
+                         f"(allowed: <= {MAX_IN_BITS}, formats with at most "
+                         f"{MAX_IN_BITS - (in_bits - fmt.man_bits)} fraction bits)")
 
 
 @dataclass(frozen=True)

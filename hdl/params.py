@@ -14,10 +14,11 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .fixunits import FIX_UNITS
 from .format import FPFormat, as_format, check_int
 from .pwl import check_segments, exponent_check, round_to_format
 
-__all__ = ["EngineParams", "FA2Params", "FlashDParams", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+__all__ = ["EngineParams", "FA2Params", "FlashDParams", "METHODS", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
 
 MAX_D = 1024
 MAX_INTERLEAVE = 64
@@ -26,6 +27,9 @@ PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and
 PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
 DEFAULT_SEGMENTS = 8
 SEGMENT_OPTIONS = ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments")
+# the nonlinear units: "fix" the faithful fixed-point ones (hdl/fixunits.py), "pwl" the published
+# piecewise-linear tables on an FMA (hdl/nonlinear.py)
+METHODS = ("fix", "pwl")
 
 
 def default_thresholds(acc_fmt):
@@ -87,9 +91,13 @@ class EngineParams:
         Rows processed round-robin (P), 1..``MAX_INTERLEAVE``.
     guard_bits : int
         Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`), 0..``MAX_GUARD_BITS``.
+    method : str, optional
+        The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
+        tables); default ``"fix"`` where ``scalar_fmt`` allows (up to 17-19 fraction bits by
+        unit: bf16, fp16, fp8, not fp32) and no table size is given, else ``"pwl"``.
     """
     DESIGN: ClassVar[str] = ""
-    COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits")
+    COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method")
 
     d: int = field(metadata={"help": f"head dimension (1..{MAX_D})"})
     fmt: FPFormat = field(metadata={"help": "format of q, k, v and the output row"})
@@ -98,9 +106,39 @@ class EngineParams:
     stages: int = field(default=0, metadata={"help": "register ranks in each feed-forward operator (default 0)"})
     interleave: int = field(default=1, metadata={"help": f"rows interleaved round-robin, P (1..{MAX_INTERLEAVE}, default 1)"})
     guard_bits: int = field(default=3, metadata={"help": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)"})
+    method: str = field(default=None, metadata={"help": "nonlinear units: fix (faithful fixed point; default where the "
+                                                        "scalar format allows: bf16, fp16, fp8) or pwl (the published tables)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
+
+    def _fix_fits(self, ops):
+        """None if every unit of ``ops`` has a fixed-point design in scalar_fmt, else why not."""
+        try:
+            for op in ops:
+                FIX_UNITS[op].DESIGN(self.scalar_fmt)
+        except ValueError as e:
+            return str(e)
+        return None
+
+    def _resolve_method(self, ops, segments):
+        """``method`` resolved for the units ``ops``; the table sizes ``segments`` resolved
+        (pwl) or refused (fix: its units are planned from the precision)."""
+        why = self._fix_fits(ops)
+        if self.method is None:                 # a table size given asks for the tables
+            sized = any(getattr(self, name) is not None for name in segments)
+            self._set("method", "pwl" if why or sized else "fix")
+        elif self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not allowed (allowed: {', '.join(METHODS)})")
+        elif self.method == "fix" and why:
+            raise ValueError(f"method='fix' does not fit scalar_fmt={self.scalar_fmt.name}: {why.split(': ', 1)[-1]} "
+                             f"(method='pwl' takes it)")
+        for name, func in segments.items():
+            if self.method == "pwl":
+                self._set(name, _segments(name, getattr(self, name), self.scalar_fmt, func))
+            elif getattr(self, name) is not None:
+                raise ValueError(f"{name}={getattr(self, name)} does not apply to method='fix' (its units are "
+                                 f"planned from the format's precision; method='pwl' takes table sizes)")
 
     def __post_init__(self):
         self._set("d", check_int("d", self.d, 1, MAX_D))
@@ -151,7 +189,13 @@ class EngineParams:
         parts += [f"p{self.interleave}", f"s{self.stages}"]
         if self.guard_bits != 3:
             parts.append(f"g{self.guard_bits}")
+        if self.method != ("pwl" if self._fix_fits(self._units()) else "fix"):
+            parts.append(self.method)
         return "_".join(parts + self._name_parts())
+
+    def _units(self):
+        """The nonlinear operators the engine uses (registry names)."""
+        return ()
 
     def _name_parts(self):
         return []
@@ -173,13 +217,19 @@ class FA2Params(EngineParams):
 
     def __post_init__(self):
         super().__post_init__()
-        _scalar_check(self.scalar_fmt, "exp")
-        self._set("exp_segments", _segments("exp_segments", self.exp_segments, self.scalar_fmt, "exp"))
-        self._set("recip_segments", _segments("recip_segments", self.recip_segments, self.scalar_fmt, "reciprocal"))
+        if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
+            _scalar_check(self.scalar_fmt, "exp")
+        self._resolve_method(self._units(), {"exp_segments": "exp", "recip_segments": "reciprocal"})
+
+    def _units(self):
+        return ("exp", "reciprocal")
+
+    def _unused(self):
+        return ("exp_segments", "recip_segments") if self.method == "fix" else ()
 
     def _name_parts(self):
         return self._segment_name_parts(FA2Params(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt,
-                                                  scalar_fmt=self.scalar_fmt))
+                                                  scalar_fmt=self.scalar_fmt, method=self.method))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,21 +282,25 @@ class FlashDParams(EngineParams):
             self._set(name, v)
         if self.skip_below is not None and self.copy_above is not None and not self.skip_below < self.copy_above:
             raise ValueError(f"skip_below={self.skip_below} must be below copy_above={self.copy_above}")
-        _scalar_check(self.scalar_fmt, "exp" if self.saturation == "exact" else "ln")
+        if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
+            _scalar_check(self.scalar_fmt, "exp" if self.saturation == "exact" else "ln")
         funcs = {"lsig_segments": "logsigmoid", "exp_segments": "exp", "ln_segments": "ln",
                  "sigmoid_segments": "sigmoid"}
-        for name in self.MODE_SEGMENTS[self.saturation]:
-            self._set(name, _segments(name, getattr(self, name), self.scalar_fmt, funcs[name]))
-        for name in self._unused():
+        other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
+        for name in other:
             if getattr(self, name) is not None:
                 raise ValueError(f"{name}={getattr(self, name)} does not apply to saturation={self.saturation!r} "
                                  f"(its tables: {', '.join(self.MODE_SEGMENTS[self.saturation])})")
+        self._resolve_method(self._units(), {n: funcs[n] for n in self.MODE_SEGMENTS[self.saturation]})
         for name in ("skip_below", "copy_above"):
             self.threshold_bits(name)                    # in the scalar format's normal range
 
+    def _units(self):
+        return ("logsigmoid", "exp") if self.saturation == "exact" else ("ln", "sigmoid")
+
     def _unused(self):
-        other = "published" if self.saturation == "exact" else "exact"
-        return self.MODE_SEGMENTS[other]
+        other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
+        return other + (self.MODE_SEGMENTS[self.saturation] if self.method == "fix" else ())
 
     def threshold_bits(self, name):
         """``skip_below`` or ``copy_above`` as ``scalar_fmt`` bits (None: no threshold)."""
@@ -260,7 +314,7 @@ class FlashDParams(EngineParams):
 
     def _name_parts(self):
         defaults = FlashDParams(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt, scalar_fmt=self.scalar_fmt,
-                                saturation=self.saturation)
+                                saturation=self.saturation, method=self.method)
         parts = [v for v, default in ((self.saturation, "exact"), (self.update, "lerp")) if v != default]
         for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
             v = getattr(self, key)

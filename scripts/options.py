@@ -107,6 +107,9 @@ def engine_options(p, *, d=True, stages=True):
         p.add_argument("--stages", type=int_range(0), help=_help("stages"))
     p.add_argument("--interleave", type=int_range(1, MAX_INTERLEAVE), help=_help("interleave"))
     p.add_argument("--guard-bits", dest="guard_bits", type=int_range(0, MAX_GUARD_BITS), help=_help("guard_bits"))
+    p.add_argument("--method", choices=METHODS, help="the nonlinear units, of an engine or a nonlinear operator: fix "
+                   "(faithful, fixed point; an engine's default where its scalar format allows: bf16, fp16, fp8) or "
+                   "pwl (the published piecewise-linear tables on an FMA; an operator's default)")
     for name, cls in DESIGN_OPTIONS.items():
         kw = CHOICES.get(name) or ({"type": threshold} if name in ("skip_below", "copy_above") else
                                    {"type": int, "metavar": "|".join(map(str, SEGMENT_CHOICES))})
@@ -187,7 +190,7 @@ def output_dir(path, option):
 
 
 # options that only operators take (an engine given one is refused, naming it)
-OPERATOR_ONLY = ("fmt_in", "fmt_out", "n", "method", "segments")
+OPERATOR_ONLY = ("fmt_in", "fmt_out", "n", "segments")
 
 
 def operator_options(p):
@@ -197,8 +200,6 @@ def operator_options(p):
                    "convert: required")
     p.add_argument("--n", type=POSITIVE, help="dot: number of terms (default 4)")
     p.add_argument("--exact", action="store_true", help="dot: exact (Kulisch-style) window")
-    p.add_argument("--method", choices=METHODS, help="nonlinear operators: pwl, the published piecewise-linear "
-                   "tables on an FMA (default), or fix, the faithful fixed-point units (exp, reciprocal, ln)")
     p.add_argument("--segments", type=int, metavar="|".join(map(str, SEGMENT_CHOICES)),
                    help="nonlinear operators, method pwl: table pieces (default 8)")
 

@@ -32,8 +32,12 @@ BAD_PARAMETERS = [
     ("flashd", dict(d=4, fmt="fp8_e4m3", lsig_segments=16), "lsig_segments: segments=16 needs 4 fraction bits"),
     ("flashd", dict(d=4, fmt="bf16", ln_segments=8), "ln_segments=8 does not apply to saturation='exact'"),
     ("fa2", dict(d=4, fmt="bf16", exp_segments=128), "exp_segments: segments=128 is not allowed"),
-    ("fa2", dict(d=4, fmt="fp8_e5m2"), "scalar_fmt: fmt=fp8_e5m2 is too narrow for exp"),
-    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp8_e5m2", saturation="published"), "too narrow for ln"),
+    ("fa2", dict(d=4, fmt="fp8_e5m2", method="pwl"), "scalar_fmt: fmt=fp8_e5m2 is too narrow for exp"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp8_e5m2", saturation="published", method="pwl"), "too narrow for ln"),
+    ("fa2", dict(d=4, fmt="bf16", method="table"), "method='table' is not allowed (allowed: fix, pwl)"),
+    ("fa2", dict(d=4, fmt="bf16", method="fix", exp_segments=8), "exp_segments=8 does not apply to method='fix'"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32", method="fix"),
+     "method='fix' does not fit scalar_fmt=fp32: the fixed-point logsigmoid needs 27 input bits"),
     ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
 ]
 
@@ -58,9 +62,15 @@ def test_parameters_are_frozen_and_resolved():
     p = FlashDParams(d=8, fmt="bf16", acc_fmt="fp32")
     assert p.scalar_fmt == as_format("bf16") and p.acc_fmt.name == "fp32"
     assert (p.skip_below, p.copy_above) == default_thresholds(as_format("fp32")) == (-20.1, 20.1)
-    assert (p.lsig_segments, p.exp_segments, p.ln_segments, p.sigmoid_segments) == (8, 8, None, None)
+    # the faithful units by default; the tables where asked for or where the format is too wide
+    assert p.method == "fix" and (p.lsig_segments, p.exp_segments, p.ln_segments, p.sigmoid_segments) == (None,) * 4
+    p_pwl = FlashDParams(d=8, fmt="bf16", method="pwl")
+    assert (p_pwl.lsig_segments, p_pwl.exp_segments, p_pwl.ln_segments, p_pwl.sigmoid_segments) == (8, 8, None, None)
+    assert FlashDParams(d=8, fmt="bf16", lsig_segments=4).method == "pwl"
+    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="fp32").method == "pwl"
     assert FlashDParams(d=2, fmt="bf16", saturation="published").skip_below == -6.0
-    assert FA2Params(d=2, fmt="fp8_e4m3").recip_segments == 8 and FA2Params(d=2, fmt="e4m2").recip_segments == 4
+    assert FA2Params(d=2, fmt="fp8_e4m3", method="pwl").recip_segments == 8
+    assert FA2Params(d=2, fmt="e4m2", method="pwl").recip_segments == 4
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.d = 16
     assert "ln_segments" not in p.as_dict() and p.as_dict()["acc_fmt"] == "fp32"
@@ -72,8 +82,10 @@ def test_parameters_are_frozen_and_resolved():
     ("flashd", dict(d=8, fmt="fp8_e4m3", saturation="published", update="blend"),
      "flashd_flashd_fp8_e4m3_d8_p1_s0_published_blend"),
     ("flashd", dict(d=8, fmt="bf16", acc_fmt="fp32", skip_below=None, lsig_segments=4),
-     "flashd_flashd_bf16_d8_accfp32_p1_s0_skipnone_lsig4"),
-    ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_recip16"),
+     "flashd_flashd_bf16_d8_accfp32_p1_s0_pwl_skipnone_lsig4"),
+    ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_pwl_recip16"),
+    ("fa2", dict(d=3, fmt="fp16", method="pwl"), "flashd_fa2_fp16_d3_p1_s0_pwl"),
+    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0"),
     ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):

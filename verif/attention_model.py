@@ -15,7 +15,7 @@ import numpy as np
 from flashd.hdl.params import published_weights
 from flashd.hdl.pwl import round_to_format
 
-from . import model
+from . import fixmodel, model
 
 __all__ = ["fa2", "flashd", "softmax_attention", "error_stats",
            "ModelResult"]
@@ -32,6 +32,17 @@ class ModelResult:
 
 def _fmts(p):
     return p.fmt, p.acc_fmt, p.scalar_fmt
+
+
+_SEGMENTS = {"exp": "exp_segments", "reciprocal": "recip_segments", "logsigmoid": "lsig_segments",
+             "ln": "ln_segments", "sigmoid": "sigmoid_segments"}
+
+
+def _unit(p, op, x):
+    """The engine's nonlinear unit ``op`` (of its method) on scalar-format bits ``x``."""
+    if p.method == "fix":
+        return getattr(fixmodel, op)(p.scalar_fmt, x)
+    return getattr(model, op)(p.scalar_fmt, x, getattr(p, _SEGMENTS[op]))
 
 
 def _cvt(fi, fo, x):
@@ -63,16 +74,16 @@ def fa2(p, q, k, v):
     for i in range(k.shape[1]):
         s = scores[:, i]
         m_new = s if i == 0 else model.compare(sf, m, s)["max"]
-        e = model.exp(sf, model.add(sf, s, m_new, 1), p.exp_segments)
+        e = _unit(p, "exp", model.add(sf, s, m_new, 1))
         ve = model.mul(af, _cvt(f, af, v[:, i]), _cvt(sf, af, e)[:, None])
         if i == 0:
             l, o = e, ve
         else:
-            c = model.exp(sf, model.add(sf, m, m_new, 1), p.exp_segments)
+            c = _unit(p, "exp", model.add(sf, m, m_new, 1))
             l = model.fma(sf, sf, l, c, e)
             o = model.fma(af, af, o, _cvt(sf, af, c)[:, None], ve)
         m = m_new
-    r = _cvt(sf, af, model.reciprocal(sf, l, p.recip_segments))
+    r = _cvt(sf, af, _unit(p, "reciprocal", l))
     return ModelResult(_cvt(af, f, model.mul(af, o, r[:, None])), updates=q.shape[0] * (k.shape[1] - 1))
 
 
@@ -104,17 +115,17 @@ def flashd(p, q, k, v):
         if published:
             skip = none if lo is None else _le(sf, dx, lo)
             copy = none if hi is None else _le(sf, hi, dx)
-            a = model.add(sf, dx, model.ln(sf, w, p.ln_segments))
-            w = model.sigmoid(sf, a, p.sigmoid_segments)
+            a = model.add(sf, dx, _unit(p, "ln", w))
+            w = _unit(p, "sigmoid", a)
             w_lo, w_hi = published_weights(sf)
             w = np.where(skip, w_lo, np.where(copy, w_hi, w)).astype(np.uint64)
             w_lanes = w
         else:
             a = model.add(sf, dx, lw)
-            lw = model.logsigmoid(sf, a, p.lsig_segments)
+            lw = _unit(p, "logsigmoid", a)
             skip = none if lo is None else model.compare(sf, a, lo)["less"].astype(bool)
             copy = none if hi is None else model.compare(sf, a, hi)["greater"].astype(bool)
-            w_lanes = model.exp(sf, lw, p.exp_segments)
+            w_lanes = _unit(p, "exp", lw)
         w_acc = _cvt(sf, af, w_lanes)[:, None]
         if p.update == "lerp":
             body = model.fma(af, af, model.add(af, v_acc, o, 1), w_acc, o)

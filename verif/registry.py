@@ -13,7 +13,7 @@ from flashd.hdl.fixunits import FIX_UNITS
 from flashd.hdl.format import FPFormat, as_format, check_int
 from flashd.hdl.nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
 from flashd.hdl.ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
-from flashd.hdl.params import MAX_GUARD_BITS
+from flashd.hdl.params import MAX_GUARD_BITS, METHODS
 from flashd.hdl.pwl import check_segments, coefficients, exponent_check
 
 from . import fixmodel, model, vectors
@@ -68,9 +68,6 @@ def _nonlinear(name, component):
                     {"method": "pwl", "segments": 8})
 
 
-# a nonlinear unit's methods: "pwl" the published table units (hdl/nonlinear.py, ``segments``
-# pieces evaluated by an FMA), "fix" the faithful fixed-point ones (hdl/fixunits.py)
-METHODS = ("pwl", "fix")
 
 
 OPERATORS = {op.name: op for op in [
