@@ -45,7 +45,9 @@ FIX_FUNCTIONS = {
     "log2_1p": lambda x: np.log2(1.0 + x),              # log2(1 + x): a logarithm's significand
     "recip_1p": lambda x: 1.0 / (1.0 + x),              # 1 / (1 + x): a reciprocal's significand
     "ln_ratio": lambda x: _ln_ratio(np.where(x < 0.5, x, (x - 1) / 2)),  # a logarithm's, by the fraction
-    "ln1p_ratio": _ln_ratio,                            # ln(1 + x) / x: the log-sigmoid's
+    "ln1p_ratio": _ln_ratio,                            # ln(1 + x) / x
+    "softplus_ratio": lambda a: np.exp(a) * np.log1p(np.exp(-a)),   # ln(1 + e^-a) * e^a: the log-sigmoid's
+    "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),      # the sigmoid's, of a = |x|
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
@@ -67,6 +69,7 @@ class FixPlan:
     max_err_ulp: float          # measured on every input against float64 f
     mean_err_ulp: float         # the mean signed error (does it lean one way?)
     midpoint: bool = False      # f at the middle of each input step (see _target)
+    scale: int = 1              # f of X / 2**in_bits * scale: inputs on [0, scale)
 
     @property
     def out_bits(self):
@@ -103,11 +106,12 @@ def _width(lo, hi):
     return max(1, Shape.cast(range(int(lo), int(hi) + 1)).width)
 
 
-def _target(function, in_bits, midpoint):
-    """The function the unit approximates, of x = X / 2**in_bits: ``function`` at x, or at the
-    middle of x's input step (an input truncated from a longer one is half a step low on average)."""
+def _target(function, in_bits, midpoint, scale=1):
+    """The function the unit approximates, of x = X / 2**in_bits: ``function`` at x * scale, or
+    at the middle of x's input step (an input truncated from a longer one is half a step low
+    on average)."""
     f, half = FIX_FUNCTIONS[function], 0.5 / 2.0 ** in_bits if midpoint else 0.0
-    return lambda x: f(x + half)
+    return lambda x: f((x + half) * scale)
 
 
 def _errors(f, in_bits, out_frac, Y):
@@ -126,12 +130,12 @@ def _fit(f, k, degree):
     return np.linalg.solve(V, values.T).T
 
 
-def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False):
+def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1):
     """The plan of one (k, degree, guard), or None: ``t_bits`` as few as stay faithful, and the
     constant terms raised by what the flooring shifts lose on average (0 to ``degree`` units:
     of the faithful ones, the least mean error), so that the errors do not lean one way."""
     r = in_bits - k
-    f = _target(function, in_bits, midpoint)
+    f = _target(function, in_bits, midpoint, scale)
     c = _fit(f, k, degree)
     scale = 2.0 ** (out_frac + guard)
     raw = [np.round(c[:, j] * scale).astype(np.int64) for j in range(degree + 1)]
@@ -141,14 +145,15 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False):
         tried = []
         for offset in range(degree + 1):
             coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
-            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint)
+            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint, scale)
             err, mean = _errors(f, in_bits, out_frac, p.evaluate(X))
             if err < 1.0:
                 tried.append((abs(mean), err, mean, coeffs))
         if not tried:
             break
         _, err, mean, coeffs = min(tried)
-        best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint)
+        best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint,
+                       scale)
     return best
 
 
@@ -160,32 +165,36 @@ def _cost(p):
     return p.table_bits / 4 + sum(w * p.t_bits for w in widths[1:])
 
 
-def plan(function, in_bits, out_frac, midpoint=False):
+def plan(function, in_bits, out_frac, midpoint=False, scale=1):
     """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
     ``in_bits`` input bits with ``out_frac`` output fraction bits; ``midpoint``: of the
-    function at the middle of each input step (see :func:`_target`)."""
+    function at the middle of each input step; ``scale`` (a power of two): on [0, scale)
+    (see :func:`_target`)."""
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
     check_int("in_bits", in_bits, 1, MAX_IN_BITS)
     check_int("out_frac", out_frac, 1, 40)
-    return _plan(function, in_bits, out_frac, bool(midpoint))
+    check_int("scale", scale, 1, 1 << 16)
+    if scale & (scale - 1):
+        raise ValueError(f"scale={scale} is not a power of two")
+    return _plan(function, in_bits, out_frac, bool(midpoint), scale)
 
 
-def _plan(function, in_bits, out_frac, midpoint):
-    f = _target(function, in_bits, midpoint)
+def _plan(function, in_bits, out_frac, midpoint, scale=1):
+    f = _target(function, in_bits, midpoint, scale)
     if in_bits <= TABLE_BITS:
         x = np.arange(1 << in_bits) / 2.0 ** in_bits
         Y = np.round(f(x) * 2.0 ** out_frac).astype(np.int64)
         err, mean = _errors(f, in_bits, out_frac, Y)
         return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean,
-                       midpoint)
+                       midpoint, scale)
     found = []
     for degree in (1, 2):
         for k in range(1, in_bits - 1):
             if (1 << k) * (degree + 1) * (out_frac + 8) > (1 << 16):    # tables beyond 64 kbit: not worth it
                 break
             for guard in range(1, 9):
-                p = _poly(function, in_bits, out_frac, k, degree, guard, midpoint)
+                p = _poly(function, in_bits, out_frac, k, degree, guard, midpoint, scale)
                 if p is not None:
                     found.append(p)
                     break

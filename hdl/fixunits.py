@@ -17,12 +17,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from amaranth.hdl import Cat, Const, Module, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixPlan, plan
-from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
+from .float import float_layout, normalize, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
 from .pipeline import Pipeline, ValidSignature, check_stages
 
@@ -31,6 +31,7 @@ __all__ = ["GUARD", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reci
            "FixSigmoid", "FixLogSigmoid"]
 
 GUARD = 3           # fraction bits beyond the precision in the function plans' outputs
+A_FRAC = 1          # fraction bits beyond the precision of |x| for the sigmoid's and log-sigmoid's plans
 
 
 def _fixed(value, frac):
@@ -81,21 +82,25 @@ def _exp_design(fmt, frac, out_frac, unit="exponential"):
 
 @dataclass(frozen=True)
 class SoftDesign:
-    """The sigmoid and the log-sigmoid from ``z = e**-|x|`` in (0, 1), held as ``2**k * 2**f``
-    (``exp``: :class:`ExpDesign` of -|x|, two more bits than the exponential's, as the
-    result has two more errors), and ``plan`` of z in fixed point (``exp.plan.out_frac``
-    bits): ``1/(1+z)`` for the sigmoid, ``ln(1+z)/z`` for the log-sigmoid::
+    """The sigmoid and the log-sigmoid from ``z = e**-a``, ``a = |x|``, held as ``2**k * 2**f``
+    (``exp``: :class:`ExpDesign` of -a, one more bit than the exponential's, as the result
+    has two more errors), and a ``plan`` of a itself (in fixed point, ``a_frac`` fraction bits,
+    on [0, 2**a_int_bits), saturating above), computed beside the exponential, not after it:
+    ``S(a) = 1/(1 + e**-a)`` for the sigmoid, ``C(a) = e**a * ln(1 + e**-a)`` for the
+    log-sigmoid (both tend to 1 as a grows)::
 
-        sigmoid(x)    = 1/(1+z)            (x >= 0)       z * 1/(1+z)            (x < 0)
-        logsigmoid(x) = -z * ln(1+z)/z     (x >= 0)       -(|x| + z * ln(1+z)/z) (x < 0)
+        sigmoid(x)    = S(a)         (x >= 0)       z * S(a)          (x < 0)
+        logsigmoid(x) = -z * C(a)    (x >= 0)       -(a + z * C(a))   (x < 0)
 
     The products keep z's exponent k, so tiny results keep their relative precision; the
     log-sigmoid of x < 0 is a fixed-point sum with ``sum_frac`` fraction bits (its magnitude
-    is >= ln 2). ``|x| >= 2**exp.e_sat``: z is below the smallest normal's quarter: the
-    sigmoid gives 1 or +0, the log-sigmoid -0 or x itself.
+    is >= ln 2). ``a >= 2**exp.e_sat``: z is below the smallest normal's quarter: the sigmoid
+    gives 1 or +0, the log-sigmoid -0 or x itself.
     """
     exp: ExpDesign
     plan: FixPlan
+    a_int_bits: int
+    a_frac: int
     sum_frac: int
 
 
@@ -104,9 +109,13 @@ def soft_design(fmt, function):
     fmt = as_format(fmt)
     p = fmt.precision
     e = _exp_design(fmt, p + 3, p + GUARD + 1, function)
-    _check_plan_width(fmt, function, e.plan.out_frac)
-    second = plan("recip_1p" if function == "sigmoid" else "ln1p_ratio", e.plan.out_frac, p + GUARD + 1)
-    return SoftDesign(e, second, p + GUARD)
+    # beyond 2**a_int_bits, S and C are within 2**-(p + 3) of 1 (1 - C(a) < 1 - S(a) < e**-a)
+    a_int = max(1, math.ceil(math.log2((p + 3) * math.log(2))))
+    a_frac = p + A_FRAC                             # |S'|, |C'| <= 1/4: half a step costs 2**-(p + A_FRAC + 3)
+    _check_plan_width(fmt, function, a_int + a_frac)
+    second = plan("sigmoid" if function == "sigmoid" else "softplus_ratio", a_int + a_frac, p + GUARD + 1,
+                  midpoint=True, scale=1 << a_int)
+    return SoftDesign(e, second, a_int, a_frac, p + GUARD)
 
 
 @dataclass(frozen=True)
@@ -147,15 +156,15 @@ def ln_design(fmt):
     return LnDesign(frac, _fixed(math.log(2), frac), g)
 
 
-def _normalized(m, y, plan, name):
-    """``y`` shifted so that its MSB is set, and by how many places (0 or 1): a plan whose
-    outputs lie within two binades needs a 2-way mux, not a leading-zero count."""
-    lo, _ = plan.out_range
+def _normalized(m, y, lo, name):
+    """``y`` (known to be >= ``lo``, which its width bounds from above) shifted so that its
+    MSB is set, and by how many places (0 or 1): values within two binades need a 2-way mux,
+    not a leading-zero count."""
     w = len(y)
     if lo >> (w - 1):
         return y, Const(0, 1)
     if not lo >> (w - 2):
-        raise ValueError(f"{plan.function}: outputs {plan.out_range} span more than two binades")
+        raise ValueError(f"{name}: values from {lo} in {w} bits span more than two binades")
     return wire(m, Mux(y[-1], y, y << 1)[:w], f"{name}_norm"), wire(m, ~y[-1], f"{name}_moved")
 
 
@@ -213,7 +222,7 @@ class FixExp(_FixUnit):
         t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
         v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo)
         y = self._function(m, d.plan, v.f, "exp2")
-        y, moved = _normalized(m, y, d.plan, "y")
+        y, moved = _normalized(m, y, d.plan.out_range[0], "y")
         v = p.cut(k=v.k, y=y, moved=moved, nan=v.nan, hi=v.hi, lo=v.lo)
         top = wire(m, (v.k - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
         return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan, normalized=True))
@@ -229,7 +238,7 @@ class FixReciprocal(_FixUnit):
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
-        y, moved = _normalized(m, self._function(m, d.plan, x.sig[:fmt.man_bits], "recip"), d.plan, "y")
+        y, moved = _normalized(m, self._function(m, d.plan, x.sig[:fmt.man_bits], "recip"), d.plan.out_range[0], "y")
         v = p.cut(y=y, moved=moved, exp=x.exp, sign=x.sign, zero=x.zero, inf=x.inf, nan=x.nan)
         top = wire(m, (-v.exp - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
         return self._finish(m, p, round_pack(m, fmt, v.sign, top, v.y, zero=v.inf, inf=v.zero, nan=v.nan,
@@ -274,21 +283,29 @@ def _neg_exp(m, d, x, name="z"):
 
 class _FixSoft(_FixUnit):
     """The shared front of :class:`FixSigmoid` and :class:`FixLogSigmoid`: z = e**-|x| as
-    (k, Y), z in fixed point, the second plan of it, and the product Y * plan."""
+    (k, Y) beside the plan of |x| in fixed point, and their product."""
     CUTS = 4
 
     def _front(self, m, x, p):
-        d = self.design
+        d, M = self.design, self.fmt.man_bits
         big = ~x.zero & (x.exp >= d.exp.e_sat)
         k, f = _neg_exp(m, d.exp, x)
-        v = p.cut(k=k, f=f, sign=x.sign, exp=x.exp, sig=x.sig, nan=x.nan, inf=x.inf, raw=self.i.payload.a.as_value(),
+        # |x| * 2**a_frac, truncated, saturating at 2**(a_int_bits + a_frac) - 1
+        lift = max(0, d.a_frac + d.a_int_bits - 1 - M)
+        amount = wire(m, (M + lift - d.a_frac - x.exp).as_signed(), "a_fix_shift")
+        a_fix, _ = shift_right_sticky(m, Cat(Const(0, lift), x.sig), Mux(amount < 0, 0, amount).as_unsigned(), "a_fix")
+        top = (1 << (d.a_int_bits + d.a_frac)) - 1
+        a_fix = wire(m, Mux(~x.zero & (x.exp >= d.a_int_bits), top, a_fix[:d.a_int_bits + d.a_frac]), "a_fix_sat")
+        v = p.cut(k=k, f=f, a_fix=a_fix, sign=x.sign, exp=x.exp, sig=x.sig, nan=x.nan, raw=self.i.payload.a.as_value(),
                   big=big | x.inf)
         y = self._function(m, d.exp.plan, v.f, "exp2")                 # in [2**of, 2**(of + 1))
-        of = d.exp.plan.out_frac
-        z, _ = shift_right_sticky(m, y, (-v.k).as_unsigned(), "z_fix")   # z * 2**of < 2**of
-        r = self._function(m, d.plan, z[:of], self.FUNCTION)
-        v = p.cut(k=v.k, y=y, r=r, sign=v.sign, exp=v.exp, sig=v.sig, nan=v.nan, inf=v.inf, raw=v.raw, big=v.big)
-        return v, wire(m, v.y * v.r, "product")                       # z * r * 2**(of + of2 - k)
+        r = self._function(m, d.plan, v.a_fix, self.FUNCTION)
+        v = p.cut(k=v.k, y=y, r=r, sign=v.sign, exp=v.exp, sig=v.sig, nan=v.nan, raw=v.raw, big=v.big)
+        raw = wire(m, v.y * v.r, "product")                           # z * r * 2**(of + of2 - k)
+        prod = raw[:(d.exp.plan.out_range[1] * d.plan.out_range[1]).bit_length()]
+        prod, moved = _normalized(m, prod, d.exp.plan.out_range[0] * d.plan.out_range[0], "product")
+        top = wire(m, (v.k + len(prod) - 1 - d.exp.plan.out_frac - d.plan.out_frac - moved).as_signed(), "product_top")
+        return v, raw, prod, top
 
 
 class FixSigmoid(_FixSoft):
@@ -301,14 +318,13 @@ class FixSigmoid(_FixSoft):
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
-        v, prod = self._front(m, x, p)
-        of, of2 = d.exp.plan.out_frac, d.plan.out_frac
-        r, moved = _normalized(m, v.r, d.plan, "r")
-        v = p.cut(prod=prod, r=r, moved=moved, k=v.k, sign=v.sign, nan=v.nan, big=v.big)
-        top_r = wire(m, (len(r) - 1 - of2 - v.moved).as_signed(), "top_r")
-        top_p = wire(m, (v.k + len(prod) - 1 - of - of2).as_signed(), "top_p")
-        sig = Mux(v.sign, v.prod, Cat(Const(0, len(prod) - len(r)), v.r))     # zeros below: the same top
-        out = round_pack(m, fmt, 0, Mux(v.sign, top_p, top_r), sig, zero=v.big & v.sign, nan=v.nan)
+        v, _, prod, top_p = self._front(m, x, p)
+        r, moved = _normalized(m, v.r, d.plan.out_range[0], "r")
+        top_r = wire(m, (len(r) - 1 - d.plan.out_frac - moved).as_signed(), "top_r")
+        wide = max(len(prod), len(r))                                         # zeros below: the same top
+        sig = Mux(v.sign, Cat(Const(0, wide - len(prod)), prod), Cat(Const(0, wide - len(r)), r))
+        v = p.cut(sig=sig, top=Mux(v.sign, top_p, top_r), sign=v.sign, nan=v.nan, big=v.big)
+        out = round_pack(m, fmt, 0, v.top, v.sig, zero=v.big & v.sign, nan=v.nan, normalized=True)
         one = Const(fmt.bias << fmt.man_bits, fmt.width)
         return self._finish(m, p, Mux(v.big & ~v.sign & ~v.nan, one, out))
 
@@ -324,19 +340,17 @@ class FixLogSigmoid(_FixSoft):
         m, fmt, d = Module(), self.fmt, self.design
         M, e_sat, fs = fmt.man_bits, d.exp.e_sat, d.sum_frac
         x, p = self._start(m)
-        v, prod = self._front(m, x, p)
-        of, of2 = d.exp.plan.out_frac, d.plan.out_frac
+        v, raw, prod, top_p = self._front(m, x, p)
         # x < 0: |x| + z*g in fixed point (fs fraction bits); |x| = sig * 2**(e - M)
         a_amount = wire(m, (M + e_sat - v.exp).as_signed(), "a_shift")
         a, _ = shift_right_sticky(m, Cat(Const(0, fs + e_sat), v.sig), Mux(a_amount < 0, 0, a_amount).as_unsigned(), "a")
-        term, _ = shift_right_sticky(m, prod, (of + of2 - fs - v.k).as_unsigned(), "term")
+        term, _ = shift_right_sticky(m, raw, (d.exp.plan.out_frac + d.plan.out_frac - fs - v.k).as_unsigned(), "term")
         total = wire(m, Cat(Const(1, 1), a + term), "sum")      # + half a step: the floors lose that on average
-        v = p.cut(prod=prod, total=total, k=v.k, sign=v.sign, nan=v.nan, raw=v.raw, big=v.big)
-        top_p = wire(m, (v.k + len(prod) - 1 - of - of2).as_signed(), "top_p")
-        top_s = len(total) - 2 - fs
+        top_s, total = normalize(m, Const(len(total) - 2 - fs, signed(8)), total, "sum")
         wide = max(len(prod), len(total))
-        sig = Mux(v.sign, Cat(Const(0, wide - len(total)), v.total), Cat(Const(0, wide - len(prod)), v.prod))
-        out = round_pack(m, fmt, 1, Mux(v.sign, top_s, top_p), sig, zero=v.big & ~v.sign, nan=v.nan)
+        sig = Mux(v.sign, Cat(Const(0, wide - len(total)), total), Cat(Const(0, wide - len(prod)), prod))
+        v = p.cut(sig=sig, top=Mux(v.sign, top_s, top_p), sign=v.sign, nan=v.nan, raw=v.raw, big=v.big)
+        out = round_pack(m, fmt, 1, v.top, v.sig, zero=v.big & ~v.sign, nan=v.nan, normalized=True)
         return self._finish(m, p, Mux(v.big & v.sign & ~v.nan, v.raw, out))      # x itself (-Inf too)
 
 

@@ -25,11 +25,11 @@ import shlex
 import sys
 
 from flashd import __version__
-from flashd.progress import set_quiet
+from flashd.progress import say, set_quiet
 from flashd.synth import provenance
 from flashd.synth.flow import YOSYS, use_yosys
 from flashd.verif.bench import RegressionFailed
-from flashd.verif.cache import set_cache_dir
+from flashd.verif.cache import DEFAULT_MAX, cache_dir, keep_bounded, set_cache_dir, size_bound
 
 from . import hdl_commands, synth_commands, verif_commands
 
@@ -45,7 +45,8 @@ def _parser():
     ap.add_argument("-q", "--quiet", action="store_true", help="print results and errors only: no progress lines or "
                     "bars (bars are drawn on a terminal only; FLASHD_QUIET=1 likewise)")
     ap.add_argument("--cache-dir", dest="cache_dir", help="where builds, syntheses and their caches go "
-                    "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/)")
+                    "(default: $FLASHD_CACHE, else ~/.cache/flashd; the Makefile sets build/); kept under "
+                    "$FLASHD_CACHE_MAX (default 20G, or none) by evicting the least recently used entries")
     ap.add_argument("--yosys", choices=YOSYS, default="pyosys", help="the Yosys that synthesizes: pyosys (PyPI's pyosys wheel, 0.70; "
                     "default), system (the yosys executable on the PATH, Debian's 0.23) or pyosys-booth "
                     "(0.70, multipliers Booth-encoded: synth -booth)")
@@ -72,8 +73,15 @@ def main(argv=None):
     try:
         if args.cache_dir:
             set_cache_dir(args.cache_dir)
+        size_bound()                           # a bad FLASHD_CACHE_MAX is refused before the work
         use_yosys(args.yosys)
-        return args.func(args)
+        code = args.func(args)
+        if args.cmd != "cache":
+            removed = keep_bounded()
+            if removed:
+                say(f"cache {cache_dir()}: evicted {len(removed)} least recently used entries "
+                    f"(FLASHD_CACHE_MAX={os.environ.get('FLASHD_CACHE_MAX', DEFAULT_MAX)})")
+        return code
     except KeyboardInterrupt:
         print("flashd: interrupted", file=sys.stderr)
         return 130

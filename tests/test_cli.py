@@ -345,3 +345,27 @@ def test_quiet_prints_results_only_and_bars_are_for_terminals(tmp_path, capsys, 
         with progress.steps(3, "searches") as bar:
             bar.update(3)
         assert ("searches:" in term.getvalue() and "/3 [" in term.getvalue()) == drawn, term.getvalue()
+
+
+def test_the_cache_is_kept_under_its_bound(tmp_path, monkeypatch, capsys):
+    """After a command the least recently used entries beyond FLASHD_CACHE_MAX go, at most once
+    an hour (the walk over the cache is not free); a bad bound is refused before the work."""
+    root = tmp_path / "cache"
+    for k, age in enumerate((3000, 2000, 1000)):                 # three 4 KiB entries, oldest first
+        entry = root / "synth" / "cache" / f"e{k}"
+        entry.mkdir(parents=True)
+        (entry / "netlist.v").write_bytes(b"x" * 4096)
+        os.utime(entry / "netlist.v", (time.time() - age,) * 2)
+    monkeypatch.setenv("FLASHD_CACHE_MAX", "9K")
+    monkeypatch.setattr("flashd.verif.cache._chosen", None)        # main's --cache-dir: undone after the test
+    assert main(["--cache-dir", str(root), "coeffs", "--func", "exp"]) == 0
+    assert sorted(p.name for p in (root / "synth" / "cache").iterdir()) == ["e1", "e2"]
+    (root / "synth" / "cache" / "e3").mkdir()
+    (root / "synth" / "cache" / "e3" / "more.v").write_bytes(b"x" * 8192)
+    assert main(["--cache-dir", str(root), "coeffs", "--func", "exp"]) == 0      # checked within the hour: kept
+    assert (root / "synth" / "cache" / "e3").exists()
+    monkeypatch.setenv("FLASHD_CACHE_MAX", "lots")
+    capsys.readouterr()
+    assert main(["--cache-dir", str(root), "coeffs", "--func", "exp"]) == 2
+    assert capsys.readouterr().err.strip().endswith("FLASHD_CACHE_MAX: size 'lots': a number of bytes, or with K, M, G "
+                                                    "or T (e.g. 500M, 2G), or none")

@@ -196,13 +196,19 @@ def table(configs, problems, progress=None):
 
 def configs(fmt, d, **common):
     """The standard comparison set at one input format: both designs at the published
-    formats, then with a wider scalar path, then wider accumulators, and FLASH-D's options."""
+    formats (with the faithful units and with the published tables), then with a wider scalar
+    path, then wider accumulators, and FLASH-D's options. A label says when the units are the
+    published tables (``pwl``: asked for, or the only ones a wide scalar format has)."""
     wide = "fp32"
     out = []
     for label, design, kw in [
         ("FA2", "fa2", {}),
+        ("FA2", "fa2", {"method": "pwl"}),
         ("FLASH-D", "flashd", {}),
+        ("FLASH-D", "flashd", {"method": "pwl"}),
         ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend"}),
+        ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend",
+                                                              "method": "pwl"}),
         (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide}),
         (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide}),
         (f"FLASH-D scalar {wide}, blend", "flashd", {"scalar_fmt": wide, "update": "blend"}),
@@ -211,7 +217,8 @@ def configs(fmt, d, **common):
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide}),
     ]:
         try:
-            out.append((label, engine_params(design, d=d, fmt=fmt, **kw, **common)))
+            p = engine_params(design, d=d, fmt=fmt, **kw, **common)
         except ValueError:
             continue                          # e.g. a format too narrow for a unit
+        out.append((label + (", pwl units" if p.method == "pwl" else ""), p))
     return out

@@ -12,11 +12,16 @@ import os
 import re
 import shutil
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["cache_dir", "set_cache_dir", "unique_name", "touch", "Entry", "entries", "evict", "parse_size"]
+__all__ = ["cache_dir", "set_cache_dir", "unique_name", "touch", "Entry", "entries", "evict", "parse_size",
+           "size_bound", "keep_bounded"]
+
+DEFAULT_MAX = "20G"          # FLASHD_CACHE_MAX: the cache's size bound ("none": unbounded)
+BOUND_EVERY = 3600           # seconds between two checks of the bound (a check walks the whole cache)
 
 _chosen = None
 
@@ -99,3 +104,31 @@ def parse_size(text):
     if not m:
         raise ValueError(f"size {text!r}: a number of bytes, or with K, M, G or T (e.g. 500M, 2G)")
     return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+
+
+def size_bound():
+    """The cache's size bound in bytes from ``FLASHD_CACHE_MAX`` (default 20G), or None ("none")."""
+    text = os.environ.get("FLASHD_CACHE_MAX", DEFAULT_MAX)
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise ValueError(f"FLASHD_CACHE_MAX: {e}, or none") from None
+
+
+def keep_bounded(root=None):
+    """After a command: evict the least recently used entries beyond :func:`size_bound`, at most
+    once every ``BOUND_EVERY`` seconds per cache (a marker file's age says when it was last
+    done); the entries removed."""
+    limit, root = size_bound(), Path(root or cache_dir())
+    marker = root / ".bounded"
+    if limit is None or not root.is_dir():
+        return []
+    try:
+        if time.time() - marker.stat().st_mtime < BOUND_EVERY:
+            return []
+    except OSError:
+        pass
+    marker.touch()
+    return evict(limit, root)

@@ -69,15 +69,17 @@ def ln(fmt, x):
 
 
 def _soft(fmt, function, x):
-    """z = e**-|x| as (k, y), the second plan's r of z in fixed point, and what saturates."""
+    """z = e**-|x| as (k, y), the second plan's r of |x| in fixed point, and what saturates."""
     d = soft_design(fmt, function)
     e_ = d.exp
     s, cls, e, sig = unpack(fmt, x)
     t = -((sig * e_.log2e) >> np.maximum(e_.shift0 - e, 0)) - 1      # -|t| rounded down
     k = t >> e_.frac
     y = _objects(e_.plan.evaluate(_int64(t & ((1 << e_.frac) - 1))))
-    z = y >> np.minimum(-k, e_.plan.out_frac + 1)                      # z * 2**of, truncated
-    r = _objects(d.plan.evaluate(_int64(z)))
+    shift = e - fmt.man_bits + d.a_frac                               # |x| * 2**a_frac, truncated, saturating
+    a = np.where(shift >= 0, sig << np.maximum(shift, 0), sig >> np.maximum(-shift, 0))
+    a = np.where((cls == NORMAL) & (e >= d.a_int_bits).astype(bool), (1 << (d.a_int_bits + d.a_frac)) - 1, a)
+    r = _objects(d.plan.evaluate(_int64(a)))
     big = (cls == INF) | ((cls == NORMAL) & (e >= e_.e_sat).astype(bool))
     return d, s, cls, e, sig, k, y, r, big
 
