@@ -20,11 +20,12 @@ pytestmark = pytest.mark.yosys
 GE_FP8_D2 = pytest.mark.xdist_group("ge_fp8_d2")
 
 
-def test_engines_d4_flashd_is_smaller_and_parts_add_up():
-    """fp8, d = 4: FLASH-D has no normalization and a cheaper weight path."""
+def test_engines_d4_parts_add_up():
+    """fp8, d = 4: the breakdown and the units add up to the area; FLASH-D has no
+    normalization. (Which engine is smaller at d = 4 depends on the units: with the faithful
+    ones FLASH-D's log-sigmoid outweighs what it saves; docs/synthesis.md has the sweeps.)"""
     fa2 = engine_report("fa2", d=4, fmt="fp8_e4m3")
     fd = engine_report("flashd", d=4, fmt="fp8_e4m3")
-    assert fd["area"] < fa2["area"]
     for r in (fa2, fd):
         assert abs(sum(r["breakdown"].values()) - r["area"]) < 1
         assert abs(sum(u["area"] for u in r["units"]) - r["area"]) < 1
@@ -81,7 +82,9 @@ def test_tradeoff_sets_area_beside_real_data_error():
     result, md = tradeoff("fp8_e4m3", 2, problems, progress=lambda m: None, labels=("FA2", "FLASH-D"))
     fa2, fd = result["rows"]
     assert fa2["parameters"]["design"] == "fa2" and fd["parameters"]["d"] == 2
-    assert 0 < fd["area"] < fa2["area"]                 # same formats: FLASH-D drops the normalization
+    for row in (fa2, fd):                               # each row's area is its configuration's synthesis
+        q = {k: v for k, v in row["parameters"].items() if k != "design"}
+        assert row["area"] == engine_report(row["parameters"]["design"], **q)["area"] > 0
     want = evaluate(dict(configs("fp8_e4m3", problems[0][1].shape[1]))["FLASH-D"], problems)
     assert fd["rms_rel"] == want["rms_rel"] and fd["rms_rel"] > fa2["rms_rel"]   # all-fp8 FLASH-D is less accurate
     assert "No FLASH-D configuration reaches FA2's RMS error" in md
@@ -94,7 +97,8 @@ def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
     lines = []
     parallel = compare([2, 3], ["fp8_e4m3"], out_dir=tmp_path / "p", progress=lines.append, jobs=2)
     assert parallel[0]["fa2"] == serial[0]["fa2"] and parallel[0]["flashd"] == serial[0]["flashd"]
-    assert [r["d"] for r in parallel] == [2, 3] and all(r["flashd"] < r["fa2"] for r in parallel)
+    assert [r["d"] for r in parallel] == [2, 3]
+    assert all(r["reduction_pct"] == pytest.approx(100 * (r["flashd"] / r["fa2"] - 1), abs=0.05) for r in parallel)
     for ext in ("md", "csv", "json", "png"):
         assert (tmp_path / "p" / f"compare.{ext}").stat().st_size > 100
     data = json.loads((tmp_path / "p" / "compare.json").read_text())
@@ -103,7 +107,9 @@ def test_compare_in_parallel_writes_the_same_rows_and_every_output(tmp_path):
         threaded = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "t", progress=lambda m: None, executor=pool)
     assert threaded[0]["fa2"] == serial[0]["fa2"] and threaded[0]["reduction_pct"] == serial[0]["reduction_pct"]
     reversed_ = compare([2], ["fp8_e4m3"], out_dir=tmp_path / "r", progress=lambda m: None, designs=("flashd", "fa2"))
-    assert reversed_[0]["baseline"] == "flashd" and reversed_[0]["reduction_pct"] > 0       # FA2 against FLASH-D
+    r = serial[0]                                                                            # FA2 against FLASH-D
+    assert reversed_[0]["baseline"] == "flashd" and reversed_[0]["reduction_pct"] == pytest.approx(
+        100 * (r["fa2"] / r["flashd"] - 1), abs=0.05)
     assert "| FLASH-D (GE) | FA2 (GE) |" in (tmp_path / "r" / "compare.md").read_text()
     with pytest.raises(ValueError, match=r"designs=\['fa2', 'fa2'\]: a baseline and at least one other design"):
         compare([2], ["fp8_e4m3"], out_dir=tmp_path / "x", designs=("fa2", "fa2"))
