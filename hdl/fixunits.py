@@ -156,6 +156,29 @@ def ln_design(fmt):
     return LnDesign(frac, _fixed(math.log(2), frac), g)
 
 
+def _csd(c):
+    """The canonical signed digits of ``c`` > 0: ``[(shift, +1 or -1)]``, no two adjacent."""
+    digits, i = [], 0
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)                 # +1 when c = ...01, -1 when c = ...11
+            digits.append((i, d))
+            c -= d
+        c >>= 1
+        i += 1
+    return digits
+
+
+def _const_mul(m, x, c, name):
+    """``x * c`` for a constant ``c`` as the sum of ``x`` shifted by its canonical signed digits
+    (a third of the bits nonzero, against half for the binary digits a multiplier would add)."""
+    terms = [(x << i) if d > 0 else -(x << i) for i, d in _csd(c)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return wire(m, total.as_unsigned()[:len(x) + c.bit_length()], name)
+
+
 def _normalized(m, y, lo, name):
     """``y`` (known to be >= ``lo``, which its width bounds from above) shifted so that its
     MSB is set, and by how many places (0 or 1): values within two binades need a 2-way mux,
@@ -215,7 +238,7 @@ class FixExp(_FixUnit):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
         big = ~x.zero & (x.exp >= d.e_sat)
-        v = p.cut(prod=x.sig * d.log2e, exp=x.exp, sign=x.sign, nan=x.nan,
+        v = p.cut(prod=_const_mul(m, x.sig, d.log2e, "t_product"), exp=x.exp, sign=x.sign, nan=x.nan,
                   hi=~x.sign & (x.inf | big), lo=x.sign & (x.inf | big))
         amount = wire(m, (d.shift0 - v.exp).as_signed(), "t_shift")      # >= 0 below e_sat
         t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
@@ -276,7 +299,7 @@ def _neg_exp(m, d, x, name="z"):
     """``z = e**-|x| = 2**k * Y / 2**out_frac`` (:class:`SoftDesign`): ``k`` (<= -1) and ``Y``,
     whose MSB is set. Valid below ``2**d.e_sat``."""
     amount = wire(m, (d.shift0 - x.exp).as_signed(), f"{name}_shift")
-    t_mag, _ = shift_right_sticky(m, x.sig * d.log2e, Mux(amount < 0, 0, amount).as_unsigned(), f"{name}_t")
+    t_mag, _ = shift_right_sticky(m, _const_mul(m, x.sig, d.log2e, f"{name}_product"), Mux(amount < 0, 0, amount).as_unsigned(), f"{name}_t")
     t = wire(m, (~Cat(t_mag, Const(0, 1))).as_signed(), f"{name}_t_neg")         # -T - 1
     return t[d.frac:].as_signed(), t[:d.frac]
 
