@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from amaranth.hdl import Cat, Const, Module, Mux, signed
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixPlan, plan
 from .float import float_layout, normalize, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
-from .pipeline import Pipeline, ValidSignature, check_stages
+from .pipeline import PipelinedOperator
 
 __all__ = ["GUARD", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
            "LnDesign", "ln_design", "SoftDesign", "soft_design", "FixExp", "FixReciprocal", "FixLn",
@@ -191,29 +190,18 @@ def _normalized(m, y, lo, name):
     return wire(m, Mux(y[-1], y, y << 1)[:w], f"{name}_norm"), wire(m, ~y[-1], f"{name}_moved")
 
 
-class _FixUnit(wiring.Component):
+class _FixUnit(PipelinedOperator):
     """Ports ``i.payload.a`` -> ``o.payload`` (valid beside), ``stages`` ranks over ``CUTS``."""
     CUTS = 1
 
     def __init__(self, fmt, *, stages=0):
         self.fmt = as_format(fmt)
-        self.stages = check_stages(stages)
         self.design = self.DESIGN(self.fmt)
         f = float_layout(self.fmt)
-        super().__init__({"i": In(ValidSignature(data.StructLayout({"a": f}))), "o": Out(ValidSignature(f))})
-
-    @property
-    def latency(self):
-        return self.stages
-
-    @classmethod
-    def latency_of(cls, *args, stages=0, **kwargs):
-        """The latency of ``cls(*args, stages=stages)``, without building it."""
-        return check_stages(stages)
+        super().__init__(data.StructLayout({"a": f}), f, stages)
 
     def _start(self, m):
-        x = unpack(m, self.fmt, self.i.payload.a, "x")
-        return x, Pipeline(m, self.stages, self.CUTS, self.i.valid)
+        return unpack(m, self.fmt, self.i.payload.a, "x"), self._pipeline(m)
 
     def _function(self, m, plan, x, name):
         unit = FixFunctionUnit(plan)
@@ -222,8 +210,7 @@ class _FixUnit(wiring.Component):
         return wire(m, unit.y, f"{name}_y")
 
     def _finish(self, m, p, out):
-        v = p.cut(out=out)
-        m.d.comb += [self.o.payload.eq(v.out), self.o.valid.eq(p.valid)]
+        self._drive(m, p, p.cut(out=out).out)
         return m
 
 

@@ -11,13 +11,12 @@ beside them through :func:`~flashd.hdl.pipeline.delay`.
 import math
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
 from .ops import FPFMA, FPMul
-from .pipeline import ValidSignature, check_stages, delay, spread
+from .pipeline import PipelinedOperator, delay, spread
 from .pwl import (
     EXP_RANGE,
     LSIG_GROUPS,
@@ -45,18 +44,16 @@ def uniform_index(m, x, e_hi, k, name="idx"):
     return wire(m, Cat(Mux(over, (1 << k) - 1, shifted[:k]), x.sign), f"{name}_segment")
 
 
-class _TableUnit(wiring.Component):
+class _TableUnit(PipelinedOperator):
     """A table unit's parameters, coefficient tables and ports; ``latency == stages``."""
     CUTS = 4          # ranks are spread over up to 4 inner operators (exp), then stack
 
     def __init__(self, func, fmt, segments, stages):
         self.fmt = as_format(fmt)
         self.segments = check_segments(segments, self.fmt, func)
-        self.stages = check_stages(stages)
         self.a_table, self.b_table = coefficients(func, self.fmt, segments)
         f = float_layout(self.fmt)
-        super().__init__({"i": In(ValidSignature(data.StructLayout({"a": f}))),
-                          "o": Out(ValidSignature(f))})
+        super().__init__(data.StructLayout({"a": f}), f, stages)
 
     def _drive_table(self, m, fma, idx, operand, valid):
         """Drive ``fma`` with a[idx] * operand + b[idx] (the coefficient ROMs)."""
@@ -74,16 +71,6 @@ class _TableUnit(wiring.Component):
         sig = Cat(raw.man, Const(fmt.bias, fmt.exp_bits), Const(0, 1))       # m in [1, 2)
         self._drive_table(m, fma, idx, sig, valid)
         return raw
-
-
-    @property
-    def latency(self):
-        return self.stages
-
-    @classmethod
-    def latency_of(cls, *args, stages=0, **kwargs):
-        """The latency of ``cls(*args, stages=stages, **kwargs)``, without building it."""
-        return check_stages(stages)
 
 
 class _OneFMAUnit(_TableUnit):

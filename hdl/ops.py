@@ -25,37 +25,13 @@ from .float import (
 )
 from .format import as_format, check_int
 from .params import MAX_GUARD_BITS
-from .pipeline import Pipeline, ValidSignature, check_stages
+from .pipeline import PipelinedOperator
 from .unit import Unit
 
 __all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot"]
 
 
-class _Operator(wiring.Component):
-    CUTS = 1
-
-    def __init__(self, in_shape, out_shape, stages):
-        self.stages = check_stages(stages)
-        super().__init__({"i": In(ValidSignature(in_shape)), "o": Out(ValidSignature(out_shape))})
-
-    @property
-    def latency(self):
-        """Cycles from ``i.valid`` to the matching ``o.valid``."""
-        return self.stages
-
-    @classmethod
-    def latency_of(cls, *args, stages=0, **kwargs):
-        """The latency of ``cls(*args, stages=stages, **kwargs)``, without building it."""
-        return check_stages(stages)
-
-    def _pipeline(self, m):
-        return Pipeline(m, self.stages, self.CUTS, self.i.valid)
-
-    def _drive(self, m, p, payload):
-        m.d.comb += [self.o.payload.eq(payload), self.o.valid.eq(p.valid)]
-
-
-class FPAdd(_Operator):
+class FPAdd(PipelinedOperator):
     """Floating-point add/subtract, ``a + b`` or ``a - b`` (``sub`` = 1), one rounding.
 
     Parameters
@@ -93,7 +69,7 @@ class FPAdd(_Operator):
         return m
 
 
-class FPMul(_Operator):
+class FPMul(PipelinedOperator):
     """Floating-point multiply, ``a * b``, one rounding.
 
     Parameters
@@ -125,7 +101,7 @@ class FPMul(_Operator):
         return m
 
 
-class FPFMA(_Operator):
+class FPFMA(PipelinedOperator):
     """Fused multiply-add ``a * b + c`` with one rounding.
 
     Parameters
@@ -171,7 +147,7 @@ class FPFMA(_Operator):
         return m
 
 
-class FPCompare(_Operator):
+class FPCompare(PipelinedOperator):
     """IEEE comparison with IEEE 754-2019 ``minimum`` and ``maximum``.
 
     ``less``/``equal``/``greater`` are 0 and ``unordered`` is 1 when either operand is NaN, and then
@@ -223,7 +199,7 @@ class FPCompare(_Operator):
         return m
 
 
-class FPConvert(_Operator):
+class FPConvert(PipelinedOperator):
     """Format conversion: exact when ``fmt_out`` covers ``fmt_in``, else round to nearest
     even with overflow to Inf and flush below the smallest normal.
 
@@ -338,7 +314,7 @@ def _key(fmt, exp, zero):
     return Mux(zero, 2 * (fmt.emin - 1), exp)
 
 
-class FPDot(_Operator):
+class FPDot(PipelinedOperator):
     """Fused dot product ``sum_j a[j] * b[j]`` over ``n`` terms, one rounding.
 
     Products are exact. Each is aligned to the largest product exponent ``E`` in a window

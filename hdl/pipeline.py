@@ -4,11 +4,11 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Const, Signal, Value
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from .format import check_int
 
-__all__ = ["ValidSignature", "Pipeline", "spread", "delay"]
+__all__ = ["ValidSignature", "Pipeline", "PipelinedOperator", "spread", "delay", "check_stages"]
 
 
 def spread(total, parts):
@@ -77,3 +77,29 @@ def delay(m, cycles, *, valid=None, **values):
     if valid is not None:
         out.valid = pipe.valid
     return out
+
+
+class PipelinedOperator(wiring.Component):
+    """The base of every operator and unit: ports ``i`` and ``o`` (:class:`ValidSignature`),
+    ``stages`` register ranks spread over the class's ``CUTS`` cut points, ``latency == stages``."""
+    CUTS = 1
+
+    def __init__(self, in_shape, out_shape, stages):
+        self.stages = check_stages(stages)
+        super().__init__({"i": In(ValidSignature(in_shape)), "o": Out(ValidSignature(out_shape))})
+
+    @property
+    def latency(self):
+        """Cycles from ``i.valid`` to the matching ``o.valid``."""
+        return self.stages
+
+    @classmethod
+    def latency_of(cls, *args, stages=0, **kwargs):
+        """The latency of ``cls(*args, stages=stages, **kwargs)``, without building it."""
+        return check_stages(stages)
+
+    def _pipeline(self, m):
+        return Pipeline(m, self.stages, self.CUTS, self.i.valid)
+
+    def _drive(self, m, p, payload):
+        m.d.comb += [self.o.payload.eq(payload), self.o.valid.eq(p.valid)]

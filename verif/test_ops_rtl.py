@@ -111,7 +111,8 @@ FULL_COUNT = 1_000_000        # make test-full (the `full` marker), every preset
 WIDE_FULL_COUNT = 200_000     # make test-full, the formats beyond the presets (e6m4, e11m52) on Verilator
 
 
-OTHER_WIDTHS = ("e2m1", "e3m2", "e6m4")       # formats beyond the presets, from the narrowest allowed
+OTHER_WIDTHS = ("e2m1", "e3m2", "e6m4")
+EVERY_INPUT_FIX = {"bf16": 3, "fp16": 6}      # the faithful units of these run on every input, at these stages       # formats beyond the presets, from the narrowest allowed
 
 
 def fp64_like_specs():
@@ -126,9 +127,12 @@ def fp64_like_specs():
 def test_every_operator_on_verilator_in_one_build():
     """make test's Verilator cases in one harness (one build instead of nine: a build costs
     7-15 s, the vectors are the same): every preset's units at stages 2, the formats beyond the
-    presets at stages 1 (every operand pair for those of <= 8 bits) and the e11m52 units."""
+    presets at stages 1 (every operand pair for those of <= 8 bits) and the e11m52 units; the
+    faithful units of bf16 and fp16 run on every input in their own harness
+    (test_the_faithful_units_on_every_16_bit_input)."""
     groups = [(fmt, unit_specs(fmt, 2)) for fmt in PRESETS] + [(fmt, unit_specs(fmt, 1)) for fmt in OTHER_WIDTHS]
-    specs = {f"{fmt}_{name}": spec for fmt, units in groups + [("e11m52", fp64_like_specs())] for name, spec in units.items()}
+    specs = {f"{fmt}_{name}": spec for fmt, units in groups + [("e11m52", fp64_like_specs())] for name, spec in units.items()
+             if not (fmt in EVERY_INPUT_FIX and spec.method == "fix")}
     every = {f"{fmt}_{name}" for fmt, units in groups if fmt in OTHER_WIDTHS and as_format(fmt).width <= 8 for name in units}
     check_report(regress(specs, "verilator", "ops_verilator_quick", count=QUICK_COUNT, exhaustive=every), specs)
 
@@ -212,5 +216,5 @@ def test_the_faithful_units_on_every_16_bit_input():
     """Every bf16 and fp16 input through each fixed-point unit's Verilog on Verilator (about
     10 s for the 655,360 vectors): bf16 with fewer ranks than cut points, fp16 with more."""
     specs = {f"{fmt}_{op}": OpSpec(op=op, fmt=fmt, method="fix", stages=stages)
-             for fmt, stages in (("bf16", 3), ("fp16", 6)) for op in FIX_UNITS}
+             for fmt, stages in EVERY_INPUT_FIX.items() for op in FIX_UNITS}
     check_report(regress(specs, "verilator", "ops_fix_every_input", count=0, exhaustive=True), specs)
