@@ -15,7 +15,6 @@ needs_shared = pytest.mark.skipif(not SHARED_DATA.is_file(),
 # configuration label (verif.accuracy.configs) -> largest RMS relative error on 4 fixed heads
 REAL_RMS = {
     "FA2": 0.021,
-    "FA2, pwl units": 0.0205,
     "FLASH-D": 0.053,
     "FLASH-D, pwl units": 0.064,
     "FA2 scalar fp32, pwl units": 0.0128,
