@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from amaranth.hdl import Cat, Const, Module, Mux, signed
+from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data
 
 from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixPlan, plan
@@ -356,7 +356,8 @@ class FixLogSigmoid(_FixSoft):
         a, _ = shift_right_sticky(m, Cat(Const(0, fs + e_sat), v.sig), Mux(a_amount < 0, 0, a_amount).as_unsigned(), "a")
         term, _ = shift_right_sticky(m, raw, (d.exp.plan.out_frac + d.plan.out_frac - fs - v.k).as_unsigned(), "term")
         total = wire(m, Cat(Const(1, 1), a + term), "sum")      # + half a step: the floors lose that on average
-        top_s, total = normalize(m, Const(len(total) - 2 - fs, signed(8)), total, "sum")
+        top_s = len(total) - 2 - fs                               # the sum's MSB weight, before the count
+        top_s, total = normalize(m, Const(top_s, range(-len(total) - abs(top_s), len(total) + abs(top_s))), total, "sum")
         wide = max(len(prod), len(total))
         sig = Mux(v.sign, Cat(Const(0, wide - len(total)), total), Cat(Const(0, wide - len(prod)), prod))
         v = p.cut(sig=sig, top=Mux(v.sign, top_s, top_p), sign=v.sign, nan=v.nan, raw=v.raw, big=v.big)
