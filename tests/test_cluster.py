@@ -50,7 +50,7 @@ def cluster(tmp_path_factory):
             p.terminate()
         for p in [*workers, scheduler]:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=5)           # a Dask process may linger on SIGTERM: killed after 5 s
             except subprocess.TimeoutExpired:
                 p.kill()
         for f in files:
