@@ -40,18 +40,15 @@ def _unit(cls, *args, **kwargs):
     return Unit(cls, args, tuple(sorted(kwargs.items())))
 
 
-# a nonlinear unit of each method, and (pwl) the parameter holding its table size
-_NONLINEAR = {"exp": (FPExp, "exp_segments"), "reciprocal": (FPReciprocal, "recip_segments"),
-              "logsigmoid": (FPLogSigmoid, "lsig_segments"), "ln": (FPLn, "ln_segments"),
-              "sigmoid": (FPSigmoid, "sigmoid_segments")}
+# the published (pwl) unit of each nonlinear operator; the faithful ones are FIX_UNITS
+_TABLE_UNITS = {"exp": FPExp, "reciprocal": FPReciprocal, "logsigmoid": FPLogSigmoid, "ln": FPLn, "sigmoid": FPSigmoid}
 
 
 def _nonlinear(p, op, stages):
     """The engine's ``op`` unit in its scalar format, of the engine's method."""
     if p.method == "fix":
         return _unit(FIX_UNITS[op], p.scalar_fmt, stages=stages)
-    cls, segments = _NONLINEAR[op]
-    return _unit(cls, p.scalar_fmt, segments=getattr(p, segments), stages=stages)
+    return _unit(_TABLE_UNITS[op], p.scalar_fmt, segments=p.segments_of(op), stages=stages)
 
 
 def ring(m, depth, value, load, name, init=None):

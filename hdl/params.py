@@ -27,6 +27,9 @@ PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and
 PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
 DEFAULT_SEGMENTS = 8
 SEGMENT_OPTIONS = ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments")
+# the parameter holding each nonlinear unit's table size (method pwl)
+SEGMENT_FIELD = {"exp": "exp_segments", "reciprocal": "recip_segments", "logsigmoid": "lsig_segments",
+                 "ln": "ln_segments", "sigmoid": "sigmoid_segments"}
 # the nonlinear units: "fix" the faithful fixed-point ones (hdl/fixunits.py), "pwl" the published
 # piecewise-linear tables on an FMA (hdl/nonlinear.py)
 METHODS = ("fix", "pwl")
@@ -197,6 +200,10 @@ class EngineParams:
         """The nonlinear operators the engine uses (registry names)."""
         return ()
 
+    def segments_of(self, op):
+        """The table size of the engine's unit ``op`` (None with method fix)."""
+        return getattr(self, SEGMENT_FIELD[op])
+
     def _name_parts(self):
         return []
 
@@ -219,7 +226,7 @@ class FA2Params(EngineParams):
         super().__post_init__()
         if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
             _scalar_check(self.scalar_fmt, "exp")
-        self._resolve_method(self._units(), {"exp_segments": "exp", "recip_segments": "reciprocal"})
+        self._resolve_method(self._units(), {SEGMENT_FIELD[op]: op for op in self._units()})
 
     def _units(self):
         return ("exp", "reciprocal")
@@ -284,14 +291,12 @@ class FlashDParams(EngineParams):
             raise ValueError(f"skip_below={self.skip_below} must be below copy_above={self.copy_above}")
         if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
             _scalar_check(self.scalar_fmt, "exp" if self.saturation == "exact" else "ln")
-        funcs = {"lsig_segments": "logsigmoid", "exp_segments": "exp", "ln_segments": "ln",
-                 "sigmoid_segments": "sigmoid"}
         other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
         for name in other:
             if getattr(self, name) is not None:
                 raise ValueError(f"{name}={getattr(self, name)} does not apply to saturation={self.saturation!r} "
                                  f"(its tables: {', '.join(self.MODE_SEGMENTS[self.saturation])})")
-        self._resolve_method(self._units(), {n: funcs[n] for n in self.MODE_SEGMENTS[self.saturation]})
+        self._resolve_method(self._units(), {SEGMENT_FIELD[op]: op for op in self._units()})
         for name in ("skip_below", "copy_above"):
             self.threshold_bits(name)                    # in the scalar format's normal range
 

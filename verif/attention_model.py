@@ -34,15 +34,11 @@ def _fmts(p):
     return p.fmt, p.acc_fmt, p.scalar_fmt
 
 
-_SEGMENTS = {"exp": "exp_segments", "reciprocal": "recip_segments", "logsigmoid": "lsig_segments",
-             "ln": "ln_segments", "sigmoid": "sigmoid_segments"}
-
-
 def _unit(p, op, x):
     """The engine's nonlinear unit ``op`` (of its method) on scalar-format bits ``x``."""
     if p.method == "fix":
         return getattr(fixmodel, op)(p.scalar_fmt, x)
-    return getattr(model, op)(p.scalar_fmt, x, getattr(p, _SEGMENTS[op]))
+    return getattr(model, op)(p.scalar_fmt, x, p.segments_of(op))
 
 
 def _cvt(fi, fo, x):
