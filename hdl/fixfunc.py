@@ -5,9 +5,11 @@ the output's last bit (``|Y / 2**out_frac - f(x)| < 2**-out_frac`` for every inp
 polynomial of degree 1 or 2 on ``2**k`` equal segments (the top ``k`` input bits index a
 coefficient table; the rest, ``t``, is truncated to ``t_bits`` and fed to Horner's rule with
 truncated products), the cheapest that meets the error budget. The budget is not estimated:
-the plan evaluates its own integer arithmetic (:meth:`FixPlan.evaluate`, NumPy) on every
-input and keeps the error it measured (``max_err_ulp``, ``mean_err_ulp``), which the tests
-check against an independent oracle. :class:`FixFunctionUnit` is the circuit, written from the
+up to :data:`EXHAUSTIVE_BITS` input bits the plan evaluates its own integer arithmetic
+(:meth:`FixPlan.evaluate`, NumPy) on every input and keeps the error it measured
+(``max_err_ulp``, ``mean_err_ulp``), which the tests check against an independent oracle;
+wider (fp32's units), ``max_err_ulp`` is a bound computed from the arithmetic (see
+:func:`_bounded`) and the mean is measured on a sample. :class:`FixFunctionUnit` is the circuit, written from the
 same plan (its tables and widths) and checked bit-exact against :meth:`FixPlan.evaluate`.
 
 The integer arithmetic both follow, with ``r = in_bits - k``, ``i = X >> r``,
@@ -20,6 +22,7 @@ The integer arithmetic both follow, with ``r = in_bits - k``, ``i = X >> r``,
 with the coefficients in units of ``2**-(out_frac + guard)``.
 """
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -30,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from .format import check_int
 
-__all__ = ["FIX_FUNCTIONS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
+__all__ = ["FIX_FUNCTIONS", "EXHAUSTIVE_BITS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
 
 def _ln_ratio(u):
     """ln(1 + u) / u (1 at u = 0); ``ln_ratio`` takes u = m - 1 for m in [1, 1.5) and m/2 - 1
@@ -51,7 +54,9 @@ FIX_FUNCTIONS = {
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
-MAX_IN_BITS = 22            # every input is evaluated when the plan is made (4M at 22 bits)
+EXHAUSTIVE_BITS = 22        # up to here every input is evaluated when the plan is made (4M at 22 bits)
+MAX_IN_BITS = 32            # beyond, the NumPy model's products outgrow int64
+SAMPLES = 256               # points per segment where a bounded plan's polynomial is compared with f
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,27 @@ class FixPlan:
         """Width of Y (two's complement when f is negative somewhere)."""
         return _width(*self.out_range)
 
+    @property
+    def bounded(self):
+        """True when ``max_err_ulp`` is a computed bound, not a measured maximum."""
+        return self.in_bits > EXHAUSTIVE_BITS
+
     @cached_property
     def out_range(self):
-        """The least and greatest Y over every input."""
-        y = self.evaluate(np.arange(1 << self.in_bits, dtype=np.int64))
-        return int(y.min()), int(y.max())
+        """The least and greatest Y over every input (a bounded plan: bounds on them, from each
+        segment's polynomial at its ends and vertex, less what the flooring shifts lose)."""
+        if not self.bounded:
+            y = self.evaluate(np.arange(1 << self.in_bits, dtype=np.int64))
+            return int(y.min()), int(y.max())
+        tau = [0.0, 1.0 - 2.0 ** -self.t_bits]
+        C = np.array(self.coefficients, dtype=np.float64)
+        if self.degree == 2:
+            vertex = -C[1] / np.where(C[2] == 0, 1, 2 * C[2])
+            tau = np.concatenate([np.broadcast_to(tau, (C.shape[1], 2)), np.clip(vertex, *tau)[:, None]], axis=1)
+        P = sum(C[j][:, None] * np.asarray(tau) ** j for j in range(self.degree + 1))
+        lo, hi = math.floor(P.min()) - self.degree, math.floor(P.max())
+        half = 1 << (self.guard - 1)
+        return (lo + half) >> self.guard, (hi + half) >> self.guard
 
     def evaluate(self, X):
         """Y for integer inputs ``X`` (NumPy int64), exactly as the circuit computes it."""
@@ -137,8 +158,8 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1
     r = in_bits - k
     f = _target(function, in_bits, midpoint, scale)
     c = _fit(f, k, degree)
-    scale = 2.0 ** (out_frac + guard)
-    raw = [np.round(c[:, j] * scale).astype(np.int64) for j in range(degree + 1)]
+    unit = 2.0 ** (out_frac + guard)
+    raw = [np.round(c[:, j] * unit).astype(np.int64) for j in range(degree + 1)]
     X = np.arange(1 << in_bits, dtype=np.int64)
     best = None
     for t_bits in range(r, 0, -1):            # fewer bits of t: smaller multipliers, while faithful
@@ -155,6 +176,50 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1
         best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint,
                        scale)
     return best
+
+
+def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1):
+    """The plan of one (k, degree, guard) too wide to evaluate on every input, or None: its
+    error bounded from the arithmetic (in ulps of ``2**-out_frac``), as FloPoCo budgets its
+    function units. With ``P`` a segment's polynomial of the integer coefficients in the
+    real ``tau = T / 2**t_bits``, the flooring shifts make ``A = P(tau) + offset - D`` with
+    ``D`` in [0, degree) (each shift loses less than a unit, the inner one times tau < 1),
+    so ``|Y - f(x)| <= 1/2`` (the rounding) ``+ max|P - f| + max(offset, degree - offset) *
+    2**-guard + max|f'| * (2**-(k + t_bits) - 2**-in_bits)`` (the bits of t dropped).
+    ``max|P - f|`` is taken on :data:`SAMPLES` points per segment and raised by 1% for
+    what lies between them (the error curve of a degree-2 fit bends by far less); ``t_bits``
+    as few as keep the sum below 1, the offset of the least mean error on a sample."""
+    f = _target(function, in_bits, midpoint, scale)
+    c = _fit(f, k, degree)
+    unit = 2.0 ** (out_frac + guard)
+    raw = [np.round(c[:, j] * unit).astype(np.int64) for j in range(degree + 1)]
+    r = in_bits - k
+    tau = np.linspace(0.0, 1.0 - 2.0 ** -r, SAMPLES + 1)      # the segment's first input to its last
+    x = (np.arange(1 << k)[:, None] + tau[None, :]) / 2.0 ** k
+    fx = f(x)
+    P = sum(raw[j][:, None].astype(np.float64) * tau ** j for j in range(degree + 1))
+    approx = 1.01 * float(np.max(np.abs(P / unit - fx))) * 2.0 ** out_frac
+    slope = 1.01 * float(np.max(np.abs(np.diff(fx, axis=1)) / np.diff(x, axis=1)))
+    floors = max((degree + 1) // 2, degree - (degree + 1) // 2) * 2.0 ** -guard      # the best offset's
+    budget = 1.0 - 0.5 - approx - floors
+    if budget <= 0:
+        return None
+    t_bits = next((t for t in range(1, r + 1) if slope * (2.0 ** -(k + t) - 2.0 ** -in_bits) * 2.0 ** out_frac < budget), r)
+    widths = [_width(min(col), max(col)) for col in raw]
+    if max(widths[1:]) + 2 + t_bits > 62:                   # the model's products stay in int64
+        return None
+    X = np.random.default_rng(0).integers(0, 1 << in_bits, 1 << 16)
+    err = 0.5 + approx + slope * (2.0 ** -(k + t_bits) - 2.0 ** -in_bits) * 2.0 ** out_frac
+    tried = []
+    for offset in range(degree + 1):
+        if err + max(offset, degree - offset) * 2.0 ** -guard >= 1.0:
+            continue
+        coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
+        p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint, scale)
+        mean = float(np.mean(p.evaluate(X) / 2.0 ** out_frac - f(X / 2.0 ** in_bits))) * 2.0 ** out_frac
+        tried.append((abs(mean), err + max(offset, degree - offset) * 2.0 ** -guard, mean, coeffs))
+    _, err, mean, coeffs = min(tried)
+    return FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint, scale)
 
 
 # area proxy (µm², sky130 hd): least squares over 16 plans of exp2, 1/(1+x) and the
@@ -178,7 +243,7 @@ def plan(function, in_bits, out_frac, midpoint=False, scale=1):
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
     check_int("in_bits", in_bits, 1, MAX_IN_BITS)
-    check_int("out_frac", out_frac, 1, 40)
+    check_int("out_frac", out_frac, 1, 32)
     check_int("scale", scale, 1, 1 << 16)
     if scale & (scale - 1):
         raise ValueError(f"scale={scale} is not a power of two")
@@ -199,7 +264,8 @@ def _plan(function, in_bits, out_frac, midpoint, scale=1):
             if (1 << k) * (degree + 1) * (out_frac + 8) > (1 << 16):    # tables beyond 64 kbit: not worth it
                 break
             for guard in range(1, 9):
-                p = _poly(function, in_bits, out_frac, k, degree, guard, midpoint, scale)
+                p = (_poly if in_bits <= EXHAUSTIVE_BITS else _bounded)(function, in_bits, out_frac, k, degree,
+                                                                        guard, midpoint, scale)
                 if p is not None:
                     found.append(p)
                     break

@@ -25,12 +25,13 @@ from .float import float_layout, normalize, round_pack, shift_right_sticky, unpa
 from .format import as_format
 from .pipeline import PipelinedOperator
 
-__all__ = ["GUARD", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
+__all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
            "LnDesign", "ln_design", "SoftDesign", "soft_design", "FixExp", "FixReciprocal", "FixLn",
            "FixSigmoid", "FixLogSigmoid"]
 
 GUARD = 3           # fraction bits beyond the precision in the function plans' outputs
-A_FRAC = 1          # fraction bits beyond the precision of |x| for the sigmoid's and log-sigmoid's plans
+A_FRAC = 2          # fraction bits beyond the precision of |x| for the sigmoid's and log-sigmoid's plans
+MAX_MAN_BITS = 23   # fp32: its plans are the widest fixfunc makes (bounded, 23 to 30 input bits)
 
 
 def _fixed(value, frac):
@@ -38,11 +39,10 @@ def _fixed(value, frac):
     return int(round(value * 2 ** frac))
 
 
-def _check_plan_width(fmt, unit, in_bits):
-    if in_bits > MAX_IN_BITS:
-        raise ValueError(f"fmt={fmt.name}: the fixed-point {unit} needs {in_bits} input bits "
-                         f"(allowed: <= {MAX_IN_BITS}, formats with at most "
-                         f"{MAX_IN_BITS - (in_bits - fmt.man_bits)} fraction bits)")
+def _check_precision(fmt, unit):
+    if fmt.man_bits > MAX_MAN_BITS:
+        raise ValueError(f"fmt={fmt.name}: the fixed-point {unit} is planned up to fp32's precision "
+                         f"(allowed: formats with at most {MAX_MAN_BITS} fraction bits)")
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,15 @@ class ExpDesign:
 
 def exp_design(fmt):
     fmt = as_format(fmt)
+    _check_precision(fmt, "exponential")
     return _exp_design(fmt, fmt.precision + 2, fmt.precision + GUARD)   # |t error| < 2**-(p + 2)
 
 
 @lru_cache(maxsize=None)
-def _exp_design(fmt, frac, out_frac, unit="exponential"):
-    _check_plan_width(fmt, unit, frac)
-    # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation
-    e_sat = math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e)))
+def _exp_design(fmt, frac, out_frac, min_sat=0):
+    # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation (no
+    # earlier than 2**min_sat)
+    e_sat = max(min_sat, math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e))))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
     # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
     return ExpDesign(frac, _fixed(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
@@ -83,40 +84,52 @@ def _exp_design(fmt, frac, out_frac, unit="exponential"):
 class SoftDesign:
     """The sigmoid and the log-sigmoid from ``z = e**-a``, ``a = |x|``, held as ``2**k * 2**f``
     (``exp``: :class:`ExpDesign` of -a, one more bit than the exponential's, as the result
-    has two more errors), and a ``plan`` of a itself (in fixed point, ``a_frac`` fraction bits,
-    on [0, 2**a_int_bits), saturating above), computed beside the exponential, not after it:
-    ``S(a) = 1/(1 + e**-a)`` for the sigmoid, ``C(a) = e**a * ln(1 + e**-a)`` for the
-    log-sigmoid (both tend to 1 as a grows)::
+    has two more errors), and a second ``plan``: of a itself (in fixed point, ``a_frac``
+    fraction bits, on [0, 2**a_int_bits), saturating above), computed beside the exponential,
+    not after it: ``S(a) = 1/(1 + e**-a)`` for the sigmoid, ``C(a) = e**a * ln(1 + e**-a)``
+    for the log-sigmoid (both tend to 1 as a grows)::
 
         sigmoid(x)    = S(a)         (x >= 0)       z * S(a)          (x < 0)
         logsigmoid(x) = -z * C(a)    (x >= 0)       -(a + z * C(a))   (x < 0)
 
+    Where no table of a is faithful (fp32: a on [0, 32) to 2**-28), ``z_frac`` is set and
+    the plan takes z itself, truncated to ``z_frac`` fraction bits, after the exponential
+    (longer, but z in [0, 1) is smooth): ``S = 1/(1 + z)``, ``C = ln(1 + z)/z``.
+
     The products keep z's exponent k, so tiny results keep their relative precision; the
     log-sigmoid of x < 0 is a fixed-point sum with ``sum_frac`` fraction bits (its magnitude
-    is >= ln 2). ``a >= 2**exp.e_sat``: z is below the smallest normal's quarter: the sigmoid
-    gives 1 or +0, the log-sigmoid -0 or x itself.
+    is >= ln 2). ``a >= 2**exp.e_sat``: z is below the smallest normal's quarter and S, C are
+    within ``2**-(p + 3)`` of 1: the sigmoid gives 1 or +0, the log-sigmoid -0 or x itself.
     """
     exp: ExpDesign
     plan: FixPlan
     a_int_bits: int
     a_frac: int
     sum_frac: int
+    z_frac: int = None
 
 
 @lru_cache(maxsize=None)
 def soft_design(fmt, function):
     fmt = as_format(fmt)
+    _check_precision(fmt, function)
     p = fmt.precision
-    e = _exp_design(fmt, p + 3, p + GUARD + 1, function)
-    # beyond 2**a_int_bits, S and C are within 2**-(p + 3) of 1 (1 - C(a) < 1 - S(a) < e**-a)
+    # beyond 2**a_int_bits, S and C are within 2**-(p + 3) of 1 (1 - C(a) < 1 - S(a) < e**-a):
+    # the saturation waits for that too (a format of few exponent bits and many fraction bits)
     a_int = max(1, math.ceil(math.log2((p + 3) * math.log(2))))
+    e = _exp_design(fmt, p + 3, p + GUARD + 1, a_int)
     a_frac = p + A_FRAC                             # |S'|, |C'| <= 1/4: half a step costs 2**-(p + A_FRAC + 3)
-    _check_plan_width(fmt, function, a_int + a_frac)
-    second = plan("sigmoid" if function == "sigmoid" else "softplus_ratio", a_int + a_frac, p + GUARD + 1,
-                  midpoint=True, scale=1 << a_int)
-    return SoftDesign(e, second, a_int, a_frac, p + GUARD)
-
-
+    if a_int + a_frac <= MAX_IN_BITS:
+        try:
+            second = plan("sigmoid" if function == "sigmoid" else "softplus_ratio", a_int + a_frac, p + GUARD + 1,
+                          midpoint=True, scale=1 << a_int)
+            return SoftDesign(e, second, a_int, a_frac, p + GUARD)
+        except ValueError:
+            pass
+    # of z: |dS/dz|, |dC/dz| <= 1 and S, C >= 1/2: half a step of z costs 2**-(p + 3) relative
+    z_frac = p + 3
+    second = plan("recip_1p" if function == "sigmoid" else "ln1p_ratio", z_frac, p + GUARD + 1, midpoint=True)
+    return SoftDesign(e, second, a_int, a_frac, p + GUARD, z_frac)
 @dataclass(frozen=True)
 class RecipDesign:
     """``1/x = ±2**-e / m``: ``1/m`` from the ``recip_1p`` plan on the fraction bits."""
@@ -126,7 +139,7 @@ class RecipDesign:
 @lru_cache(maxsize=None)
 def reciprocal_design(fmt):
     fmt = as_format(fmt)
-    _check_plan_width(fmt, "reciprocal", fmt.man_bits)
+    _check_precision(fmt, "reciprocal")
     return RecipDesign(plan("recip_1p", fmt.man_bits, fmt.precision + GUARD))
 
 
@@ -148,7 +161,7 @@ class LnDesign:
 def ln_design(fmt):
     fmt = as_format(fmt)
     p = fmt.precision
-    _check_plan_width(fmt, "logarithm", fmt.man_bits)
+    _check_precision(fmt, "logarithm")
     g = plan("ln_ratio", fmt.man_bits, p + GUARD)
     # the product u*g exactly; e'*ln2 within 2**-(p + 4) (|e'| <= 2**(exp_bits - 1) + 1)
     frac = max(fmt.man_bits + 1 + g.out_frac, p + 4 + fmt.exp_bits)
@@ -309,7 +322,11 @@ class _FixSoft(_FixUnit):
         v = p.cut(k=k, f=f, a_fix=a_fix, sign=x.sign, exp=x.exp, sig=x.sig, nan=x.nan, raw=self.i.payload.a.as_value(),
                   big=big | x.inf)
         y = self._function(m, d.exp.plan, v.f, "exp2")                 # in [2**of, 2**(of + 1))
-        r = self._function(m, d.plan, v.a_fix, self.FUNCTION)
+        if d.z_frac is None:
+            r = self._function(m, d.plan, v.a_fix, self.FUNCTION)
+        else:                                                           # z * 2**z_frac, truncated
+            z_fix, _ = shift_right_sticky(m, y, (d.exp.plan.out_frac - d.z_frac - v.k).as_unsigned(), "z_fix")
+            r = self._function(m, d.plan, z_fix[:d.z_frac], self.FUNCTION)
         v = p.cut(k=v.k, y=y, r=r, sign=v.sign, exp=v.exp, sig=v.sig, nan=v.nan, raw=v.raw, big=v.big)
         raw = wire(m, v.y * v.r, "product")                           # z * r * 2**(of + of2 - k)
         prod = raw[:(d.exp.plan.out_range[1] * d.plan.out_range[1]).bit_length()]

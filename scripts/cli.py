@@ -11,7 +11,7 @@
     flashd ops-area ...                operators synthesized: generic cells beside FloPoCo's, GE
     flashd regress  ...                operators simulated against the golden model
     flashd coeffs   ...                one fitted table (a, b per piece)
-    flashd characterize ...            exhaustive error table of the nonlinear units
+    flashd characterize ...            error table of the nonlinear units (every input; fp32 a sample)
     flashd tables   PAGE.md ...        docs' result tables rewritten from the flows' JSON (--check: stale ones)
     flashd cache    info|clean         the cache's size; clean it (all, or down to --max-size)
 

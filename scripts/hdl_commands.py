@@ -1,5 +1,5 @@
 """Commands of the generator: ``generate`` (Verilog and a JSON sidecar), ``coeffs`` (one
-fitted table) and ``characterize`` (the nonlinear units' exhaustive error)."""
+fitted table) and ``characterize`` (the nonlinear units' error)."""
 
 from flashd import generate
 from flashd.hdl.format import as_format

@@ -268,7 +268,8 @@ def cmd_tables(args):
 
 
 def cmd_characterize(args):
-    """Every input of each nonlinear unit through its model, both methods: the error table;
+    """Every input of each nonlinear unit through its model (wider than 16 bits: a sample of a
+    million), both methods: the error table;
     with a library, each unit also synthesized alone (combinational) for its area and delay."""
     json_path = output_file(args.json, "--json")
     unit_cost, lib, clock = None, None, None
@@ -292,12 +293,12 @@ def cmd_characterize(args):
 
 
 def register(sub):
-    k = sub.add_parser("characterize", help="every input of the nonlinear units: error table (with --pdk, area "
-                       "and delay too), both methods")
+    k = sub.add_parser("characterize", help="every input of the nonlinear units (fp32: a million): error table "
+                       "(with --pdk, area and delay too), both methods")
     k.add_argument("--func", dest="function", type=comma_list(choice(list(FUNCS), "function")), default=list(FUNCS),
                    help=f"functions (default {','.join(FUNCS)})")
     k.add_argument("--fmt", type=comma_list(fmt_type), default=["bf16", "fp16", "fp8_e4m3"],
-                   help="formats of at most 16 bits (default bf16,fp16,fp8_e4m3)")
+                   help="formats (default bf16,fp16,fp8_e4m3; wider than 16 bits: a sample of 10^6 inputs)")
     k.add_argument("--method", type=comma_list(choice(list(METHODS), "method")), default=list(METHODS),
                    help="pwl (the published tables), fix (the faithful units); default both")
     k.add_argument("--segments", type=comma_list(POSITIVE), default=[8], help="pwl table sizes (default 8)")

@@ -17,10 +17,10 @@ REAL_RMS = {
     "FA2": 0.021,
     "FLASH-D": 0.053,
     "FLASH-D, pwl units": 0.064,
-    "FA2 scalar fp32, pwl units": 0.0128,
-    "FLASH-D scalar fp32, pwl units": 0.0155,
-    "FA2 scalar+acc fp32, pwl units": 0.0038,
-    "FLASH-D scalar+acc fp32, pwl units": 0.0043,
+    "FA2 scalar fp32": 0.0124,
+    "FLASH-D scalar fp32": 0.0138,
+    "FA2 scalar+acc fp32": 0.0022,          # the floor (the exact output rounded once to bf16) is 0.00169
+    "FLASH-D scalar+acc fp32": 0.0022,
 }
 
 
@@ -40,7 +40,7 @@ def test_real_data_accuracy_and_the_published_rule(real_heads):
     for label, bound in REAL_RMS.items():
         assert results[label]["rms_rel"] <= bound, (label, results[label])
         assert results[label]["rms_rel"] >= results[label]["floor_rms_rel"]
-    assert results["FLASH-D"]["rms_rel"] > 3 * results["FLASH-D scalar fp32, pwl units"]["rms_rel"]
+    assert results["FLASH-D"]["rms_rel"] > 3 * results["FLASH-D scalar fp32"]["rms_rel"]
     assert results["FLASH-D"]["rms_rel"] < 0.9 * results["FLASH-D, pwl units"]["rms_rel"]
     assert results[published]["rms_rel"] > 8 * results["FLASH-D"]["rms_rel"]
 

@@ -1,5 +1,6 @@
 """The faithful function units: every input of the 8- and 16-bit formats against a 50-digit
-decimal oracle (the model), the circuit bit-exact with the model, specials exact."""
+decimal oracle (the model), fp32 on random and targeted inputs (10**6 per unit in make
+test-full), the circuit bit-exact with the model, specials exact."""
 
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -11,10 +12,11 @@ from amaranth.sim import Simulator
 from flashd.hdl.fixunits import FIX_UNITS
 from flashd.hdl.format import as_format
 from flashd.verif import fixmodel
+from flashd.verif.characterize import sample
 from flashd.verif.model import from_float, to_float
 from flashd.verif.registry import OpSpec
 
-FORMATS = ["e2m1", "e3m2", "fp8_e4m3", "fp8_e5m2", "e6m4", "bf16", "fp16"]
+FORMATS = ["e2m1", "e3m2", "fp8_e4m3", "fp8_e5m2", "e6m4", "bf16", "fp16", "e3m12"]   # e3m12: saturates late
 
 
 def _true(op, x):
@@ -33,11 +35,12 @@ def _nearest(t, fmt):
     return (t / ulp).to_integral_value(ROUND_HALF_EVEN) * ulp
 
 
-def _measure(op, fmt):
-    """Over every finite, nonzero input with a real result: for normal results the signed
-    error in ulps of the result's binade and the signed distance from the correctly rounded
-    result (0 or ±1 ulp when faithful); the inputs whose result is Inf or 0, with the true value."""
-    xs = np.arange(1 << fmt.width, dtype=np.uint64)
+def _measure(op, fmt, xs=None):
+    """Over every finite, nonzero input with a real result (of ``xs``, default all): for
+    normal results the signed error in ulps of the result's binade and the signed distance
+    from the correctly rounded result (0 or ±1 ulp when faithful); the inputs whose result
+    is Inf or 0, with the true value."""
+    xs = np.arange(1 << fmt.width, dtype=np.uint64) if xs is None else xs
     ys = getattr(fixmodel, op)(fmt, xs)
     xv, yv = to_float(fmt, xs), to_float(fmt, ys)
     errors, off, saturated = [], [], []
@@ -56,11 +59,8 @@ def _measure(op, fmt):
     return np.array(errors), np.array(off), saturated
 
 
-@pytest.mark.parametrize("op", list(FIX_UNITS))
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_every_input_is_faithful(op, fmt):
-    fmt = as_format(fmt)
-    errors, off, saturated = _measure(op, fmt)
+def _check_faithful(op, fmt, xs=None):
+    errors, off, saturated = _measure(op, fmt, xs)
     assert len(errors) >= 1 and np.abs(errors).max() < 1.0
     # beyond correct rounding (whose own errors may all lean one way, as ln sigmoid(x ~ 0)
     # ~ -ln 2 does), the results do not lean one way
@@ -72,6 +72,24 @@ def test_every_input_is_faithful(op, fmt):
             assert t is None and x > 0 or t > max_finite, (x, y, t)
         else:                   # 0 only below the smallest normal (ln(1) = +0)
             assert t is None and x < 0 or abs(t) < min_normal, (x, y, t)
+
+
+@pytest.mark.parametrize("op", list(FIX_UNITS))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_input_is_faithful(op, fmt):
+    _check_faithful(op, as_format(fmt))
+
+
+@pytest.mark.parametrize("op", list(FIX_UNITS))
+def test_fp32_is_faithful(op):
+    """A sample; test_fp32_is_faithful_on_a_million_inputs (make test-full) the claim."""
+    _check_faithful(op, as_format("fp32"), sample(op, "fp32", 6000, seed=1))
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("op", list(FIX_UNITS))
+def test_fp32_is_faithful_on_a_million_inputs(op):
+    _check_faithful(op, as_format("fp32"), sample(op, "fp32"))
 
 
 def test_specials_are_exact():
@@ -111,13 +129,13 @@ def _simulate(op, fmt, xs, stages=0):
 
 
 @pytest.mark.parametrize("op", list(FIX_UNITS))
-@pytest.mark.parametrize("fmt, stages", [("fp8_e4m3", 0), ("e3m2", 2), ("bf16", 0), ("fp16", 3)])
+@pytest.mark.parametrize("fmt, stages", [("fp8_e4m3", 0), ("e3m2", 2), ("bf16", 0), ("fp16", 3), ("fp32", 2)])
 def test_the_circuit_is_the_model(op, fmt, stages):
     """Every input of an 8-bit format, 1,500 random ones of a 16-bit format (every 16-bit
-    input goes through the Verilog on Verilator in make test-full)."""
+    input goes through the Verilog on Verilator in make test-full), 1,500 of fp32's targeted."""
     f = as_format(fmt)
-    xs = np.arange(1 << f.width, dtype=np.uint64) if f.width <= 8 else \
-        np.random.default_rng(5).integers(0, 1 << f.width, 1500).astype(np.uint64)
+    xs = np.arange(1 << f.width, dtype=np.uint64) if f.width <= 8 else sample(op, f, 1500, seed=5) if f.width == 32 \
+        else np.random.default_rng(5).integers(0, 1 << f.width, 1500).astype(np.uint64)
     got, want = _simulate(op, f, xs, stages), getattr(fixmodel, op)(f, xs)
     assert (got[stages:] == want).all()
     if stages:                              # one cycle early is wrong: the latency is the design's
@@ -125,9 +143,11 @@ def test_the_circuit_is_the_model(op, fmt, stages):
 
 
 def test_formats_beyond_the_planner_are_refused():
-    with pytest.raises(ValueError, match=r"^fmt=fp32: the fixed-point exponential needs 26 input bits "
-                                         r"\(allowed: <= 22, formats with at most 19 fraction bits\)$"):
-        OpSpec(op="exp", fmt="fp32", method="fix")
+    for op in FIX_UNITS:
+        unit = {"ln": "logarithm", "exp": "exponential"}.get(op, op)
+        with pytest.raises(ValueError, match=rf"^fmt=e8m24: the fixed-point {unit} is planned up to fp32's precision "
+                                             r"\(allowed: formats with at most 23 fraction bits\)$"):
+            OpSpec(op=op, fmt="e8m24", method="fix")
     with pytest.raises(ValueError, match=r"^segments=8 does not apply to method='fix'"):
         OpSpec(op="exp", fmt="bf16", method="fix", segments=8)
     with pytest.raises(ValueError, match=r"^method='exact' is not a method of sigmoid \(allowed: fix, pwl\)$"):

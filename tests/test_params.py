@@ -36,8 +36,8 @@ BAD_PARAMETERS = [
     ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp8_e5m2", saturation="published", method="pwl"), "too narrow for ln"),
     ("fa2", dict(d=4, fmt="bf16", method="table"), "method='table' is not allowed (allowed: fix, pwl)"),
     ("fa2", dict(d=4, fmt="bf16", method="fix", exp_segments=8), "exp_segments=8 does not apply to method='fix'"),
-    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32", method="fix"),
-     "method='fix' does not fit scalar_fmt=fp32: the fixed-point logsigmoid needs 27 input bits"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="e8m24", method="fix"),
+     "method='fix' does not fit scalar_fmt=e8m24: the fixed-point logsigmoid is planned up to fp32's precision"),
     ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
 ]
 
@@ -67,7 +67,8 @@ def test_parameters_are_frozen_and_resolved():
     p_pwl = FlashDParams(d=8, fmt="bf16", method="pwl")
     assert (p_pwl.lsig_segments, p_pwl.exp_segments, p_pwl.ln_segments, p_pwl.sigmoid_segments) == (8, 8, None, None)
     assert FlashDParams(d=8, fmt="bf16", lsig_segments=4).method == "pwl"
-    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="fp32").method == "pwl"
+    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="fp32").method == "fix"
+    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="e8m24").method == "pwl"
     assert FlashDParams(d=2, fmt="bf16", saturation="published").skip_below == -6.0
     assert FA2Params(d=2, fmt="fp8_e4m3", method="pwl").recip_segments == 8
     assert FA2Params(d=2, fmt="e4m2", method="pwl").recip_segments == 4
@@ -85,7 +86,8 @@ def test_parameters_are_frozen_and_resolved():
      "flashd_flashd_bf16_d8_accfp32_p1_s0_pwl_skipnone_lsig4"),
     ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_pwl_recip16"),
     ("fa2", dict(d=3, fmt="fp16", method="pwl"), "flashd_fa2_fp16_d3_p1_s0_pwl"),
-    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0"),
+    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0_pwl"),
+    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0"),
     ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):

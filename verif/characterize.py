@@ -9,8 +9,10 @@ the true value, so a correctly rounded unit scores at most 0.5. Beside the max: 
 signed error, the share of results that are the correctly rounded one, and the *lean*, the
 mean signed distance from the correctly rounded result (errors that lean one way add up in
 FLASH-D's chain; correct rounding's own errors may lean, as ln sigmoid(x ~ 0) ~ -ln 2 does).
-float64 is the oracle here (16-bit formats and below); ``tests/test_fixunits.py`` checks the
-faithful units against 50-digit decimals.
+Formats wider than 16 bits (fp32) are measured on :data:`SAMPLE` inputs (:func:`sample`: random
+bit patterns and the ranges where each unit works hardest), not every one. float64 is the
+oracle here (2**-29 of an fp32 ulp); ``tests/test_fixunits.py`` checks the faithful units
+against 50-digit decimals.
 """
 
 import numpy as np
@@ -21,7 +23,7 @@ from flashd.hdl.pwl import SEGMENT_CHOICES, sigmoid_range
 from . import fixmodel, model
 from .registry import OpSpec
 
-__all__ = ["FUNCS", "METHODS", "domain", "stats", "measure", "table"]
+__all__ = ["FUNCS", "METHODS", "SAMPLE", "sample", "domain", "stats", "measure", "table"]
 
 FUNCS = {"reciprocal": lambda x: 1.0 / x,
          "ln": np.log,
@@ -29,11 +31,32 @@ FUNCS = {"reciprocal": lambda x: 1.0 / x,
          "logsigmoid": lambda x: -np.logaddexp(0, -x),
          "exp": np.exp}
 METHODS = ("pwl", "fix")
+EXHAUSTIVE_WIDTH = 16       # formats up to this wide are measured on every input
+SAMPLE = 10**6              # inputs of a wider format
 
 
-def domain(func, fmt):
-    """Bit patterns of every finite input where the function is finite and nonzero."""
-    bits = np.arange(1 << fmt.width, dtype=np.uint64)
+def sample(func, fmt, n=SAMPLE, seed=0):
+    """``n`` bit patterns of ``fmt`` (seeded): a quarter any pattern, the rest where ``func``
+    works hardest: |x| log-uniform over the range whose results are neither saturated nor
+    trivial, both signs (ln: positive, half within 2**-8 of 1; the reciprocal: every binade,
+    significands next to 1 and 2)."""
+    fmt, rng = as_format(fmt), np.random.default_rng(seed)
+    raw = rng.integers(0, 1 << fmt.width, n // 4, dtype=np.uint64)
+    m = n - n // 4
+    if func == "ln":
+        v = np.concatenate([2.0 ** rng.uniform(fmt.emin, fmt.emax + 1, m // 2),
+                            1 + rng.choice([-1, 1], m - m // 2) * 2.0 ** rng.uniform(-fmt.precision - 1, -8, m - m // 2)])
+    elif func == "reciprocal":
+        v = 2.0 ** rng.integers(fmt.emin, fmt.emax + 1, m) * np.where(
+            rng.random(m) < 0.5, 1 + rng.random(m) * 2**-10, 2 - rng.random(m) * 2**-10)
+    else:       # e**x and z = e**-|x| saturate beyond ~|emin| (log2(e) below): up to the next power of two
+        v = rng.choice([-1, 1], m) * 2.0 ** rng.uniform(-fmt.precision - 6, np.log2(1 - fmt.emin) + 0.5, m)
+    return np.concatenate([raw, model.from_float(fmt, v)]).astype(np.uint64)
+
+
+def domain(func, fmt, bits=None):
+    """Bit patterns of every finite input (or of ``bits``) where the function is finite and nonzero."""
+    bits = np.arange(1 << fmt.width, dtype=np.uint64) if bits is None else np.asarray(bits, dtype=np.uint64)
     efield = (bits >> np.uint64(fmt.man_bits)) & np.uint64(fmt.exp_mask)
     if func in ("sigmoid", "logsigmoid", "exp"):    # every finite input, zeros included
         return bits[efield != fmt.exp_mask]
@@ -45,9 +68,10 @@ def domain(func, fmt):
 
 def stats(func, fmt, segments=8, method="pwl"):
     """``{"inputs", "max_ulp", "mean_ulp", "lean_ulp", "rounded", "max_abs", "max_rel",
-    "worst_input", "flushed"}`` over the whole domain (``segments``: the pwl tables' size)."""
+    "worst_input", "flushed"}`` over the whole domain, or :func:`sample` of it for formats
+    wider than 16 bits (``segments``: the pwl tables' size)."""
     fmt = as_format(fmt)
-    x_bits = domain(func, fmt)
+    x_bits = domain(func, fmt, sample(func, fmt) if fmt.width > EXHAUSTIVE_WIDTH else None)
     out = getattr(fixmodel, func)(fmt, x_bits) if method == "fix" else getattr(model, func)(fmt, x_bits, segments)
     y, x = model.to_float(fmt, out), model.to_float(fmt, x_bits)
     with np.errstate(over="ignore"):          # e**x beyond float64: kept out below anyway
@@ -79,10 +103,6 @@ def measure(funcs, fmts, methods=METHODS, segments=(8,), unit_cost=None, progres
     """One row per function, format, method (and pwl table size): :func:`stats`, or the
     reason the combination does not exist; ``unit_cost(spec)`` (e.g. a synthesis) adds its
     dict to the row."""
-    for name in fmts:
-        if as_format(name).width > 16:
-            raise ValueError(f"fmt={as_format(name).name}: characterize tries every input (allowed: formats of at most "
-                             f"16 bits)")
     rows = []
     for func in funcs:
         for name in fmts:

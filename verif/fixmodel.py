@@ -79,6 +79,8 @@ def _soft(fmt, function, x):
     shift = e - fmt.man_bits + d.a_frac                               # |x| * 2**a_frac, truncated, saturating
     a = np.where(shift >= 0, sig << np.maximum(shift, 0), sig >> np.maximum(-shift, 0))
     a = np.where((cls == NORMAL) & (e >= d.a_int_bits).astype(bool), (1 << (d.a_int_bits + d.a_frac)) - 1, a)
+    if d.z_frac is not None:                                          # the plan of z, truncated
+        a = _int64(y) >> np.minimum(e_.plan.out_frac - d.z_frac - _int64(k), 63)
     r = _objects(d.plan.evaluate(_int64(a)))
     big = (cls == INF) | ((cls == NORMAL) & (e >= e_.e_sat).astype(bool))
     return d, s, cls, e, sig, k, y, r, big
