@@ -96,8 +96,8 @@ class EngineParams:
         Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`), 0..``MAX_GUARD_BITS``.
     method : str, optional
         The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
-        tables); default ``"fix"`` where ``scalar_fmt`` allows (up to 17-19 fraction bits by
-        unit: bf16, fp16, fp8, not fp32) and no table size is given, else ``"pwl"``.
+        tables); default ``"fix"`` where ``scalar_fmt`` allows (up to fp32's 23 fraction
+        bits) and no table size is given, else ``"pwl"``.
     """
     DESIGN: ClassVar[str] = ""
     COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method")
@@ -110,7 +110,7 @@ class EngineParams:
     interleave: int = field(default=1, metadata={"help": f"rows interleaved round-robin, P (1..{MAX_INTERLEAVE}, default 1)"})
     guard_bits: int = field(default=3, metadata={"help": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)"})
     method: str = field(default=None, metadata={"help": "nonlinear units: fix (faithful fixed point; default where the "
-                                                        "scalar format allows: bf16, fp16, fp8) or pwl (the published tables)"})
+                                                        "scalar format allows: up to fp32) or pwl (the published tables)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass

@@ -210,11 +210,15 @@ def configs(fmt, d, **common):
         ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend",
                                                               "method": "pwl"}),
         (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide}),
+        (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide}),
+        (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar {wide}, blend", "flashd", {"scalar_fmt": wide, "update": "blend"}),
         (f"FLASH-D scalar {wide}, published saturation", "flashd", {"scalar_fmt": wide, "saturation": "published"}),
         (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide}),
+        (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide}),
+        (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
     ]:
         try:
             p = engine_params(design, d=d, fmt=fmt, **kw, **common)
