@@ -129,12 +129,13 @@ def heads(path, limit=None):
     return out
 
 
-def evaluate(params, problems):
+def evaluate(params, problems, run=run_model):
     """Error statistics of one engine configuration over ``problems`` ``[(label, Q, K, V)]``
     (one head each: Q (R, d), K and V (N, d)). Returns a dict: ``max_abs``, ``max_rel``,
     ``rms_rel`` (pooled over all heads), the same for ``floor``, ``skip`` and ``copy``
     fractions of the lane updates (pooled; ``skip_range``: the least and most of one head,
-    which differ widely: a head whose scores are concentrated skips most of its keys), and ``rows``."""
+    which differ widely: a head whose scores are concentrated skips most of its keys), and ``rows``.
+    ``run(params, q, k, v)``: the model (default the design's golden model)."""
     fmt = params.fmt
     acc = {"err2": 0.0, "ref2": 0.0, "max_abs": 0.0, "max_rel": 0.0, "nonfinite": 0}
     floor = {"err2": 0.0, "max_abs": 0.0, "max_rel": 0.0}
@@ -145,7 +146,7 @@ def evaluate(params, problems):
         q, k, v = (quantize(fmt, x, f"{label} {n}") for n, x in (("q", Q), ("k", K), ("v", V)))
         kk, vv = np.broadcast_to(k, (R, N, d)), np.broadcast_to(v, (R, N, d))
         ref = softmax_attention(model.to_float(fmt, q), model.to_float(fmt, kk), model.to_float(fmt, vv))
-        res = run_model(params, q, kk, vv)
+        res = run(params, q, kk, vv)
         y = model.to_float(fmt, res.out)
         for store, out in ((acc, y), (floor, model.to_float(fmt, model.from_float(fmt, ref)))):
             e = error_stats(out, ref)

@@ -17,8 +17,7 @@ from flashd.hdl.pwl import round_to_format
 
 from . import fixmodel, model
 
-__all__ = ["fa2", "flashd", "softmax_attention", "error_stats",
-           "ModelResult"]
+__all__ = ["fa2", "flashd", "lane_update", "softmax_attention", "error_stats", "ModelResult"]
 
 
 @dataclass
@@ -96,7 +95,6 @@ def flashd(p, q, k, v):
     lo, hi = _threshold(sf, p.skip_below, R), _threshold(sf, p.copy_above, R)
     none = np.zeros(R, dtype=bool)
     one_s = np.full(R, sf.bias << sf.man_bits, dtype=np.uint64)
-    one_a = np.full(R, af.bias << af.man_bits, dtype=np.uint64)
     published = p.saturation == "published"
     res = ModelResult(None, updates=R * (N - 1))
     for i in range(N):
@@ -122,17 +120,26 @@ def flashd(p, q, k, v):
             skip = none if lo is None else model.compare(sf, a, lo)["less"].astype(bool)
             copy = none if hi is None else model.compare(sf, a, hi)["greater"].astype(bool)
             w_lanes = _unit(p, "exp", lw)
-        w_acc = _cvt(sf, af, w_lanes)[:, None]
-        if p.update == "lerp":
-            body = model.fma(af, af, model.add(af, v_acc, o, 1), w_acc, o)
-        else:
-            om = model.add(af, one_a, w_acc[:, 0], 1)[:, None]
-            body = model.fma(af, af, om, o, model.mul(af, v_acc, w_acc))
-        o = np.where(copy[:, None], v_acc, np.where(skip[:, None], o, body)).astype(np.uint64)
-        res.skipped += int((skip & ~copy).sum())
-        res.copied += int(copy.sum())
+        o = lane_update(p, o, v_acc, _cvt(sf, af, w_lanes), skip, copy, res)
     res.out = _cvt(af, f, o)
     return res
+
+
+def lane_update(p, o, v_acc, w_acc, skip, copy, res):
+    """FLASH-D's d lanes for one key: ``o + (v - o)*w`` (lerp) or ``(1 - w)*o + v*w`` (blend)
+    in the accumulator format, ``o`` kept where ``skip``, ``v`` taken where ``copy``
+    (counted in ``res``); ``w_acc`` (R,) in the accumulator format."""
+    af = p.acc_fmt
+    w_acc = w_acc[:, None]
+    if p.update == "lerp":
+        body = model.fma(af, af, model.add(af, v_acc, o, 1), w_acc, o)
+    else:
+        one_a = np.full(o.shape[0], af.bias << af.man_bits, dtype=np.uint64)
+        om = model.add(af, one_a, w_acc[:, 0], 1)[:, None]
+        body = model.fma(af, af, om, o, model.mul(af, v_acc, w_acc))
+    res.skipped += int((skip & ~copy).sum())
+    res.copied += int(copy.sum())
+    return np.where(copy[:, None], v_acc, np.where(skip[:, None], o, body)).astype(np.uint64)
 
 
 def _le(fmt, a, b):
