@@ -21,8 +21,9 @@ Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input 
 """
 
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .fixunits import FIX_UNITS
@@ -112,8 +113,23 @@ def input_layout(params):
 
 
 def output_layout(params):
-    """The output row: ``ArrayLayout(fmt, d)``."""
-    return data.ArrayLayout(float_layout(params.fmt), params.d)
+    """The output: the row, ``ArrayLayout(fmt, d)``; with ``out_lanes`` k, one beat
+    ``{data: ArrayLayout(fmt, k), last: 1}`` (``last`` on a row's final beat)."""
+    if params.out_lanes is None:
+        return data.ArrayLayout(float_layout(params.fmt), params.d)
+    return data.StructLayout({"data": data.ArrayLayout(float_layout(params.fmt), params.out_lanes), "last": 1})
+
+
+def output_signature(params):
+    """The row at once with valid only, or (``out_lanes``) beats on a valid/ready stream."""
+    if params.out_lanes is None:
+        return ValidSignature(output_layout(params))
+    return stream.Signature(output_layout(params))
+
+
+# cycles the output stream adds: the row into its buffer, the beat into the issue register,
+# the beat through the output FIFO (first-word fall-through: readable the cycle after its write)
+STREAM_CYCLES = 3
 
 
 class _Engine(wiring.Component):
@@ -141,7 +157,14 @@ class _Engine(wiring.Component):
     Members
     -------
     i : In(stream.Signature(StructLayout({"q", "k", "v": ArrayLayout(fmt, d), "last": 1})))
-    o : Out(ValidSignature(ArrayLayout(fmt, d)))
+    o : Out(ValidSignature(ArrayLayout(fmt, d))), or with ``out_lanes`` k
+        Out(stream.Signature(StructLayout({"data": ArrayLayout(fmt, k), "last": 1})))
+
+    The output stream (``out_lanes``): at a row's end its state moves to one of
+    ``OUT_BUFFERS`` buffers, so the lanes start the next row at once, and leaves in d/k
+    beats. A row's last pair is accepted only while fewer than ``OUT_BUFFERS`` rows are
+    finished but not yet issued (``i.ready`` low otherwise): rows shorter than the time a
+    row takes to land and leave stall the input, and so does ``o.ready`` held low.
     """
     PARAMS = None
 
@@ -154,7 +177,7 @@ class _Engine(wiring.Component):
             raise TypeError(f"params must be {self.PARAMS.__name__}, not {params!r}")
         self.params = params
         self._unit_builder = unit_builder or Unit.build
-        super().__init__({"i": In(stream.Signature(input_layout(params))), "o": Out(ValidSignature(output_layout(params)))})
+        super().__init__({"i": In(stream.Signature(input_layout(params))), "o": Out(output_signature(params))})
 
     @property
     def latency(self):
@@ -192,7 +215,7 @@ class _Engine(wiring.Component):
 
     @staticmethod
     def _output_converters(p, u):
-        _converters(u, [f"out_cvt{j}" for j in range(p.d)], p.acc_fmt, p.fmt)
+        _converters(u, [f"out_cvt{j}" for j in range(p.out_lanes or p.d)], p.acc_fmt, p.fmt)
 
     def _build(self, m):
         """Every unit built and added as a submodule (``{instance name: component}``)."""
@@ -207,17 +230,19 @@ class _Engine(wiring.Component):
         Returns the dot product's output cycle: ``s`` with ``v``, ``first``, ``last`` and
         ``valid`` beside it (``dot.latency`` cycles after acceptance)."""
         P, inp = self.params.interleave, self.i
+        self._room = Signal(init=1, name="out_room")          # driven by _stream (out_lanes)
         if P == 1:
-            m.d.comb += inp.ready.eq(1)
+            m.d.comb += inp.ready.eq(self._room)
         else:
             pos = Signal(range(P), name="slot_pos")
             want = Signal(range(P), name="slot_next")
             m.d.sync += pos.eq(Mux(pos == P - 1, 0, pos + 1))
-            m.d.comb += inp.ready.eq(pos == want)
+            m.d.comb += inp.ready.eq((pos == want) & self._room)
             with m.If(inp.valid & inp.ready):
                 m.d.sync += want.eq(Mux(want == P - 1, 0, want + 1))
         accept = Signal(name="accept")
         m.d.comb += accept.eq(inp.valid & inp.ready)
+        self._row_taken = accept & inp.payload.last
         first = ring(m, P, inp.payload.last, accept, "row_done", init=1)
         q_store = ring(m, P, inp.payload.q, accept & first, "q_store")
         dot = u["dot"]
@@ -238,6 +263,69 @@ class _Engine(wiring.Component):
         for j in range(p.d):
             m.d.comb += self.o.payload[j].eq(_convert(m, u, f"out_cvt{j}", o[j]))
         m.d.comb += self.o.valid.eq(valid)
+
+    def _stream(self, m, u, state, done, scale=None):
+        """The output stream (``out_lanes`` k): ``state`` (the finished row, d values in the
+        accumulator format) into the next buffer when ``done``; the head buffer leaves k
+        values per beat through an issue register, (FA2) the multipliers ``norm{j}`` by its
+        ``scale`` (``(value, valid, slot)``: the row's 1/l and the buffer it belongs to,
+        later than the row), the output converters and a FIFO; beats are issued only while
+        the FIFO has room for every beat in flight."""
+        p = self.params
+        k, B, beats = p.out_lanes, p.OUT_BUFFERS, p.d // p.out_lanes
+        lane = float_layout(p.acc_fmt)
+        w = lane.size
+        bufs = [Signal(data.ArrayLayout(lane, p.d), name=f"out_buf{b}") for b in range(B)]
+        full, ok = Signal(B, name="out_full"), Signal(B, name="out_scaled", init=0 if scale else (1 << B) - 1)
+        wp, rp, beat = Signal(range(B), name="out_wp"), Signal(range(B), name="out_rp"), Signal(range(beats), name="out_beat")
+        self._wp = wp
+        for b in range(B):
+            with m.If(done & (wp == b)):
+                m.d.sync += bufs[b].eq(state)
+        scales = None
+        if scale is not None:
+            value, valid, slot = scale
+            scales = [Signal(lane, name=f"out_scale{b}") for b in range(B)]
+            for b in range(B):
+                with m.If(valid & (slot == b)):
+                    m.d.sync += scales[b].eq(value)
+        norm = [u[f"norm{j}"] for j in range(k)] if scale is not None else []
+        depth = (norm[0].latency if norm else 0) + STREAM_CYCLES     # full throughput with ready high
+        fifo = SyncFIFO(width=k * p.fmt.width + 1, depth=depth)
+        m.submodules.out_fifo = fifo
+        inflight = Signal(range(depth + 1), name="out_inflight")
+        go, last_beat = Signal(name="out_go"), Signal(name="out_last_beat")
+        m.d.comb += [go.eq(full.bit_select(rp, 1) & ok.bit_select(rp, 1) & (inflight < depth)),
+                     last_beat.eq(beat == beats - 1)]
+        freed = go & last_beat
+        one = Const(1, B)
+        m.d.sync += [full.eq((full | Mux(done, one << wp, 0)[:B]) & ~Mux(freed, one << rp, 0)[:B]),
+                     wp.eq(Mux(done, Mux(wp == B - 1, 0, wp + 1), wp)),
+                     rp.eq(Mux(freed, Mux(rp == B - 1, 0, rp + 1), rp)),
+                     beat.eq(Mux(go, Mux(last_beat, 0, beat + 1), beat))]
+        if scale is not None:
+            m.d.sync += ok.eq((ok | Mux(valid, one << slot, 0)[:B]) & ~Mux(freed, one << rp, 0)[:B])
+        # rows promised a buffer: taken at a row's last pair, given back when its last beat issues
+        credits = Signal(range(B + 1), name="out_credits", init=B)
+        m.d.sync += credits.eq(credits - self._row_taken + freed)
+        m.d.comb += self._room.eq(credits != 0)
+        # the issue register: beat `beat` of the head buffer
+        head = Cat(*bufs).word_select(rp, p.d * w)
+        issue = Signal(data.ArrayLayout(lane, k), name="out_issue")
+        issue_scale = Signal(lane, name="out_issue_scale")
+        issue_valid, issue_last = Signal(name="out_issue_valid"), Signal(name="out_issue_last")
+        m.d.sync += [issue.eq(head.word_select(beat, k * w)), issue_valid.eq(go), issue_last.eq(freed)]
+        if scale is not None:
+            m.d.sync += issue_scale.eq(Cat(*scales).word_select(rp, w))
+            lanes = [_drive(m, norm[j], issue_valid, a=issue[j], b=issue_scale) for j in range(k)]
+            late = delay(m, norm[0].latency, last=issue_last, valid=issue_valid)
+        else:
+            lanes, late = [issue[j] for j in range(k)], delay(m, 0, last=issue_last, valid=issue_valid)
+        m.d.comb += [fifo.w_data.eq(Cat(*(_convert(m, u, f"out_cvt{j}", lanes[j]) for j in range(k)), late.last)),
+                     fifo.w_en.eq(late.valid),
+                     self.o.payload.as_value().eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
+                     fifo.r_en.eq(self.o.ready)]
+        m.d.sync += inflight.eq(inflight + go - (self.o.valid & self.o.ready))
 
 
 class FA2Engine(_Engine):
@@ -262,7 +350,9 @@ class FA2Engine(_Engine):
              "l_fma": _unit(FPFMA, sf, stages=P - 1),
              "recip": _nonlinear(p, "reciprocal", stages=S)}
         for j in range(p.d):
-            u[f"ve{j}"], u[f"o_fma{j}"], u[f"norm{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1), _unit(FPMul, af, stages=S)
+            u[f"ve{j}"], u[f"o_fma{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1)
+        for j in range(p.out_lanes or p.d):             # on the output stream's k lanes, or all d
+            u[f"norm{j}"] = _unit(FPMul, af, stages=S)
         u["dot"] = cls._dot(p)
         _converters(u, ["c_cvt", "e_cvt"], sf, af)
         cls._lane_converters(p, u)
@@ -276,7 +366,8 @@ class FA2Engine(_Engine):
         normalization. (The rings' operators hold P - 1 ranks and the two exponential paths
         align: tests/test_params.py checks both.)"""
         P = p.interleave
-        return lat["dot"] + P + lat["sub_e"] + lat["exp_e"] + lat["ve0"] + P + lat["recip"] + lat["norm0"]
+        tail = STREAM_CYCLES if p.out_lanes else 0
+        return lat["dot"] + P + lat["sub_e"] + lat["exp_e"] + lat["ve0"] + P + lat["recip"] + lat["norm0"] + tail
 
     def elaborate(self, platform):
         m = Module()
@@ -320,6 +411,11 @@ class FA2Engine(_Engine):
         done = delay(m, P, valid=z.valid & z.last).valid
         recip = u["recip"]
         r_acc = _convert(m, u, "r_cvt", _drive(m, recip, done, a=l.state))
+        if p.out_lanes:
+            slot = Signal(range(p.OUT_BUFFERS), name="out_slot")     # the buffer the row lands in
+            self._stream(m, u, o.state, done, (r_acc, recip.o.valid, delay(m, recip.latency, slot=slot).slot))
+            m.d.comb += slot.eq(self._wp)
+            return m
         o_late = delay(m, recip.latency, o=o.state).o
         out = Signal.like(o.state, name="o_norm")
         for j in range(p.d):
@@ -386,7 +482,8 @@ class FlashDEngine(_Engine):
     def path_latency(cls, p, lat):
         """Dot, dx, the weight ring, e^lw (exact), w*v (blend), the lane ring. (Each ring's
         operators hold P - 1 ranks: tests/test_params.py checks it.)"""
-        return lat["dot"] + lat["sub_dx"] + p.interleave + lat.get("exp_w", 0) + lat.get("wv0", 0) + p.interleave
+        tail = STREAM_CYCLES if p.out_lanes else 0
+        return lat["dot"] + lat["sub_dx"] + p.interleave + lat.get("exp_w", 0) + lat.get("wv0", 0) + p.interleave + tail
 
     def _compare(self, m, u, name, a, threshold, valid):
         """(a < t, a > t, a == t) against a constant (comparator ``u[name]``), or all 0 when
@@ -430,7 +527,11 @@ class FlashDEngine(_Engine):
         for j in range(p.d):
             m.d.comb += o_next[j].eq(Mux(end.first | end.copy, end.v[j], Mux(end.skip, o.old()[j], body[j])))
         o.close(end.valid, o_next)
-        self._output(m, u, o.state, delay(m, P, valid=z.valid & z.last).valid)
+        done = delay(m, P, valid=z.valid & z.last).valid
+        if p.out_lanes:
+            self._stream(m, u, o.state, done)
+        else:
+            self._output(m, u, o.state, done)
         return m
 
     def _exact_chain(self, m, u, dx, y):

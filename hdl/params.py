@@ -94,13 +94,19 @@ class EngineParams:
         Rows processed round-robin (P), 1..``MAX_INTERLEAVE``.
     guard_bits : int
         Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`), 0..``MAX_GUARD_BITS``.
+    out_lanes : int, optional
+        The output row leaves in ``d / out_lanes`` beats of ``out_lanes`` values on a
+        valid/ready stream (FA2 normalizes them on ``out_lanes`` multipliers); None (default):
+        the whole row at once with valid only, no backpressure.
     method : str, optional
         The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
         tables); default ``"fix"`` where ``scalar_fmt`` allows (up to fp32's 23 fraction
         bits) and no table size is given, else ``"pwl"``.
     """
     DESIGN: ClassVar[str] = ""
-    COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method")
+    COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method",
+                               "out_lanes")
+    OUT_BUFFERS: ClassVar[int] = 2          # finished rows held for the output stream (out_lanes)
 
     d: int = field(metadata={"help": f"head dimension (1..{MAX_D})"})
     fmt: FPFormat = field(metadata={"help": "format of q, k, v and the output row"})
@@ -111,6 +117,8 @@ class EngineParams:
     guard_bits: int = field(default=3, metadata={"help": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)"})
     method: str = field(default=None, metadata={"help": "nonlinear units: fix (faithful fixed point; default where the "
                                                         "scalar format allows: up to fp32) or pwl (the published tables)"})
+    out_lanes: int = field(default=None, metadata={"help": "output row in beats of k values on a valid/ready stream, k "
+                                                           "dividing d (default: the whole row at once, valid only)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
@@ -152,6 +160,12 @@ class EngineParams:
         check_int("stages", self.stages, 0)
         check_int("interleave", self.interleave, 1, MAX_INTERLEAVE)
         check_int("guard_bits", self.guard_bits, 0, MAX_GUARD_BITS)
+        if self.out_lanes is not None:
+            check_int("out_lanes", self.out_lanes, 1, self.d)
+            if self.d % self.out_lanes:
+                divisors = [k for k in range(1, self.d + 1) if self.d % k == 0]
+                raise ValueError(f"out_lanes={self.out_lanes} does not divide d={self.d} (allowed: "
+                                 f"{', '.join(map(str, divisors))})")
 
     @classmethod
     def options(cls):
@@ -192,6 +206,8 @@ class EngineParams:
         parts += [f"p{self.interleave}", f"s{self.stages}"]
         if self.guard_bits != 3:
             parts.append(f"g{self.guard_bits}")
+        if self.out_lanes is not None:
+            parts.append(f"k{self.out_lanes}")
         if self.method != ("pwl" if self._fix_fits(self._units()) else "fix"):
             parts.append(self.method)
         return "_".join(parts + self._name_parts())

@@ -39,7 +39,7 @@ def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench", progress=None):
     nbytes = (width + 7) // 8
     bits = np.unpackbits(np.frombuffer(b"".join(x.to_bytes(nbytes, "little") for x in payloads), dtype=np.uint8)
                          .reshape(len(payloads), nbytes), axis=1, bitorder="little")[:, :width]
-    (offers,), limit, tail = schedule([stim], seed, gap)
+    (offers,), (takes,), limit, tail = schedule([stim], seed, gap)
     sim.set("rst", 1)
     sim.set("i__valid", 0)
     sim.settle(count=False)     # the power-up values: the clock starts high at time 0, a rising edge
@@ -49,6 +49,9 @@ def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench", progress=None):
     sim.settle()
     edges = 2
     sim.set("rst", 0)
+    streamed = takes is not None                # out_lanes: an o.ready, held high (the cocotb bench varies it)
+    if streamed:
+        sim.set("o__ready", 1)
     accepted, seen, valid, stalls = [], [], 0, 0
     cycle, left = 0, None
     while left is None or left > 0:
@@ -86,7 +89,8 @@ def run_engine(sim, stim, *, seed, gap=0.0, inputs="bench", progress=None):
     return check_rows(stim, seen, accepted, cycle, stalls), edges
 
 
-def regress_netlist(name, sim, run_name, groups, *, library, clock_ns=None, seed=None, mutate=None, **params):
+def regress_netlist(name, sim, run_name, groups, *, library, clock_ns=None, seed=None, mutate=None, out_gap=0.0,
+                    **params):
     """Synthesize design ``name`` (:func:`flashd.synth.report.engine_report`: the netlist whose
     area and timing are reported), simulate its gate-level model (each cell's logic from the
     library) like the RTL, bit-exact against the model. ``mutate(text) -> text`` edits the
@@ -98,4 +102,4 @@ def regress_netlist(name, sim, run_name, groups, *, library, clock_ns=None, seed
         netlist.parent.mkdir(parents=True, exist_ok=True)
         netlist.write_text(mutate(Path(rep["netlist"]).read_text()))
     gates = gate_model(netlist, rep["top"], library, "engine")
-    return regress_engine(name, sim, run_name, groups, seed=seed, verilog=gates, **params), rep
+    return regress_engine(name, sim, run_name, groups, seed=seed, verilog=gates, out_gap=out_gap, **params), rep

@@ -38,6 +38,8 @@ BAD_PARAMETERS = [
     ("fa2", dict(d=4, fmt="bf16", method="fix", exp_segments=8), "exp_segments=8 does not apply to method='fix'"),
     ("flashd", dict(d=4, fmt="bf16", scalar_fmt="e8m24", method="fix"),
      "method='fix' does not fit scalar_fmt=e8m24: the fixed-point logsigmoid is planned up to fp32's precision"),
+    ("fa2", dict(d=6, fmt="bf16", out_lanes=4), "out_lanes=4 does not divide d=6 (allowed: 1, 2, 3, 6)"),
+    ("flashd", dict(d=6, fmt="bf16", out_lanes=7), "out_lanes=7 is out of range (allowed: 1..6)"),
     ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
 ]
 
@@ -89,6 +91,7 @@ def test_parameters_are_frozen_and_resolved():
     ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0_pwl"),
     ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0"),
     ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
+    ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name

@@ -99,7 +99,7 @@ def make_stimulus(p, groups, rng):
     outs = [sum(int(x) << (j * width) for j, x in enumerate(row)) for row in expected]
     return {"params": p.as_dict(), "latency": design_of(p).latency(p), "payloads": [str(x) for x in ins.tolist()],
             "last": last, "expected": [str(x) for x in outs],
-            "fmt": p.fmt.name, "d": d}
+            "fmt": p.fmt.name, "d": d, "out_lanes": p.out_lanes, "buffers": p.OUT_BUFFERS}
 
 
 def _decode_row(fmt, d, value):
@@ -107,29 +107,70 @@ def _decode_row(fmt, d, value):
     return [model.decode(fmt, (value >> (j * fmt.width)) & mask) for j in range(d)]
 
 
-def schedule(stims, seed, gap):
-    """``(offers, limit, tail)`` of an engine bench (the cocotb one and the netlist simulator's):
-    per engine, the cycles in which its driver offers the next pair (each refused with
-    probability ``gap``, from ``seed``), the cycles after which items still waiting mean a
-    ``ready`` stuck low, and the cycles run after the last pair (the latency and a margin)."""
+def _beats(stim):
+    return stim["d"] // stim["out_lanes"] if stim.get("out_lanes") else 0
+
+
+def schedule(stims, seed, gap, out_gap=0.0):
+    """``(offers, takes, limit, tail)`` of an engine bench (the cocotb one and the netlist
+    simulator's): per engine, the cycles in which its driver offers the next pair (each
+    refused with probability ``gap``, from ``seed``) and those in which a streamed output
+    (``out_lanes``) is taken (each refused with probability ``out_gap``; None: no ready),
+    the cycles after which items still waiting mean a ``ready`` stuck low, and the cycles run
+    after the last pair (the latency, the buffered rows' beats, and a margin)."""
     rng = np.random.default_rng(seed + 1)
     stims = list(stims)
     offers = [rng.random(4 * len(st["payloads"]) + 64) >= gap for st in stims]
-    limit = max(4 * len(st["payloads"]) + 10 * st["latency"] + 200 for st in stims)
-    return offers, limit, max(st["latency"] for st in stims) + 2
+    takes = [rng.random(997) >= out_gap if _beats(st) else None for st in stims]
+    drain = max(int(4 * (st["buffers"] + 1) * _beats(st) / (1 - out_gap)) for st in stims) if stims else 0
+    limit = max(4 * len(st["payloads"]) + 10 * st["latency"] + 200 + drain for st in stims)
+    return offers, takes, limit, max(st["latency"] for st in stims) + 2 + drain
 
 
-def check_rows(stim, got, accepted, cycles, stalls, name=""):
-    """One engine's output rows ``got`` (``[(cycle, value)]``) checked against ``stim`` (values,
-    and the latency after each row's last pair; ``accepted``: the cycle each pair was taken)."""
+def _rows_of_beats(stim, got, accepted_last, backpressure, fails):
+    """A streamed output's beats ``got`` (``[(cycle, {data, last})]``) as ``[(cycle of the
+    first beat, row value)]``; ``fails`` hears of a wrong ``last`` flag, a row's beats apart
+    (without ``backpressure``), or a row early: its first beat comes ``latency`` cycles after
+    its last pair, or (a buffered row) ``d/k`` cycles after the row before it."""
+    beats, fmt = _beats(stim), as_format(stim["fmt"])
+    width = stim["out_lanes"] * fmt.width
+    rows, prev = [], None
+    for r in range(len(got) // beats):
+        chunk = got[r * beats:(r + 1) * beats]
+        flags = [value >> width for _, value in chunk]
+        if flags != [0] * (beats - 1) + [1]:
+            fails.append(f"row {r}: beat last flags {flags}")
+        cycles = [c for c, _ in chunk]
+        if not backpressure and cycles != list(range(cycles[0], cycles[0] + beats)):
+            fails.append(f"row {r}: beats in cycles {cycles}, not back to back")
+        if r < len(accepted_last):
+            due = max(accepted_last[r] + stim["latency"], prev + beats if prev is not None else 0)
+            if cycles[0] < due or (not backpressure and cycles[0] != due):
+                fails.append(f"row {r}: first beat {cycles[0] - accepted_last[r]} cycles after its last pair, "
+                             f"due {due - accepted_last[r]} (latency {stim['latency']})")
+        prev = cycles[0]
+        rows.append((cycles[0], sum((value & ((1 << width) - 1)) << (b * width) for b, (_, value) in enumerate(chunk))))
+    if len(got) % beats:
+        fails.append(f"{len(got)} beats: not whole rows of {beats}")
+    return rows
+
+
+def check_rows(stim, got, accepted, cycles, stalls, name="", backpressure=False):
+    """One engine's output rows ``got`` (``[(cycle, value)]``, or a streamed output's beats)
+    checked against ``stim`` (values, and the latency after each row's last pair;
+    ``accepted``: the cycle each pair was taken; ``backpressure``: the bench held ``o.ready``
+    low at times, so rows may come later than due)."""
     expected = [int(x) for x in stim["expected"]]
     lat, fmt, d = stim["latency"], as_format(stim["fmt"]), stim["d"]
     accepted_last = [c for c, last in zip(accepted, stim["last"], strict=True) if last]
     fails = []
+    if _beats(stim):
+        got = _rows_of_beats(stim, got, accepted_last, backpressure, fails)
+        lat = None                                              # checked per beat above
     if len(got) != len(expected):
         fails.append(f"{len(expected)} rows expected, {len(got)} came out in {cycles} cycles")
     for r, ((c, value), want) in enumerate(zip(got, expected, strict=False)):
-        if c - accepted_last[r] != lat:
+        if lat is not None and c - accepted_last[r] != lat:
             fails.append(f"row {r}: output {c - accepted_last[r]} cycles after its last pair, latency says {lat}")
         if value != want:
             bad = [j for j in range(d) if ((value ^ want) >> (j * fmt.width)) & ((1 << fmt.width) - 1)]
@@ -142,16 +183,18 @@ def _results(build):
     return [BenchResult(**r) for r in json.loads((Path(build) / "results.json").read_text())]
 
 
-def regress_engine(name, sim, run_name, groups, *, seed=None, gap=0.2, verilog=None, saif=None, **params):
+def regress_engine(name, sim, run_name, groups, *, seed=None, gap=0.2, out_gap=0.0, verilog=None, saif=None, **params):
     """Generate design ``name`` with ``params``, simulate ``groups`` (N per group of P rows) on
     ``sim``; every row must match the model bit for bit at the stated latency (else
     :class:`~flashd.verif.bench.RegressionFailed`). ``verilog``: simulate this text instead (its
     top module named ``engine``: a gate-level model of the engine's netlist). ``saif``: record
-    every net's toggle count there (Verilator). Returns the :class:`BenchResult`."""
+    every net's toggle count there (Verilator). ``out_gap``: the share of cycles in which a
+    streamed output (``out_lanes``) is not taken. Returns the :class:`BenchResult`."""
     seed = seed_from_env() if seed is None else seed
     p = engine_params(name, **params)
     stim = make_stimulus(p, groups, np.random.default_rng(seed))
-    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap), "FLASHD_RESULTS": "{build}/results.json"}
+    env = {"FLASHD_STIM": "{build}/stimulus.json", "FLASHD_GAP": str(gap), "FLASHD_OUT_GAP": str(out_gap),
+           "FLASHD_RESULTS": "{build}/results.json"}
     build = simulate(sim, run_name, None if verilog else design(name).build(p), "engine", "flashd.verif.test_engines_rtl",
                      seed, env, p.as_dict(), files={"stimulus.json": json.dumps(stim)}, verilog=verilog, saif=saif)
     return _results(build)[0].check()

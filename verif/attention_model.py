@@ -17,7 +17,7 @@ from flashd.hdl.pwl import round_to_format
 
 from . import fixmodel, model
 
-__all__ = ["fa2", "flashd", "lane_update", "softmax_attention", "error_stats", "ModelResult"]
+__all__ = ["fa2", "flashd", "check_qkv", "cvt", "lane_update", "softmax_attention", "error_stats", "ModelResult"]
 
 
 @dataclass
@@ -40,11 +40,13 @@ def _unit(p, op, x):
     return getattr(model, op)(p.scalar_fmt, x, p.segments_of(op))
 
 
-def _cvt(fi, fo, x):
+def cvt(fi, fo, x):
+    """``x`` from format ``fi`` to ``fo``: unchanged when they are the same (no converter)."""
     return x if fi == fo else model.convert(fi, fo, x)
 
 
-def _check(q, k, v, d):
+def check_qkv(q, k, v, d):
+    """``q``, ``k``, ``v`` as uint64 bit patterns, their shapes checked against ``d``."""
     for name, a in (("q", q), ("k", k), ("v", v)):
         dtype = np.asarray(a).dtype
         if not np.issubdtype(dtype, np.integer):
@@ -63,23 +65,23 @@ def _check(q, k, v, d):
 def fa2(p, q, k, v):
     """FlashAttention-2 engine (:class:`flashd.hdl.attention.FA2Engine`) on bit patterns."""
     f, af, sf = _fmts(p)
-    q, k, v = _check(q, k, v, p.d)
+    q, k, v = check_qkv(q, k, v, p.d)
     scores = model.dot(f, sf, q[:, None, :], k, p.guard_bits)         # (R, N)
     m = l = o = None                      # running max, sum and output, set by the first key
     for i in range(k.shape[1]):
         s = scores[:, i]
         m_new = s if i == 0 else model.compare(sf, m, s)["max"]
         e = _unit(p, "exp", model.add(sf, s, m_new, 1))
-        ve = model.mul(af, _cvt(f, af, v[:, i]), _cvt(sf, af, e)[:, None])
+        ve = model.mul(af, cvt(f, af, v[:, i]), cvt(sf, af, e)[:, None])
         if i == 0:
             l, o = e, ve
         else:
             c = _unit(p, "exp", model.add(sf, m, m_new, 1))
             l = model.fma(sf, sf, l, c, e)
-            o = model.fma(af, af, o, _cvt(sf, af, c)[:, None], ve)
+            o = model.fma(af, af, o, cvt(sf, af, c)[:, None], ve)
         m = m_new
-    r = _cvt(sf, af, _unit(p, "reciprocal", l))
-    return ModelResult(_cvt(af, f, model.mul(af, o, r[:, None])), updates=q.shape[0] * (k.shape[1] - 1))
+    r = cvt(sf, af, _unit(p, "reciprocal", l))
+    return ModelResult(cvt(af, f, model.mul(af, o, r[:, None])), updates=q.shape[0] * (k.shape[1] - 1))
 
 
 def _threshold(sf, value, n):
@@ -89,7 +91,7 @@ def _threshold(sf, value, n):
 def flashd(p, q, k, v):
     """FLASH-D engine (:class:`flashd.hdl.attention.FlashDEngine`) on bit patterns."""
     f, af, sf = _fmts(p)
-    q, k, v = _check(q, k, v, p.d)
+    q, k, v = check_qkv(q, k, v, p.d)
     R, N = k.shape[:2]
     scores = model.dot(f, sf, q[:, None, :], k, p.guard_bits)
     lo, hi = _threshold(sf, p.skip_below, R), _threshold(sf, p.copy_above, R)
@@ -99,7 +101,7 @@ def flashd(p, q, k, v):
     res = ModelResult(None, updates=R * (N - 1))
     for i in range(N):
         s = scores[:, i]
-        v_acc = _cvt(f, af, v[:, i])
+        v_acc = cvt(f, af, v[:, i])
         if i == 0:
             o, lw, w = v_acc, np.zeros(R, dtype=np.uint64), one_s
             s_prev = s
@@ -120,8 +122,8 @@ def flashd(p, q, k, v):
             skip = none if lo is None else model.compare(sf, a, lo)["less"].astype(bool)
             copy = none if hi is None else model.compare(sf, a, hi)["greater"].astype(bool)
             w_lanes = _unit(p, "exp", lw)
-        o = lane_update(p, o, v_acc, _cvt(sf, af, w_lanes), skip, copy, res)
-    res.out = _cvt(af, f, o)
+        o = lane_update(p, o, v_acc, cvt(sf, af, w_lanes), skip, copy, res)
+    res.out = cvt(af, f, o)
     return res
 
 

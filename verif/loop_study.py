@@ -24,7 +24,7 @@ from flashd.hdl.format import check_int
 
 from . import model
 from .accuracy import SHARED_DATA, configs, default_data, evaluate, heads
-from .attention_model import ModelResult, _check, _cvt, lane_update
+from .attention_model import ModelResult, check_qkv, cvt, lane_update
 from .designs import engine_params
 
 __all__ = ["flashd_fixed_loop", "study", "table"]
@@ -42,14 +42,14 @@ def flashd_fixed_loop(p, q, k, v, *, frac, int_bits=6, rounding="nearest"):
     if p.saturation != "exact":
         raise ValueError(f"saturation={p.saturation!r}: the fixed-point loop is of the exact form (allowed: exact)")
     f, af, sf = p.fmt, p.acc_fmt, p.scalar_fmt
-    q, k, v = _check(q, k, v, p.d)
+    q, k, v = check_qkv(q, k, v, p.d)
     R, N = k.shape[:2]
     scale, top = 2.0 ** frac, 2.0 ** (int_bits + frac)
     s = model.to_float(sf, model.dot(f, sf, q[:, None, :], k, p.guard_bits))
     S = np.clip(np.round(s * scale), -top, top - 1)
     res = ModelResult(None, updates=R * (N - 1), extra={"saturated": int((np.abs(s * scale) >= top).sum())})
     none = np.zeros(R, dtype=bool)
-    o, LW = _cvt(f, af, v[:, 0]), np.zeros(R)
+    o, LW = cvt(f, af, v[:, 0]), np.zeros(R)
     for i in range(1, N):
         A = S[:, i] - S[:, i - 1] + LW
         res.extra["saturated"] += int(((A < -top) | (A >= top)).sum())
@@ -61,8 +61,8 @@ def flashd_fixed_loop(p, q, k, v, *, frac, int_bits=6, rounding="nearest"):
         w = model.from_float(af, np.exp(LW / scale))
         skip = none if p.skip_below is None else a < p.skip_below
         copy = none if p.copy_above is None else a > p.copy_above
-        o = lane_update(p, o, _cvt(f, af, v[:, i]), w, skip, copy, res)
-    res.out = _cvt(af, f, o)
+        o = lane_update(p, o, cvt(f, af, v[:, i]), w, skip, copy, res)
+    res.out = cvt(af, f, o)
     return res
 
 

@@ -31,10 +31,11 @@ class InPort:
 
 @dataclass
 class OutPort:
-    """An output stream: its ``valid`` and ``payload`` handles."""
+    """An output stream: its ``valid`` and ``payload`` handles, and ``ready`` if it has one."""
     name: str
     valid: object
     payload: object
+    ready: object = None
 
 
 async def start(dut, inputs, reset_cycles=2):
@@ -98,14 +99,27 @@ class StreamDriver:
 
 class Monitor:
     """Records ``(cycle, payload)`` of every cycle with ``valid`` high on each of ``ports``
-    (``seen[k]``); a ``valid`` that is neither 0 nor 1 (X, Z) fails at once. With ``expected``
-    (outputs per port), a port that has them all and whose valid is low is no longer sampled:
-    a rising valid (an extra output) puts it back, so that output is recorded in its cycle."""
+    (``seen[k]``), and ``ready`` high on a port that has one (set in cycle c to
+    ``takes[k][c % len(takes[k])]``, else always high); a ``valid`` that is neither 0 nor 1
+    (X, Z) fails at once. With ``expected`` (outputs per port), a port that has them all and
+    whose valid is low is no longer sampled: a rising valid (an extra output) puts it back, so
+    that output is recorded in its cycle."""
 
-    def __init__(self, ports, expected=None):
+    def __init__(self, ports, expected=None, takes=None):
         self.ports, self.expected = ports, expected
+        self.takes = takes or [None] * len(ports)
         self.seen = [[] for _ in ports]
         self._sampled = list(range(len(ports)))
+        self._ready = [True] * len(ports)
+        self._driven = [k for k, port in enumerate(ports) if port.ready is not None]
+
+    def drive(self, cycle):
+        """Set each ready for ``cycle`` (after its falling edge)."""
+        for k in self._driven:
+            take = self.takes[k] is None or bool(self.takes[k][cycle % len(self.takes[k])])
+            if take != self._ready[k] or cycle == 0:
+                self.ports[k].ready.value = int(take)
+                self._ready[k] = take
 
     def sample(self, cycle):
         """At ``ReadOnly`` of ``cycle``."""
@@ -115,7 +129,7 @@ class Monitor:
             v = str(port.valid.value)
             if v not in "01":
                 raise AssertionError(f"{port.name}: o.valid is {v} at cycle {cycle}")
-            if v == "1":
+            if v == "1" and self._ready[k]:
                 self.seen[k].append((cycle, port.payload.value.to_unsigned()))
             elif self.expected is not None and len(self.seen[k]) >= self.expected[k]:
                 done.append(k)
@@ -136,6 +150,7 @@ async def run(clk, driver, monitor, tail):
     cycle, left = 0, None
     while left is None or left > 0:
         driver.offer(cycle)
+        monitor.drive(cycle)
         await ReadOnly()
         driver.accept(cycle)
         monitor.sample(cycle)

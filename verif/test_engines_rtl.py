@@ -26,18 +26,26 @@ async def drive_engine(dut):
     ``FLASHD_GAP``; streams the pairs (honouring ``ready``) and checks every output row."""
     data = json.loads(Path(os.environ["FLASHD_STIM"]).read_text())
     stims = data["engines"] if "engines" in data else {"": data}      # "": the top is the engine
-    offers, limit, tail = schedule(stims.values(), int(os.environ["FLASHD_SEED"]), float(os.environ.get("FLASHD_GAP", "0.2")))
+    out_gap = float(os.environ.get("FLASHD_OUT_GAP", "0"))
+    offers, takes, limit, tail = schedule(stims.values(), int(os.environ["FLASHD_SEED"]),
+                                          float(os.environ.get("FLASHD_GAP", "0.2")), out_gap)
     payloads = {n: [int(x) for x in st["payloads"]] for n, st in stims.items()}
     pre = {n: f"{n}__" if n else "" for n in stims}
     inputs = [InPort(n or "i", *(getattr(dut, f"{pre[n]}i__{s}") for s in ("valid", "payload", "ready"))) for n in stims]
+    outputs = [OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"),
+                       getattr(dut, f"{pre[n]}o__ready") if st.get("out_lanes") else None) for n, st in stims.items()]
+    for port in outputs:
+        if port.ready is not None:
+            port.ready.value = 0
     await start(dut, inputs)
     driver = StreamDriver(inputs, list(payloads.values()), offers, limit=limit)
-    monitor = Monitor([OutPort(n or "o", getattr(dut, f"{pre[n]}o__valid"), getattr(dut, f"{pre[n]}o__payload"))
-                       for n in stims], expected=[len(st["expected"]) for st in stims.values()])
+    beats = [st["d"] // st["out_lanes"] if st.get("out_lanes") else 1 for st in stims.values()]
+    monitor = Monitor(outputs, expected=[len(st["expected"]) * b for st, b in zip(stims.values(), beats, strict=True)],
+                      takes=takes)
     # every row out, and nothing more
     cycles = await run(dut.clk, driver, monitor, tail=tail)
-    results = [check_rows(st, monitor.seen[k], driver.accepted[k], cycles, driver.stalls[k], name=n)
-               for k, (n, st) in enumerate(stims.items())]
+    results = [check_rows(st, monitor.seen[k], driver.accepted[k], cycles, driver.stalls[k], name=n,
+                          backpressure=out_gap > 0) for k, (n, st) in enumerate(stims.items())]
     Path(os.environ["FLASHD_RESULTS"]).write_text(json.dumps([asdict(r) for r in results]))
     Path(os.environ.get("FLASHD_REPORT", "report.txt")).write_text("\n".join(r.report() for r in results) + "\n")
     cocotb.log.info("\n".join(map(str, results)))
@@ -62,12 +70,17 @@ CASES = [
     ("fa2_bf16_acc32_d4_p2", "fa2", dict(d=4, fmt="bf16", acc_fmt="fp32", scalar_fmt="fp32", interleave=2, stages=1), [256, 2]),
     ("flashd_bf16_acc32_d4_p2", "flashd", dict(d=4, fmt="bf16", acc_fmt="fp32", scalar_fmt="fp32", interleave=2, stages=1), [256, 2]),
     ("flashd_bf16_pub_p4_s1", "flashd", dict(d=4, fmt="bf16", saturation="published", interleave=4, stages=1), [12, 1, 20]),
+    # the output streamed in beats of out_lanes values (rows of 1 and 3 pairs are shorter than
+    # the time a row takes to land and leave: the input stalls)
+    ("fa2_bf16_d4_k2_s1", "fa2", dict(d=4, fmt="bf16", out_lanes=2, stages=1), [1, 7, 40, 3]),
+    ("flashd_fp16_d6_k1_p3_s1", "flashd", dict(d=6, fmt="fp16", out_lanes=1, interleave=3, stages=1), [5, 1, 30]),
 ]
 
 
 # make test runs these on Verilator, side by side in one build (every format, P > 1, N = 256,
 # both saturation modes and update forms); the full run takes every case, 4x rows, one build each.
-VERILATOR_QUICK = ("fa2_fp16_d3_p2_s1", "flashd_fp8_d5_pub", "flashd_fp32_d2_p2_blend", "flashd_bf16_acc32_d4_p2")
+VERILATOR_QUICK = ("fa2_fp16_d3_p2_s1", "flashd_fp8_d5_pub", "flashd_fp32_d2_p2_blend", "flashd_bf16_acc32_d4_p2",
+                   "fa2_bf16_d4_k2_s1")
 FULL_REPEAT = 4
 
 
@@ -103,6 +116,19 @@ def test_engine(sim, name, design, params, groups):
 @pytest.mark.parametrize("sim,name,design,params,groups", list(_cases(full=True)))
 def test_engine_full(sim, name, design, params, groups):
     _engine(sim, name, design, params, groups, FULL_REPEAT)
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("design", ["fa2", "flashd"])
+@pytest.mark.parametrize("out_gap", [0.0, 0.4])
+def test_streamed_output(design, out_gap):
+    """out_lanes k: bit-exact rows in d/k beats, each row's first beat at the stated latency
+    or d/k cycles after the row before it (with o.ready always high), or later (o.ready low
+    in 40% of cycles); rows of one pair (shorter than a row takes to land and leave) and the
+    back-pressure stall the input, which the bench sees as refused offers."""
+    r = regress_engine(design, "icarus", f"engine_stream_{design}_{out_gap}", [1] * 5 + [12, 2], gap=0.0,
+                       out_gap=out_gap, d=8, fmt="bf16", out_lanes=2, stages=1)
+    assert r.ok and r.rows == 7 and r.pairs == 19 and r.stalls > 0, r.report()
 
 
 def _real_data(design, n_groups):

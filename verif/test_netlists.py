@@ -49,6 +49,15 @@ def test_sky130_netlist_matches_the_model(design):
         pytest.skip(f"random rows matched; real rows skipped: {SHARED_DATA} not found")
 
 
+def test_a_streamed_output_netlist_matches_the_model():
+    """FA2 fp8 d = 2 with its row leaving in beats of one value (one normalizing multiplier,
+    two row buffers, the output FIFO), o.ready low in a third of the cycles."""
+    result, rep = regress_netlist("fa2", "icarus", "netlist_stream", [1, 1, 1, 9, 30], library=library("sky130"),
+                                  out_gap=0.3, clock_ns=25.0, d=2, fmt="fp8_e4m3", stages=2, out_lanes=1)
+    assert result.ok and result.rows == 5 and result.stalls > 0, result.report()
+    assert [u["instance"] for u in rep["units"] if u["instance"].startswith("norm")] == ["norm0"]
+
+
 @CLOSURE_25NS
 def test_a_netlist_with_fanout_trees_everywhere_matches_the_model(monkeypatch):
     """FA2 fp8 d = 1 at 25 ns with a buffer for every 2 box input pins (the flow's FANOUT is 8,
