@@ -161,8 +161,8 @@ class _Engine(wiring.Component):
         Out(stream.Signature(StructLayout({"data": ArrayLayout(fmt, k), "last": 1})))
 
     The output stream (``out_lanes``): at a row's end its state moves to one of
-    ``OUT_BUFFERS`` buffers, so the lanes start the next row at once, and leaves in d/k
-    beats. A row's last pair is accepted only while fewer than ``OUT_BUFFERS`` rows are
+    ``out_buffers`` buffers, so the lanes start the next row at once, and leaves in d/k
+    beats. A row's last pair is accepted only while fewer than ``out_buffers`` rows are
     finished but not yet issued (``i.ready`` low otherwise): rows shorter than the time a
     row takes to land and leave stall the input, and so does ``o.ready`` held low.
     """
@@ -272,7 +272,7 @@ class _Engine(wiring.Component):
         later than the row), the output converters and a FIFO; beats are issued only while
         the FIFO has room for every beat in flight."""
         p = self.params
-        k, B, beats = p.out_lanes, p.OUT_BUFFERS, p.d // p.out_lanes
+        k, B, beats = p.out_lanes, p.out_buffers, p.d // p.out_lanes
         lane = float_layout(p.acc_fmt)
         w = lane.size
         bufs = [Signal(data.ArrayLayout(lane, p.d), name=f"out_buf{b}") for b in range(B)]
@@ -412,7 +412,7 @@ class FA2Engine(_Engine):
         recip = u["recip"]
         r_acc = _convert(m, u, "r_cvt", _drive(m, recip, done, a=l.state))
         if p.out_lanes:
-            slot = Signal(range(p.OUT_BUFFERS), name="out_slot")     # the buffer the row lands in
+            slot = Signal(range(p.out_buffers), name="out_slot")     # the buffer the row lands in
             self._stream(m, u, o.state, done, (r_acc, recip.o.valid, delay(m, recip.latency, slot=slot).slot))
             m.d.comb += slot.eq(self._wp)
             return m

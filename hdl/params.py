@@ -98,6 +98,8 @@ class EngineParams:
         The output row leaves in ``d / out_lanes`` beats of ``out_lanes`` values on a
         valid/ready stream (FA2 normalizes them on ``out_lanes`` multipliers); None (default):
         the whole row at once with valid only, no backpressure.
+    out_buffers : int, optional
+        With ``out_lanes``: finished rows held for the stream, 1..8 (default 2).
     method : str, optional
         The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
         tables); default ``"fix"`` where ``scalar_fmt`` allows (up to fp32's 23 fraction
@@ -105,8 +107,8 @@ class EngineParams:
     """
     DESIGN: ClassVar[str] = ""
     COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method",
-                               "out_lanes")
-    OUT_BUFFERS: ClassVar[int] = 2          # finished rows held for the output stream (out_lanes)
+                               "out_lanes", "out_buffers")
+    MAX_OUT_BUFFERS: ClassVar[int] = 8
 
     d: int = field(metadata={"help": f"head dimension (1..{MAX_D})"})
     fmt: FPFormat = field(metadata={"help": "format of q, k, v and the output row"})
@@ -119,6 +121,9 @@ class EngineParams:
                                                         "scalar format allows: up to fp32) or pwl (the published tables)"})
     out_lanes: int = field(default=None, metadata={"help": "output row in beats of k values on a valid/ready stream, k "
                                                            "dividing d (default: the whole row at once, valid only)"})
+    out_buffers: int = field(default=None, metadata={"help": "with out_lanes: finished rows held for the stream, 1..8 "
+                                                             "(default 2; 1 is enough for rows longer than the latency "
+                                                             "plus d/k)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
@@ -166,6 +171,10 @@ class EngineParams:
                 divisors = [k for k in range(1, self.d + 1) if self.d % k == 0]
                 raise ValueError(f"out_lanes={self.out_lanes} does not divide d={self.d} (allowed: "
                                  f"{', '.join(map(str, divisors))})")
+            self._set("out_buffers", check_int("out_buffers", 2 if self.out_buffers is None else self.out_buffers, 1,
+                                               self.MAX_OUT_BUFFERS))
+        elif self.out_buffers is not None:
+            raise ValueError(f"out_buffers={self.out_buffers} applies only with out_lanes (the streamed output)")
 
     @classmethod
     def options(cls):
@@ -207,7 +216,7 @@ class EngineParams:
         if self.guard_bits != 3:
             parts.append(f"g{self.guard_bits}")
         if self.out_lanes is not None:
-            parts.append(f"k{self.out_lanes}")
+            parts.append(f"k{self.out_lanes}" + (f"b{self.out_buffers}" if self.out_buffers != 2 else ""))
         if self.method != ("pwl" if self._fix_fits(self._units()) else "fix"):
             parts.append(self.method)
         return "_".join(parts + self._name_parts())

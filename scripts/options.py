@@ -108,6 +108,7 @@ def engine_options(p, *, d=True, stages=True):
     p.add_argument("--interleave", type=int_range(1, MAX_INTERLEAVE), help=_help("interleave"))
     p.add_argument("--guard-bits", dest="guard_bits", type=int_range(0, MAX_GUARD_BITS), help=_help("guard_bits"))
     p.add_argument("--out-lanes", dest="out_lanes", type=int_range(1), help=_help("out_lanes"))
+    p.add_argument("--out-buffers", dest="out_buffers", type=int_range(1, 8), help=_help("out_buffers"))
     p.add_argument("--method", choices=METHODS, help="the nonlinear units, of an engine or a nonlinear operator: fix "
                    "(faithful, fixed point; an engine's default where its scalar format allows: up to fp32) or "
                    "pwl (the published piecewise-linear tables on an FMA; an operator's default)")

@@ -39,6 +39,8 @@ BAD_PARAMETERS = [
     ("flashd", dict(d=4, fmt="bf16", scalar_fmt="e8m24", method="fix"),
      "method='fix' does not fit scalar_fmt=e8m24: the fixed-point logsigmoid is planned up to fp32's precision"),
     ("fa2", dict(d=6, fmt="bf16", out_lanes=4), "out_lanes=4 does not divide d=6 (allowed: 1, 2, 3, 6)"),
+    ("fa2", dict(d=6, fmt="bf16", out_buffers=1), "out_buffers=1 applies only with out_lanes (the streamed output)"),
+    ("fa2", dict(d=6, fmt="bf16", out_lanes=3, out_buffers=9), "out_buffers=9 is out of range (allowed: 1..8)"),
     ("flashd", dict(d=6, fmt="bf16", out_lanes=7), "out_lanes=7 is out of range (allowed: 1..6)"),
     ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
 ]
@@ -92,6 +94,7 @@ def test_parameters_are_frozen_and_resolved():
     ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0"),
     ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
     ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
+    ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=1), "flashd_flashd_bf16_d4_p1_s0_k4b1"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name

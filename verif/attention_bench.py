@@ -99,7 +99,7 @@ def make_stimulus(p, groups, rng):
     outs = [sum(int(x) << (j * width) for j, x in enumerate(row)) for row in expected]
     return {"params": p.as_dict(), "latency": design_of(p).latency(p), "payloads": [str(x) for x in ins.tolist()],
             "last": last, "expected": [str(x) for x in outs],
-            "fmt": p.fmt.name, "d": d, "out_lanes": p.out_lanes, "buffers": p.OUT_BUFFERS}
+            "fmt": p.fmt.name, "d": d, "out_lanes": p.out_lanes, "buffers": p.out_buffers}
 
 
 def _decode_row(fmt, d, value):
@@ -122,7 +122,7 @@ def schedule(stims, seed, gap, out_gap=0.0):
     stims = list(stims)
     offers = [rng.random(4 * len(st["payloads"]) + 64) >= gap for st in stims]
     takes = [rng.random(997) >= out_gap if _beats(st) else None for st in stims]
-    drain = max(int(4 * (st["buffers"] + 1) * _beats(st) / (1 - out_gap)) for st in stims) if stims else 0
+    drain = max(int(4 * ((st.get("buffers") or 0) + 1) * _beats(st) / (1 - out_gap)) for st in stims) if stims else 0
     limit = max(4 * len(st["payloads"]) + 10 * st["latency"] + 200 + drain for st in stims)
     return offers, takes, limit, max(st["latency"] for st in stims) + 2 + drain
 

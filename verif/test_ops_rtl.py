@@ -79,8 +79,7 @@ def check_report(report, specs):
 def unit_specs(fmt, stages):
     """``{name: OpSpec}``: every unit of ``fmt`` with ``stages`` register ranks; on 16-bit
     formats each unit gets ``stages`` more ranks than it has cut points, so ranks stack
-    (more than one per cut). Units the format is too narrow for (ln, exp in e5m2; the fixed-point
-    units in fp32) are left out."""
+    (more than one per cut). Units the format is too narrow for (ln, exp in e5m2) are left out."""
     f = as_format(fmt)
     segments = max(2, min(1 << f.man_bits, {8: 4, 16: 8, 32: 32}.get(f.width, 8)))
     wanted = {"add": dict(op="add"), "mul": dict(op="mul"), "fma": dict(op="fma"), "cmp": dict(op="compare"),
