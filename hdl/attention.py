@@ -163,8 +163,9 @@ class _Engine(wiring.Component):
     The output stream (``out_lanes``): at a row's end its state moves to one of
     ``out_buffers`` buffers, so the lanes start the next row at once, and leaves in d/k
     beats. A row's last pair is accepted only while fewer than ``out_buffers`` rows are
-    finished but not yet issued (``i.ready`` low otherwise): rows shorter than the time a
-    row takes to land and leave stall the input, and so does ``o.ready`` held low.
+    finished but not yet issued (``i.ready`` low for it otherwise: ``ready`` depends on
+    ``payload.last``): rows shorter than the time a row takes to land and leave stall the
+    input, and so does ``o.ready`` held low.
     """
     PARAMS = None
 
@@ -230,14 +231,16 @@ class _Engine(wiring.Component):
         Returns the dot product's output cycle: ``s`` with ``v``, ``first``, ``last`` and
         ``valid`` beside it (``dot.latency`` cycles after acceptance)."""
         P, inp = self.params.interleave, self.i
-        self._room = Signal(init=1, name="out_room")          # driven by _stream (out_lanes)
+        # out_lanes: a row's last pair waits for room in the output buffers (_stream drives it)
+        self._room = Signal(init=1, name="out_room")
+        room = self._room | ~inp.payload.last
         if P == 1:
-            m.d.comb += inp.ready.eq(self._room)
+            m.d.comb += inp.ready.eq(room)
         else:
             pos = Signal(range(P), name="slot_pos")
             want = Signal(range(P), name="slot_next")
             m.d.sync += pos.eq(Mux(pos == P - 1, 0, pos + 1))
-            m.d.comb += inp.ready.eq((pos == want) & self._room)
+            m.d.comb += inp.ready.eq((pos == want) & room)
             with m.If(inp.valid & inp.ready):
                 m.d.sync += want.eq(Mux(want == P - 1, 0, want + 1))
         accept = Signal(name="accept")
