@@ -99,7 +99,8 @@ class EngineParams:
         valid/ready stream (FA2 normalizes them on ``out_lanes`` multipliers); None (default):
         the whole row at once with valid only, no backpressure.
     out_buffers : int, optional
-        With ``out_lanes``: finished rows held for the stream, 1..8 (default 2).
+        With ``out_lanes``: finished rows held for the stream, 1..8 (default P, the rows in
+        flight: the P rows of a group end within P cycles).
     method : str, optional
         The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
         tables); default ``"fix"`` where ``scalar_fmt`` allows (up to fp32's 23 fraction
@@ -122,8 +123,8 @@ class EngineParams:
     out_lanes: int = field(default=None, metadata={"help": "output row in beats of k values on a valid/ready stream, k "
                                                            "dividing d (default: the whole row at once, valid only)"})
     out_buffers: int = field(default=None, metadata={"help": "with out_lanes: finished rows held for the stream, 1..8 "
-                                                             "(default 2; 1 is enough for rows longer than the latency "
-                                                             "plus d/k)"})
+                                                             "(default P, one per row in flight; more for rows shorter "
+                                                             "than the latency plus d/k)"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
@@ -171,8 +172,10 @@ class EngineParams:
                 divisors = [k for k in range(1, self.d + 1) if self.d % k == 0]
                 raise ValueError(f"out_lanes={self.out_lanes} does not divide d={self.d} (allowed: "
                                  f"{', '.join(map(str, divisors))})")
-            self._set("out_buffers", check_int("out_buffers", 2 if self.out_buffers is None else self.out_buffers, 1,
-                                               self.MAX_OUT_BUFFERS))
+            # one row buffer per row in flight: the P rows of a group end within P cycles
+            default = min(self.interleave, self.MAX_OUT_BUFFERS)
+            self._set("out_buffers", check_int("out_buffers", default if self.out_buffers is None else self.out_buffers,
+                                               1, self.MAX_OUT_BUFFERS))
         elif self.out_buffers is not None:
             raise ValueError(f"out_buffers={self.out_buffers} applies only with out_lanes (the streamed output)")
 
@@ -216,7 +219,8 @@ class EngineParams:
         if self.guard_bits != 3:
             parts.append(f"g{self.guard_bits}")
         if self.out_lanes is not None:
-            parts.append(f"k{self.out_lanes}" + (f"b{self.out_buffers}" if self.out_buffers != 2 else ""))
+            default = min(self.interleave, self.MAX_OUT_BUFFERS)
+            parts.append(f"k{self.out_lanes}" + (f"b{self.out_buffers}" if self.out_buffers != default else ""))
         if self.method != ("pwl" if self._fix_fits(self._units()) else "fix"):
             parts.append(self.method)
         return "_".join(parts + self._name_parts())

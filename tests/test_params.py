@@ -94,7 +94,8 @@ def test_parameters_are_frozen_and_resolved():
     ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0"),
     ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
     ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
-    ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=1), "flashd_flashd_bf16_d4_p1_s0_k4b1"),
+    ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=2), "flashd_flashd_bf16_d4_p1_s0_k4b2"),
+    ("flashd", dict(d=4, fmt="bf16", out_lanes=4, interleave=3), "flashd_flashd_bf16_d4_p3_s0_k4"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name

@@ -119,7 +119,7 @@ def test_engine_full(sim, name, design, params, groups):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("design, buffers", [("fa2", 2), ("flashd", 1)])
+@pytest.mark.parametrize("design, buffers", [("fa2", 2), ("flashd", None)])
 @pytest.mark.parametrize("out_gap", [0.0, 0.4])
 def test_streamed_output(design, buffers, out_gap):
     """out_lanes k: bit-exact rows in d/k beats, each row's first beat at the stated latency
