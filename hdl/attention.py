@@ -271,8 +271,8 @@ class _Engine(wiring.Component):
         """The output stream (``out_lanes`` k): ``state`` (the finished row, d values in the
         accumulator format) into the next buffer when ``done``; the head buffer leaves k
         values per beat through an issue register, (FA2) the multipliers ``norm{j}`` by its
-        ``scale`` (``(value, valid, slot)``: the row's 1/l and the buffer it belongs to,
-        later than the row), the output converters and a FIFO; beats are issued only while
+        ``scale`` (``(value, valid, cycles)``: the row's 1/l, ``cycles`` after the row), the
+        output converters and a FIFO; beats are issued only while
         the FIFO has room for every beat in flight."""
         p = self.params
         k, B, beats = p.out_lanes, p.out_buffers, p.d // p.out_lanes
@@ -281,13 +281,13 @@ class _Engine(wiring.Component):
         bufs = [Signal(data.ArrayLayout(lane, p.d), name=f"out_buf{b}") for b in range(B)]
         full, ok = Signal(B, name="out_full"), Signal(B, name="out_scaled", init=0 if scale else (1 << B) - 1)
         wp, rp, beat = Signal(range(B), name="out_wp"), Signal(range(B), name="out_rp"), Signal(range(beats), name="out_beat")
-        self._wp = wp
         for b in range(B):
             with m.If(done & (wp == b)):
                 m.d.sync += bufs[b].eq(state)
         scales = None
         if scale is not None:
-            value, valid, slot = scale
+            value, valid, cycles = scale
+            slot = delay(m, cycles, slot=wp).slot                   # the buffer the row landed in
             scales = [Signal(lane, name=f"out_scale{b}") for b in range(B)]
             for b in range(B):
                 with m.If(valid & (slot == b)):
@@ -415,9 +415,7 @@ class FA2Engine(_Engine):
         recip = u["recip"]
         r_acc = _convert(m, u, "r_cvt", _drive(m, recip, done, a=l.state))
         if p.out_lanes:
-            slot = Signal(range(p.out_buffers), name="out_slot")     # the buffer the row lands in
-            self._stream(m, u, o.state, done, (r_acc, recip.o.valid, delay(m, recip.latency, slot=slot).slot))
-            m.d.comb += slot.eq(self._wp)
+            self._stream(m, u, o.state, done, (r_acc, recip.o.valid, recip.latency))
             return m
         o_late = delay(m, recip.latency, o=o.state).o
         out = Signal.like(o.state, name="o_norm")
