@@ -21,11 +21,12 @@ Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input 
 """
 
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from .fixloop import FixLoopStep, FixWeight, ScoreToFixed
 from .fixunits import FIX_UNITS
 from .float import float_layout
 from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
@@ -441,10 +442,15 @@ class FlashDEngine(_Engine):
     ``dx >= copy_above`` (default 11: w = 0.99999, o = v), the forced weights rounded to
     ``scalar_fmt``.
 
+    ``loop_frac`` F (exact mode): the loop in fixed point (:mod:`~flashd.hdl.fixloop`): the
+    score to an integer of ``2**-F`` (``s_fix``), ``dx`` and ``-dx`` by integer subtraction,
+    the ring ``loop`` (two adders, G, a subtraction) and the weight ``w_fix`` straight into
+    the accumulator format; skip and copy compare the integer A with the thresholds.
+
     ``update="lerp"`` (default): ``o + (v - o)*w``, one adder and one FMA per lane.
     ``update="blend"`` (published): ``w*v + (1 - w)*o``, one multiplier and one FMA per lane.
 
-    Latency: ``2P + 3*stages`` (exact) or ``2P + 2*stages`` (published), plus ``stages`` for
+    Latency: ``2P + 3*stages`` (exact, the loop in float or fixed point) or ``2P + 2*stages`` (published), plus ``stages`` for
     ``blend`` (:meth:`latency_of`).
     Parameters: :class:`~flashd.hdl.params.FlashDParams`; ports: see :class:`_Engine`.
     """
@@ -453,15 +459,18 @@ class FlashDEngine(_Engine):
     @classmethod
     def units(cls, p):
         P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
-        u = {"sub_dx": _unit(FPAdd, sf, stages=S)}
-        if p.saturation == "exact":                 # the ring: adder, log-sigmoid (P - 1 ranks)
+        if p.loop_frac is not None:                 # the ring: the fixed-point step (P - 1 ranks)
+            F, I = p.loop_frac, p.loop_int
+            u = {"s_fix": _unit(ScoreToFixed, sf, F, I, stages=S), "loop": _unit(FixLoopStep, F, I, stages=P - 1),
+                 "w_fix": _unit(FixWeight, af, F, I, stages=S)}
+        elif p.saturation == "exact":               # the ring: adder, log-sigmoid (P - 1 ranks)
             r_add, r_lsig = spread(P - 1, 2)
-            u.update(add_a=_unit(FPAdd, sf, stages=r_add), lsig=_nonlinear(p, "logsigmoid", stages=r_lsig),
-                     exp_w=_nonlinear(p, "exp", stages=S))
+            u = {"sub_dx": _unit(FPAdd, sf, stages=S), "add_a": _unit(FPAdd, sf, stages=r_add),
+                 "lsig": _nonlinear(p, "logsigmoid", stages=r_lsig), "exp_w": _nonlinear(p, "exp", stages=S)}
         else:                                       # the ring: ln, adder, sigmoid
             r_ln, r_add, r_sig = spread(P - 1, 3)
-            u.update(ln_w=_nonlinear(p, "ln", stages=r_ln), add_a=_unit(FPAdd, sf, stages=r_add),
-                     sig=_nonlinear(p, "sigmoid", stages=r_sig))
+            u = {"sub_dx": _unit(FPAdd, sf, stages=S), "ln_w": _nonlinear(p, "ln", stages=r_ln),
+                 "add_a": _unit(FPAdd, sf, stages=r_add), "sig": _nonlinear(p, "sigmoid", stages=r_sig)}
         if p.update == "lerp":                      # the lane ring: v - o, then the FMA
             r_sub, r_fma = spread(P - 1, 2)
             for j in range(p.d):
@@ -471,10 +480,11 @@ class FlashDEngine(_Engine):
             for j in range(p.d):
                 u[f"wv{j}"], u[f"o_fma{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1)
         u["dot"] = cls._dot(p)
-        for threshold, name in (("skip_below", "cmp_skip"), ("copy_above", "cmp_copy")):
-            if p.threshold_bits(threshold) is not None:     # combinational comparators
-                u[name] = _unit(FPCompare, sf)
-        _converters(u, ["w_cvt"], sf, af)
+        if p.loop_frac is None:
+            for threshold, name in (("skip_below", "cmp_skip"), ("copy_above", "cmp_copy")):
+                if p.threshold_bits(threshold) is not None:     # combinational comparators
+                    u[name] = _unit(FPCompare, sf)
+            _converters(u, ["w_cvt"], sf, af)
         cls._lane_converters(p, u)
         cls._output_converters(p, u)
         return u
@@ -484,7 +494,8 @@ class FlashDEngine(_Engine):
         """Dot, dx, the weight ring, e^lw (exact), w*v (blend), the lane ring. (Each ring's
         operators hold P - 1 ranks: tests/test_params.py checks it.)"""
         tail = STREAM_CYCLES if p.out_lanes else 0
-        return lat["dot"] + lat["sub_dx"] + p.interleave + lat.get("exp_w", 0) + lat.get("wv0", 0) + p.interleave + tail
+        front = lat["s_fix"] + lat["w_fix"] if p.loop_frac is not None else lat["sub_dx"] + lat.get("exp_w", 0)
+        return lat["dot"] + front + p.interleave + lat.get("wv0", 0) + p.interleave + tail
 
     def _compare(self, m, u, name, a, threshold, valid):
         """(a < t, a > t, a == t) against a constant (comparator ``u[name]``), or all 0 when
@@ -500,13 +511,16 @@ class FlashDEngine(_Engine):
         P, af = p.interleave, p.acc_fmt
         u = self._build(m)
         x = self._front(m, u)
-        s_prev = ring(m, P, x.s, x.valid, "s_prev")
-        dx = _drive(m, u["sub_dx"], x.valid, a=x.s, b=s_prev, sub=1)
-        y = delay(m, u["sub_dx"].latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
-        if p.saturation == "exact":
-            w, z = self._exact_chain(m, u, dx, y)
+        if p.loop_frac is not None:
+            w, z = self._fixed_chain(m, u, x)
         else:
-            w, z = self._published_chain(m, u, dx, y)
+            s_prev = ring(m, P, x.s, x.valid, "s_prev")
+            dx = _drive(m, u["sub_dx"], x.valid, a=x.s, b=s_prev, sub=1)
+            y = delay(m, u["sub_dx"].latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
+            if p.saturation == "exact":
+                w, z = self._exact_chain(m, u, dx, y)
+            else:
+                w, z = self._published_chain(m, u, dx, y)
         w_acc = _convert(m, u, "w_cvt", w)
         v_acc = self._lanes_to_acc(m, u, z.v)
         o = Loop(m, "o_state", data.ArrayLayout(float_layout(af), p.d), P)
@@ -552,6 +566,31 @@ class FlashDEngine(_Engine):
         exp_w = u["exp_w"]
         w = _drive(m, exp_w, post.valid, a=lw.state)
         z = delay(m, exp_w.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
+        return w, z
+
+    def _fixed_chain(self, m, u, x):
+        """The exact chain in fixed point: S, dx and -dx, LW' = step(dx, LW) around the loop,
+        then w = e^LW in the accumulator format; skip/copy from the integer A."""
+        p = self.params
+        P = p.interleave
+        conv, step, weight = u["s_fix"], u["loop"], u["w_fix"]
+        S = _drive(m, conv, x.valid, a=x.s)
+        y = delay(m, conv.latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
+        S_prev = ring(m, P, S, y.valid, "s_prev")
+        width = len(S)
+        dx, ndx = Signal(signed(width + 1), name="dx"), Signal(signed(width + 1), name="dx_neg")
+        m.d.comb += [dx.eq(S - S_prev), ndx.eq(S_prev - S)]
+        lw = Loop(m, "lw_state", signed(width), P)
+        out = _drive(m, step, y.valid, dx=dx, ndx=ndx, lw=lw.state)
+        end = delay(m, P - 1, first=y.first, valid=y.valid)
+        lw.close(end.valid, Mux(end.first, 0, out.lw))
+        a_post = delay(m, 1, a=out.a).a
+        post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
+        lo, hi = p.loop_thresholds()
+        skip = Const(0, 1) if lo is None else a_post < lo
+        copy = Const(0, 1) if hi is None else a_post > hi
+        w = _drive(m, weight, post.valid, a=lw.state)
+        z = delay(m, weight.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
         return w, z
 
     def _published_chain(self, m, u, dx, y):

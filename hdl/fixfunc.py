@@ -51,6 +51,7 @@ FIX_FUNCTIONS = {
     "ln1p_ratio": _ln_ratio,                            # ln(1 + x) / x
     "softplus_ratio": lambda a: np.exp(a) * np.log1p(np.exp(-a)),   # ln(1 + e^-a) * e^a: the log-sigmoid's
     "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),      # the sigmoid's, of a = |x|
+    "softplus": lambda a: np.log1p(np.exp(-a)),         # ln(1 + e^-a): FLASH-D's fixed-point loop
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from .fixloop import MAX_LOOP_FRAC, MAX_LOOP_INT
 from .fixunits import FIX_UNITS
 from .format import FPFormat, as_format, check_int
 from .pwl import check_segments, exponent_check, round_to_format
@@ -26,6 +27,7 @@ MAX_GUARD_BITS = 4096                    # the dot product's window; exact fp32 
 PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and dx >= 11
 PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
 DEFAULT_SEGMENTS = 8
+DEFAULT_LOOP_INT = 7                     # FLASH-D's fixed-point loop saturates at +-128
 SEGMENT_OPTIONS = ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments")
 # the parameter holding each nonlinear unit's table size (method pwl)
 SEGMENT_FIELD = {"exp": "exp_segments", "reciprocal": "recip_segments", "logsigmoid": "lsig_segments",
@@ -281,6 +283,14 @@ class FlashDParams(EngineParams):
     skip_below, copy_above : float, None or "default"
         Thresholds on the sigmoid argument (exact) or on dx (published); None: never.
         "default": :func:`default_thresholds` (exact) or :data:`PUBLISHED_THRESHOLDS`.
+    loop_frac : int, optional
+        The exact mode's loop in fixed point (:mod:`~flashd.hdl.fixloop`): the state ln w
+        and the scores with ``loop_frac`` fraction bits (1..20); None (default): in
+        ``scalar_fmt``. Its units are its own (``method`` and table sizes do not apply);
+        the weight comes out in ``acc_fmt``.
+    loop_int : int, optional
+        With ``loop_frac``: the state and the scores saturate at ``±2**loop_int`` (1..10,
+        default 7: the scores of every MiniLM head in ``../shared/data`` are within ±41).
     lsig_segments, exp_segments : int, optional
         Table sizes of the exact mode (default 8, capped to the format).
     ln_segments, sigmoid_segments : int, optional
@@ -298,6 +308,12 @@ class FlashDParams(EngineParams):
     skip_below: float = field(default="default", metadata={
         "help": "keep o when the sigmoid argument (published: dx) is below this; a number, none or default"})
     copy_above: float = field(default="default", metadata={"help": "take o = v above this; a number, none or default"})
+    loop_frac: int = field(default=None, metadata={
+        "help": f"exact: the weight loop in fixed point with this many fraction bits (1..{MAX_LOOP_FRAC}; default: "
+                "in scalar_fmt)"})
+    loop_int: int = field(default=None, metadata={
+        "help": f"with loop_frac: scores and state saturate at +-2**loop_int (1..{MAX_LOOP_INT}, default "
+                f"{DEFAULT_LOOP_INT})"})
     lsig_segments: int = field(default=None, metadata={"help": "exact: log-sigmoid pieces per binade (default 8)"})
     exp_segments: int = field(default=None, metadata={"help": "exact: table pieces of the exponential (default 8)"})
     ln_segments: int = field(default=None, metadata={"help": "published: table pieces of ln (default 8)"})
@@ -318,6 +334,7 @@ class FlashDParams(EngineParams):
             self._set(name, v)
         if self.skip_below is not None and self.copy_above is not None and not self.skip_below < self.copy_above:
             raise ValueError(f"skip_below={self.skip_below} must be below copy_above={self.copy_above}")
+        self._resolve_loop()
         if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
             _scalar_check(self.scalar_fmt, "exp" if self.saturation == "exact" else "ln")
         other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
@@ -326,15 +343,44 @@ class FlashDParams(EngineParams):
                 raise ValueError(f"{name}={getattr(self, name)} does not apply to saturation={self.saturation!r} "
                                  f"(its tables: {', '.join(self.MODE_SEGMENTS[self.saturation])})")
         self._resolve_method(self._units(), {SEGMENT_FIELD[op]: op for op in self._units()})
-        for name in ("skip_below", "copy_above"):
-            self.threshold_bits(name)                    # in the scalar format's normal range
+        if self.loop_frac is None:
+            for name in ("skip_below", "copy_above"):
+                self.threshold_bits(name)                # in the scalar format's normal range
+
+    def _resolve_loop(self):
+        """``loop_frac`` and ``loop_int`` checked; with the fixed-point loop, ``method`` and
+        the table sizes refused (its units are its own)."""
+        if self.loop_frac is None:
+            if self.loop_int is not None:
+                raise ValueError(f"loop_int={self.loop_int} applies only with loop_frac (the fixed-point loop)")
+            return
+        check_int("loop_frac", self.loop_frac, 1, MAX_LOOP_FRAC)
+        self._set("loop_int", check_int("loop_int", DEFAULT_LOOP_INT if self.loop_int is None else self.loop_int,
+                                        1, MAX_LOOP_INT))
+        if self.saturation != "exact":
+            raise ValueError(f"loop_frac={self.loop_frac} applies only to saturation='exact' (the loop of ln w), "
+                             f"not {self.saturation!r}")
+        for name in ("method",) + self.MODE_SEGMENTS["exact"]:
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}={getattr(self, name)!r} does not apply with loop_frac (the fixed-point "
+                                 f"loop has its own units)")
+
+    def loop_thresholds(self):
+        """With ``loop_frac``: (skip when A < this, copy when A > this) on the loop's integer
+        A = a * 2**loop_frac, or None for a threshold that is None."""
+        scale = 1 << self.loop_frac
+        return (None if self.skip_below is None else math.ceil(self.skip_below * scale),
+                None if self.copy_above is None else math.floor(self.copy_above * scale))
 
     def _units(self):
+        if self.loop_frac is not None:
+            return ()
         return ("logsigmoid", "exp") if self.saturation == "exact" else ("ln", "sigmoid")
 
     def _unused(self):
         other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
-        return other + (self.MODE_SEGMENTS[self.saturation] if self.method == "fix" else ())
+        loop = ("loop_frac", "loop_int") if self.loop_frac is None else ("method",)
+        return other + loop + (self.MODE_SEGMENTS[self.saturation] if self.method == "fix" else ())
 
     def threshold_bits(self, name):
         """``skip_below`` or ``copy_above`` as ``scalar_fmt`` bits (None: no threshold)."""
@@ -350,6 +396,8 @@ class FlashDParams(EngineParams):
         defaults = FlashDParams(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt, scalar_fmt=self.scalar_fmt,
                                 saturation=self.saturation, method=self.method)
         parts = [v for v, default in ((self.saturation, "exact"), (self.update, "lerp")) if v != default]
+        if self.loop_frac is not None:
+            parts.append(f"lf{self.loop_frac}" + (f"i{self.loop_int}" if self.loop_int != DEFAULT_LOOP_INT else ""))
         for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
             v = getattr(self, key)
             if v != getattr(defaults, key):

@@ -114,6 +114,7 @@ def engine_options(p, *, d=True, stages=True):
                    "pwl (the published piecewise-linear tables on an FMA; an operator's default)")
     for name, cls in DESIGN_OPTIONS.items():
         kw = CHOICES.get(name) or ({"type": threshold} if name in ("skip_below", "copy_above") else
+                                   {"type": int_range(1), "metavar": "BITS"} if name.startswith("loop_") else
                                    {"type": int, "metavar": "|".join(map(str, SEGMENT_CHOICES))})
         # absent unless given: "none" (no threshold) is a value, not "not given"
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, help=_help(name, cls), default=argparse.SUPPRESS, **kw)

@@ -96,6 +96,7 @@ def test_parameters_are_frozen_and_resolved():
     ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=2), "flashd_flashd_bf16_d4_p1_s0_k4b2"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, interleave=3), "flashd_flashd_bf16_d4_p3_s0_k4"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32", loop_frac=12), "flashd_flashd_bf16_d4_scfp32_p1_s0_lf12"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name
@@ -107,6 +108,7 @@ def _parameter_sets():
         yield FA2Params(d=d, fmt="fp16", scalar_fmt="fp32", acc_fmt="fp32", interleave=P, stages=S)
         for sat, upd in itertools.product(FlashDParams.SATURATION, FlashDParams.UPDATE):
             yield FlashDParams(d=d, fmt="bf16", interleave=P, stages=S, saturation=sat, update=upd)
+        yield FlashDParams(d=d, fmt="bf16", scalar_fmt="fp32", interleave=P, stages=S, loop_frac=8)
 
 
 def _engine(p):
@@ -114,7 +116,7 @@ def _engine(p):
 
 
 def test_each_unit_states_the_latency_it_is_built_with_and_the_rings_close():
-    """192 parameter sets: every unit's stated latency (its class's ``latency_of``, nothing
+    """224 parameter sets: every unit's stated latency (its class's ``latency_of``, nothing
     built) is the built unit's; each loop's operators hold P - 1 ranks; FA2's two exponential
     paths align; FLASH-D's 1 - w and w*v align."""
     count = 0
@@ -128,13 +130,13 @@ def test_each_unit_states_the_latency_it_is_built_with_and_the_rings_close():
             assert lat["max"] == lat["l_fma"] == lat["o_fma0"] == P - 1, p
             assert lat["sub_c"] + lat["exp_c"] == lat["sub_e"] + lat["exp_e"], p
         else:
-            ring = sum(lat.get(k, 0) for k in ("ln_w", "add_a", "lsig", "sig"))
+            ring = sum(lat.get(k, 0) for k in ("ln_w", "add_a", "lsig", "sig", "loop"))
             lanes = sum(lat.get(k, 0) for k in ("diff0", "o_fma0"))
             assert ring == lanes == P - 1, p
             if "wv0" in lat:
                 assert lat["one_minus_w"] == lat["wv0"], p
         count += 1
-    assert count == 192
+    assert count == 224
 
 
 def test_the_elaborated_engine_has_the_stated_latency():
@@ -142,7 +144,7 @@ def test_the_elaborated_engine_has_the_stated_latency():
     the engine states without building anything. (The RTL regressions check it in simulation:
     each row's output at exactly that many cycles after its last pair.)"""
     sets = [p for p in _parameter_sets() if p.d == 1 and p.stages in (0, 2) and p.interleave in (1, 3)]
-    assert len(sets) == 24
+    assert len(sets) == 28
     for p in sets:
         engine = _engine(p)(p)
         built = {name: sub.origins[0] for sub, name, _ in Fragment.get(engine, None).subfragments}
@@ -155,6 +157,7 @@ def test_latency_formulas_in_closed_form():
         fa2 = FA2Params(d=8, fmt="bf16", interleave=P, stages=S)
         fd = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S)
         pub = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, saturation="published", update="blend")
-        assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub)) == \
-            (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S)
+        fixed = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, loop_frac=12)
+        assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub),
+                FlashDEngine.latency_of(fixed)) == (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S, 2 * P + 3 * S)
         assert fa2.throughput == fd.throughput == 1

@@ -94,6 +94,8 @@ def flashd(p, q, k, v):
     q, k, v = check_qkv(q, k, v, p.d)
     R, N = k.shape[:2]
     scores = model.dot(f, sf, q[:, None, :], k, p.guard_bits)
+    if p.loop_frac is not None:
+        return _flashd_fixed(p, scores, v)
     lo, hi = _threshold(sf, p.skip_below, R), _threshold(sf, p.copy_above, R)
     none = np.zeros(R, dtype=bool)
     one_s = np.full(R, sf.bias << sf.man_bits, dtype=np.uint64)
@@ -124,6 +126,24 @@ def flashd(p, q, k, v):
             w_lanes = _unit(p, "exp", lw)
         o = lane_update(p, o, v_acc, cvt(sf, af, w_lanes), skip, copy, res)
     res.out = cvt(af, f, o)
+    return res
+
+
+def _flashd_fixed(p, scores, v):
+    """FLASH-D with its loop in fixed point (``loop_frac``), from the scores on."""
+    F, I, af = p.loop_frac, p.loop_int, p.acc_fmt
+    R, N = scores.shape
+    S = fixmodel.score_to_fixed(p.scalar_fmt, F, I, scores)
+    lo, hi = p.loop_thresholds()
+    none = np.zeros(R, dtype=bool)
+    res = ModelResult(None, updates=R * (N - 1))
+    o, lw = cvt(p.fmt, af, v[:, 0]), np.zeros(R, dtype=np.int64)
+    for i in range(1, N):
+        lw, a = fixmodel.loop_step(F, I, S[:, i] - S[:, i - 1], lw)
+        skip = none if lo is None else a < lo
+        copy = none if hi is None else a > hi
+        o = lane_update(p, o, cvt(p.fmt, af, v[:, i]), fixmodel.loop_weight(af, F, I, lw), skip, copy, res)
+    res.out = cvt(af, p.fmt, o)
     return res
 
 

@@ -8,12 +8,13 @@ and the one rounding is :func:`flashd.verif.model.round_pack`.
 
 import numpy as np
 
+from flashd.hdl.fixloop import loop_design, weight_design
 from flashd.hdl.fixunits import exp_design, ln_design, reciprocal_design, soft_design
 from flashd.hdl.format import as_format
 
-from .model import INF, NAN, NORMAL, ZERO, round_pack, unpack
+from .model import INF, NAN, NORMAL, ZERO, round_pack, to_float, unpack
 
-__all__ = ["exp", "reciprocal", "ln", "sigmoid", "logsigmoid"]
+__all__ = ["exp", "reciprocal", "ln", "sigmoid", "logsigmoid", "score_to_fixed", "loop_step", "loop_weight"]
 
 
 def _int64(a):
@@ -110,3 +111,39 @@ def logsigmoid(fmt, x):
     out = round_pack(fmt, 1, np.where(neg, total, product), np.where(neg, -fs - 1, k - of - of2))
     out = np.where(big, np.where(neg, np.asarray(x, dtype=np.uint64), np.uint64(fmt.sign_bit)), out)
     return np.where(cls == NAN, np.uint64(fmt.qnan), out).astype(np.uint64)
+
+
+# FLASH-D's fixed-point weight loop (:mod:`flashd.hdl.fixloop`): integers in, integers out
+
+def score_to_fixed(fmt, frac, int_bits, s):
+    """Scores (``fmt`` bits) as int64 ``round(s * 2**frac)``, to nearest even (float64 is
+    exact here), saturating; ±Inf and NaN by their sign."""
+    d = loop_design(frac, int_bits)
+    fmt = as_format(fmt)
+    x = to_float(fmt, s)
+    neg = (np.asarray(s, dtype=np.uint64) >> np.uint64(fmt.width - 1)).astype(bool)
+    with np.errstate(invalid="ignore"):
+        S = np.round(np.where(np.isnan(x), np.where(neg, -np.inf, np.inf), x) * 2.0 ** frac)
+    return np.clip(S, d.lo, d.hi).astype(np.int64)
+
+
+def loop_step(frac, int_bits, dx, lw):
+    """``(LW', A)`` from ``dx`` and the state ``lw`` (int64): ``A = dx + lw``,
+    ``LW' = min(A, 0) - G(|A|)`` saturating (G's plan, 0 beyond its range)."""
+    d = loop_design(frac, int_bits)
+    a = np.asarray(dx, dtype=np.int64) + np.asarray(lw, dtype=np.int64)
+    t = np.abs(a)
+    near = t < (1 << (d.g_int + frac))
+    g = np.where(near, d.plan.evaluate(np.where(near, t, 0)), 0)
+    return np.maximum(np.minimum(a, 0) - g, d.lo), a
+
+
+def loop_weight(fmt, frac, int_bits, lw):
+    """``e**(lw / 2**frac)`` as ``fmt`` bits, faithful (:class:`~flashd.hdl.fixloop.WeightDesign`)."""
+    fmt = as_format(fmt)
+    d = weight_design(fmt, frac, int_bits)
+    T = ((-np.asarray(lw, dtype=np.int64)).astype(object) * d.log2e) >> d.shift
+    t = -T - 1
+    k = _int64(t >> d.frac)
+    y = d.plan.evaluate(_int64(t & ((1 << d.frac) - 1)))
+    return round_pack(fmt, 0, _objects(y), k - d.plan.out_frac).astype(np.uint64)

@@ -74,6 +74,9 @@ CASES = [
     # the time a row takes to land and leave: the input stalls)
     ("fa2_bf16_d4_k2_s1", "fa2", dict(d=4, fmt="bf16", out_lanes=2, stages=1), [1, 7, 40, 3]),
     ("flashd_fp16_d6_k1_p3_s1", "flashd", dict(d=6, fmt="fp16", out_lanes=1, interleave=3, stages=1), [5, 1, 30]),
+    # the weight loop in fixed point, saturating at +-4 (scores beyond it, states down to it)
+    ("flashd_bf16_lf8i2_p2_s1", "flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32", loop_frac=8, loop_int=2,
+                                               interleave=2, stages=1), [12, 1, 40]),
 ]
 
 
