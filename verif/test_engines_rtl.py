@@ -83,7 +83,7 @@ CASES = [
 # make test runs these on Verilator, side by side in one build (every format, P > 1, N = 256,
 # both saturation modes and update forms); the full run takes every case, 4x rows, one build each.
 VERILATOR_QUICK = ("fa2_fp16_d3_p2_s1", "flashd_fp8_d5_pub", "flashd_fp32_d2_p2_blend", "flashd_bf16_acc32_d4_p2",
-                   "fa2_bf16_d4_k2_s1")
+                   "fa2_bf16_d4_k2_s1", "flashd_bf16_lf8i2_p2_s1")
 FULL_REPEAT = 4
 
 

@@ -59,6 +59,15 @@ def test_a_streamed_output_netlist_matches_the_model():
 
 
 @CLOSURE_25NS
+def test_a_fixed_point_loop_netlist_matches_the_model():
+    """FLASH-D bf16 d = 1 with its weight loop in fixed point, saturating at +-4 (scores
+    beyond it and states down to it in the random rows), P = 2."""
+    result, _ = regress_netlist("flashd", "icarus", "netlist_fixed_loop", [1, 12, 40], library=library("sky130"),
+                                clock_ns=20.0, d=1, fmt="bf16", scalar_fmt="fp32", stages=1, interleave=2,
+                                loop_frac=8, loop_int=2)
+    assert result.ok and result.rows == 6, result.report()
+
+
 def test_a_netlist_with_fanout_trees_everywhere_matches_the_model(monkeypatch):
     """FA2 fp8 d = 1 at 25 ns with a buffer for every 2 box input pins (the flow's FANOUT is 8,
     which at d = 1 buffers only the reset and valid nets): the trees carry every net into its
