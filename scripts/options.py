@@ -10,11 +10,11 @@ from flashd.hdl.params import MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParam
 from flashd.hdl.pwl import SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS, library
 from flashd.verif.accuracy import default_data
-from flashd.verif.designs import DESIGNS
+from flashd.verif.designs import DESIGNS, config
 from flashd.verif.registry import METHODS, OPERATORS, OpSpec
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
-           "DESIGN_LIST", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
+           "DESIGN_LIST", "CONFIG_LIST", "config_type", "DESIGN_OPTIONS", "engine_options", "engine_kwargs", "data_path", "data_options",
            "library_options", "cmd_library", "output_file", "output_dir", "operator_options", "op_spec",
            "WAVES_HELP"]
 
@@ -83,6 +83,16 @@ def threshold(text):
 D = int_range(1, MAX_D)
 POSITIVE = int_range(1)
 DESIGN_LIST = comma_list(choice(list(DESIGNS), "design"))
+
+
+def config_type(text):
+    try:
+        return config(text).spec
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+CONFIG_LIST = comma_list(config_type)
 DESIGN_OPTIONS = {}             # every design's own options (beyond the common ones): the first class that has it
 for _d in DESIGNS.values():
     for _o in _d.params.options():

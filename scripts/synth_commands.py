@@ -19,7 +19,17 @@ from flashd.synth.provenance import provenance
 from flashd.synth.report import engine_report, markdown, operator_markdown, operator_report, operator_table
 from flashd.synth.results import update_page
 from flashd.synth.sta import find_sta
-from flashd.synth.sweep import DEFAULT_DESIGNS, clock_table, compare, compare_at_clock, open_executor, table, tradeoff
+from flashd.synth.sweep import (
+    DEFAULT_DESIGNS,
+    LADDER,
+    clock_table,
+    compare,
+    compare_at_clock,
+    ladder,
+    open_executor,
+    table,
+    tradeoff,
+)
 from flashd.verif.accuracy import heads, load_qkv
 from flashd.verif.characterize import FUNCS, METHODS, measure
 from flashd.verif.characterize import table as characterize_table
@@ -27,7 +37,7 @@ from flashd.verif.designs import DESIGNS
 from flashd.verif.registry import OPERATORS, names
 
 from .options import (
-    DESIGN_LIST,
+    CONFIG_LIST,
     OPERATOR_ONLY,
     POSITIVE,
     D,
@@ -205,6 +215,8 @@ def cmd_compare(args):
     """Designs over d x formats: area (GE or a library), or with --clock-ns the smallest
     version of each that meets each clock (table, CSV/JSON and plot)."""
     lib = cmd_library(args)
+    if args.preset:
+        return _ladder(args, lib)
     if args.power and not args.clock_ns:
         raise ValueError("--power needs --clock-ns (power is reported at the clock each design is timed for)")
     if len(args.designs) < 2 or len(set(args.designs)) != len(args.designs):
@@ -233,6 +245,28 @@ def cmd_compare(args):
         rows = compare(args.ds, args.fmts, library=lib, out_dir=args.out or "build/compare", progress=say,
                        jobs=args.jobs, executor=executor, designs=args.designs)
     print(table(rows))
+    return 0
+
+
+def _ladder(args, lib):
+    """compare --preset ladder: :data:`~flashd.synth.sweep.LADDER` with power on real rows."""
+    given = [o for o, v in (("--d", args.ds != [16, 32, 64, 128]), ("--designs", args.designs != list(DEFAULT_DESIGNS)),
+                            ("--clock-ns", args.clock_ns)) if v]
+    if given:
+        raise ValueError(f"--preset {args.preset} sets {', '.join(given)} itself (d={LADDER['d']}, its configurations "
+                         f"and clocks {', '.join(f'{c:g}' for c in LADDER['clocks'])} ns)")
+    _timing(lib, LADDER["clocks"])
+    fmt = as_format(LADDER["fmt"])
+    _, groups, source = _power_rows(args, fmt, LADDER["d"])          # bad data fails before any synthesis
+
+    def power(design, clock, parameters):
+        q = {k: v for k, v in parameters.items() if k != "design"}
+        return engine_power(design, library=lib, clock_ns=clock, groups=groups, source=source, progress=say, **q)
+    out = output_dir(args.out or "build/ladder", "--out")
+    with _executor(args) as executor:
+        md = ladder(heads(data_path(args.npz), args.heads), library=lib, out_dir=out, power=power, progress=say,
+                    jobs=args.jobs, executor=executor)
+    print(md)
     return 0
 
 
@@ -327,8 +361,14 @@ def register(sub):
     cp.add_argument("--d", dest="ds", type=comma_list(D), default=[16, 32, 64, 128], help="head dimensions (default 16,32,64,128)")
     cp.add_argument("--fmt", dest="fmts", type=comma_list(fmt_type), default=["bf16", "fp16", "fp32", "fp8_e4m3"],
                     help="formats (default bf16,fp16,fp32,fp8_e4m3)")
-    cp.add_argument("--designs", type=DESIGN_LIST, default=list(DEFAULT_DESIGNS),
-                    help=f"the baseline, then the designs compared with it (default {','.join(DEFAULT_DESIGNS)})")
+    cp.add_argument("--designs", type=CONFIG_LIST, default=list(DEFAULT_DESIGNS),
+                    help=f"the baseline, then the designs compared with it (default {','.join(DEFAULT_DESIGNS)}); "
+                    "each a design or design/option=value/...: fa2/out_lanes=8/scalar_fmt=fp32")
+    cp.add_argument("--preset", choices=["ladder"], help="ladder: the paper's pair and the strongest pair at bf16 "
+                    f"d={LADDER['d']}, clocks {','.join(f'{c:g}' for c in LADDER['clocks'])} ns, with power on real "
+                    "rows and each configuration's real-data error (--heads); needs --pdk sky130")
+    cp.add_argument("--heads", type=POSITIVE, default=24, help="with --preset: heads of the real data whose error "
+                    "is measured (default 24)")
     library_options(cp)
     cp.add_argument("--clock-ns", dest="clock_ns", type=comma_list(positive_float), help="clock periods (ns), "
                     "comma-separated: per engine the fewest stages and smallest interleave that meet each "

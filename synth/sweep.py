@@ -30,7 +30,7 @@ from pathlib import Path
 from flashd.progress import say, steps
 from flashd.verif.accuracy import configs, evaluate
 from flashd.verif.cache import cache_dir, set_cache_dir
-from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, design
+from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, config
 
 from .closure import close_timing
 from .flow import GLUE, use_yosys, yosys_kind
@@ -38,19 +38,46 @@ from .power import in_mw
 from .provenance import provenance
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
 
-__all__ = ["DEFAULT_DESIGNS", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
+__all__ = ["DEFAULT_DESIGNS", "LADDER", "ladder", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
            "compare_at_clock", "clock_table", "tradeoff"]
 
 DEFAULT_DESIGNS = ("fa2", "flashd")         # the baseline first, then the candidates
 PARTS = (DOT, WEIGHT, LANES, NORMALIZATION, GLUE)      # the breakdown columns of the area table
 
+# compare --preset ladder: the paper's pair and the strongest pair (the baseline first) at clocks people use
+LADDER = {
+    "fmt": "bf16", "d": 64, "clocks": (10.0, 15.0, 20.0, 30.0, 40.0),
+    "blocks": {
+        # as published: the row normalized at once on d multipliers, piecewise-linear units,
+        # FLASH-D's saturation rule and blend update
+        "paper": ("fa2/method=pwl", "flashd/method=pwl/saturation=published/update=blend"),
+        # the row streamed out in beats of 8 (FA2: 8 normalizing multipliers), faithful units,
+        # FLASH-D's weight loop in fixed point; FA2 with an fp32 scalar path (more accurate) beside
+        "strongest": ("fa2/out_lanes=8", "flashd/out_lanes=8/loop_frac=12", "fa2/out_lanes=8/scalar_fmt=fp32"),
+    }}
 
-def _designs(designs):
-    """Validated design names, the baseline first; at least two, none twice."""
-    names = [design(d).name for d in designs]
+
+def _designs(designs, fmts=(), ds=(), extra=None):
+    """Validated configurations (:func:`~flashd.verif.designs.config`: a design name or
+    ``design/option=value/...``), the baseline first; at least two, none twice; each one's
+    parameters built at every format and d (a bad option fails before any synthesis)."""
+    configs = [config(d) for d in designs]
+    names = [c.spec for c in configs]
     if len(names) < 2 or len(set(names)) != len(names):
         raise ValueError(f"designs={names}: a baseline and at least one other design, each once")
-    return names
+    for c in configs:
+        for fmt in fmts:
+            for d in ds:
+                try:
+                    c.parameters(fmt=fmt, d=d, **(extra or {}))
+                except ValueError as e:
+                    raise ValueError(f"{c.spec} at {fmt} d={d}: {e}") from None
+    return configs
+
+
+def _task_key(c, extra):
+    """``(design, options)`` of configuration ``c`` with the sweep's ``extra`` under its own."""
+    return c.design, tuple(sorted({**dict(extra), **dict(c.options)}.items()))
 
 
 # ---- tasks ---------------------------------------------------------------------------------------
@@ -224,19 +251,21 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, ex
     """Area of ``designs`` (baseline first) over ``ds`` x ``fmts``; write compare.{md,csv,json,png}
     into ``out_dir`` and return the rows (per design its area, flip-flops, depths, breakdown;
     ``reduction_pct``: the first candidate against the baseline, ``reductions`` every candidate's)."""
-    names = _designs(designs)
+    configs = _designs(designs, fmts, ds, extra)
+    names = [c.spec for c in configs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     extra = tuple(sorted((extra or {}).items()))
     parallel = executor is not None or jobs > 1
-    tasks = [ReportTask(n, fmt, d, library, extra, str(cache_dir()), 1 if parallel else None)
-             for fmt in fmts for d in ds for n in names]
+    tasks = [ReportTask(c.design, fmt, d, library, _task_key(c, extra)[1], str(cache_dir()), 1 if parallel else None)
+             for fmt in fmts for d in ds for c in configs]
     reports = iter(run_tasks(tasks, executor=executor, jobs=jobs, progress=progress, what="syntheses"))
     rows = []
     for fmt in fmts:
         for d in ds:
-            row = {"fmt": fmt, "d": d, "baseline": names[0], "designs": names}
+            row = {"fmt": fmt, "d": d, "baseline": names[0], "designs": names,
+                   "titles": {c.spec: c.title for c in configs}}
             for n in names:
                 r = next(reports)
                 row.update({n: r["area"], f"{n}_flops": r["flops"], f"{n}_depth": r["depth"],
@@ -269,7 +298,13 @@ def compare(ds, fmts, *, library=None, out_dir="build/compare", progress=say, ex
 def _pairs(rows):
     """``(baseline, [(candidate, baseline title, candidate title)], area unit)`` of a sweep's rows."""
     names = rows[0]["designs"]
-    return names[0], [(c, design(names[0]).title, design(c).title) for c in names[1:]], rows[0]["area_unit"]
+    return names[0], [(c, _title(rows, names[0]), _title(rows, c)) for c in names[1:]], rows[0]["area_unit"]
+
+
+def _title(rows, name):
+    """What tables print for configuration ``name`` (rows written before configurations: its design's title)."""
+    titles = rows[0].get("titles") if rows else None
+    return titles[name] if titles else config(name).title
 
 
 def table(rows):
@@ -321,17 +356,17 @@ def _plot(rows, path):
         color = None
         for k, n in enumerate(names):
             line, = ax1.plot(ds, [r[n] for r in rs], styles[k % len(styles)], color=color,
-                             label=f"{design(n).title} {fmt}")
+                             label=f"{_title(rows, n)} {fmt}")
             color = line.get_color()
         for n in names[1:]:
             ax2.plot(ds, [r["reductions"][n] for r in rs], "o-", color=color,
-                     label=fmt if len(names) == 2 else f"{design(n).title} {fmt}")
+                     label=fmt if len(names) == 2 else f"{_title(rows, n)} {fmt}")
     ax2.axhline(PAPER_REDUCTION, color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")
     unit = rows[0]["area_unit"] if rows else "GE"
     ax1.set(xscale="log", xlabel="d", ylabel=f"area ({unit})", title="area")
     _log_if_wide(ax1, [r[n] for r in rows for n in names])
-    ax2.set(xscale="log", xlabel="d", ylabel=f"vs {design(names[0]).title} area (%)",
-            title="area against " + design(names[0]).title + " (%, negative: smaller)")
+    ax2.set(xscale="log", xlabel="d", ylabel=f"vs {_title(rows, names[0])} area (%)",
+            title="area against " + _title(rows, names[0]) + " (%, negative: smaller)")
     ds = sorted({r["d"] for r in rows})
     for ax in (ax1, ax2):
         ax.set_xticks(ds, [str(d) for d in ds])       # the swept d, not 2x10^1
@@ -366,24 +401,28 @@ def compare_at_clock(ds, fmts, clocks, *, library, out_dir="build/compare_clock"
     (else ``jobs`` local processes). ``power(design, clock, parameters)``: the power of the
     design found (:func:`flashd.synth.power.engine_power`), added to each design's entry as
     ``power`` (total, dynamic, leakage in mW; energy per pair in pJ; the activity's source)."""
-    names = _designs(designs)
+    configs = _designs(designs, fmts, ds, extra)
+    names = [c.spec for c in configs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     extra = tuple(sorted((extra or {}).items()))
-    tasks = [(n, clock, fmt, d, extra) for fmt in fmts for d in ds for clock in clocks for n in names]
+    keys = {c.spec: _task_key(c, extra) for c in configs}
+    tasks = list(dict.fromkeys((keys[n][0], clock, fmt, d, keys[n][1]) for fmt in fmts for d in ds for clock in clocks
+                               for n in names))
     results = search_all(tasks, library=library, executor=executor, jobs=jobs, progress=progress)
     rows = []
     for fmt in fmts:
         for d in ds:
             for clock in clocks:
-                row = {"fmt": fmt, "d": d, "clock_ns": clock, "baseline": names[0], "designs": names}
+                row = {"fmt": fmt, "d": d, "clock_ns": clock, "baseline": names[0], "designs": names,
+                       "titles": {c.spec: c.title for c in configs}}
                 for n in names:
-                    rep, trace = results[(n, clock, fmt, d, extra)]
+                    rep, trace = results[(keys[n][0], clock, fmt, d, keys[n][1])]
                     row[n] = e = _entry(rep, trace, clock)
                     row["area_unit"], row["library"] = rep["area_unit"], rep["library"]["name"]
                     if power is not None and e["met"]:
-                        pw = power(n, clock, rep["parameters"])["power"]
+                        pw = power(keys[n][0], clock, rep["parameters"])["power"]
                         e["power"] = {"total_mw": in_mw(pw["total"], pw["unit"]),
                                       "dynamic_mw": in_mw(pw["dynamic"], pw["unit"]),
                                       "leakage_mw": in_mw(pw["leakage"], pw["unit"]),
@@ -500,17 +539,17 @@ def _plot_clock(rows, path):
         bottom.axhline(PAPER_REDUCTION, color="gray", ls=":")
         _log_if_wide(top, [r[n]["area"] for r in rows if r["fmt"] == fmt for n in names])
         top.set_title(f"{fmt}: smallest design meeting the clock", fontsize=9)
-        bottom.set_title(f"{fmt}: area against {design(names[0]).title} (%)", fontsize=9)
+        bottom.set_title(f"{fmt}: area against {_title(rows, names[0])} (%)", fontsize=9)
         clocks = sorted({r["clock_ns"] for r in rows})
         for ax in (top, bottom):
             ax.set_xticks(clocks, [f"{c:g}" for c in clocks])
             ax.set_xlabel("clock period (ns)")
             ax.grid(alpha=0.3)
         top.set_ylabel(f"area ({unit})" if col == 0 else "")
-        bottom.set_ylabel(f"vs {design(names[0]).title} (%, negative: smaller)" if col == 0 else "")
+        bottom.set_ylabel(f"vs {_title(rows, names[0])} (%, negative: smaller)" if col == 0 else "")
     handles = ([Line2D([], [], color=colors[d], lw=3, label=f"d = {d}") for d in ds]
                + [Line2D([], [], color="black", ls=STYLES[k % len(STYLES)][1:], marker=STYLES[k % len(STYLES)][0],
-                         label=design(n).title) for k, n in enumerate(names)]
+                         label=_title(rows, n)) for k, n in enumerate(names)]
                + [Line2D([], [], color="black", ls="", marker="x", label="missed the clock"),
                   Line2D([], [], color="gray", ls=":", label=f"paper {PAPER_REDUCTION}%")])
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
@@ -601,4 +640,85 @@ def tradeoff_table(data):
                      f"({100 * (best['area'] / base['area'] - 1):+.1f}%).")
     else:
         lines.append("\nNo FLASH-D configuration reaches FA2's RMS error.")
+    return "\n".join(lines)
+
+
+# ---- the clock ladder ------------------------------------------------------------------------------
+
+def ladder(problems, *, library, out_dir="build/ladder", power=None, progress=say, jobs=1, executor=None, spec=LADDER):
+    """``spec``'s blocks (:data:`LADDER`), each :func:`compare_at_clock` at its clocks into
+    ``out_dir/<block>``, and every configuration's real-data error (``problems``, at the data's
+    d): the equal-accuracy condition, a FLASH-D configuration against its block's baseline.
+    Writes ``out_dir/ladder.{md,json}``; returns the markdown."""
+    out_dir = Path(out_dir)
+    t0 = time.time()
+    fmt, d, clocks = spec["fmt"], spec["d"], list(spec["clocks"])
+    data_d = problems[0][1].shape[1]
+    for specs in spec["blocks"].values():           # every option checked before any synthesis
+        _designs(specs, [fmt], [d, data_d])
+    errors = {}
+    for specs in spec["blocks"].values():
+        for c in map(config, specs):
+            if c.spec not in errors:
+                e = evaluate(c.parameters(fmt=fmt, d=data_d), problems)
+                errors[c.spec] = {k: e[k] for k in ("rms_rel", "max_rel", "floor_rms_rel")}
+                progress(f"  {c.title}: RMS rel {e['rms_rel']:.4g} on {len(problems)} heads")
+    blocks = {}
+    for name, specs in spec["blocks"].items():
+        rows = compare_at_clock([d], [fmt], clocks, library=library, out_dir=out_dir / name, progress=progress,
+                                jobs=jobs, executor=executor, power=power, designs=specs)
+        blocks[name] = rows
+    seconds = round(time.time() - t0, 1)
+    md = ladder_table({"spec": {**spec, "clocks": clocks}, "errors": errors, "heads": len(problems), "data_d": data_d,
+                       "blocks": blocks, "seconds": seconds})
+    (out_dir / "ladder.json").write_text(json.dumps({"kind": "ladder", "spec": {**spec, "clocks": clocks}, "errors": errors,
+                                                     "heads": len(problems), "data_d": data_d, "blocks": blocks,
+                                                     "seconds": seconds, "provenance": provenance(timed=True)}, indent=1))
+    (out_dir / "ladder.md").write_text(md + "\n")
+    progress(f"wrote {out_dir}/ladder.md and ladder.json in {seconds:.0f} s")
+    return md
+
+
+def _accuracy_verdict(errors, base, cand):
+    """Whether ``cand`` errs no more than ``base`` on the real data (the equal-accuracy condition)."""
+    b, c = errors[base]["rms_rel"], errors[cand]["rms_rel"]
+    return "met" if c <= b else f"missed by {100 * (c / b - 1):.0f}%"
+
+
+def ladder_table(data):
+    """Markdown of :func:`ladder`'s result: the error of each configuration, then per block and
+    clock each configuration's area, power and energy per pair beside the baseline's."""
+    spec, errors = data["spec"], data["errors"]
+    lines = [f"{spec['fmt']} d={spec['d']}; real-data error at the data's d={data['data_d']} on {data['heads']} heads "
+             f"(RMS relative to the float64 softmax).", "", "| block | configuration | RMS rel | max rel | vs the block's "
+             "baseline | equal accuracy |", "|---|---|---|---|---|---|"]
+    for name, rows in data["blocks"].items():
+        names = rows[0]["designs"]
+        for n in names:
+            e = errors[n]
+            ratio = e["rms_rel"] / errors[names[0]]["rms_rel"]
+            lines.append(f"| {name} | {_title(rows, n)} | {e['rms_rel']:.4g} | {e['max_rel']:.3g} | {ratio:.2f}x | "
+                         f"{'(baseline)' if n == names[0] else _accuracy_verdict(errors, names[0], n)} |")
+    for name, rows in data["blocks"].items():
+        names = rows[0]["designs"]
+        base = names[0]
+        lines += ["", f"**{name}** (baseline {_title(rows, base)}); each configuration with the fewest stages and "
+                  f"smallest P meeting the clock; {rows[0]['library']}, OpenSTA before placement.", "",
+                  "| clock (ns) | configuration | stages / P | area (µm²) | vs baseline | power (mW) | vs baseline | "
+                  "energy per pair (pJ) | critical path |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            for n in names:
+                e = r[n]
+                pw = e.get("power")
+                red = "" if n == base else (f"{r['reductions'][n]:+.1f}%" if r["reductions"][n] is not None else "-")
+                pred = "" if n == base else (f"{r['power_reductions'][n]:+.1f}%" if n in r.get("power_reductions", {})
+                                              else "-")
+                lines.append(f"| {r['clock_ns']:g} | {_title(rows, n)} | {e['stages']} / {e['interleave']} | "
+                             f"{e['area']:.0f}{'' if e['met'] else ' (missed)'} | {red} | "
+                             f"{pw['total_mw']:.2f} | {pred} | {pw['energy_per_pair_pj']:.0f} | " if pw else
+                             f"| {r['clock_ns']:g} | {_title(rows, n)} | {e['stages']} / {e['interleave']} | "
+                             f"{e['area']:.0f}{'' if e['met'] else ' (missed)'} | {red} | - | - | - | ")
+                lines[-1] += f"{e['critical_path']} |"
+    lines.append(f"\nPaper (28 nm): FLASH-D {PAPER_REDUCTION:+.1f}% area, {PAPER_POWER_REDUCTION:+.1f}% power. "
+                 f"Wall time {data['seconds']:.0f} s.")
     return "\n".join(lines)

@@ -20,8 +20,8 @@ from flashd.hdl.params import FA2Params, FlashDParams
 
 from . import attention_model
 
-__all__ = ["Design", "Recurrence", "DESIGNS", "design", "design_of", "engine_params", "DOT", "WEIGHT", "LANES",
-           "NORMALIZATION", "run_model"]
+__all__ = ["Design", "Recurrence", "Config", "DESIGNS", "design", "design_of", "config", "engine_params", "DOT",
+           "WEIGHT", "LANES", "NORMALIZATION", "run_model"]
 
 # functional units of the area and power breakdowns
 DOT = "dot product"
@@ -99,7 +99,8 @@ def _fa2_loops(p):
 
 
 def _flashd_loops(p):
-    weight = (Recurrence("weight ln w", ("add_a", "lsig"), ("lw_state",)) if p.saturation == "exact" else
+    weight = (Recurrence("weight ln w", ("loop",), ("lw_state",)) if p.loop_frac is not None else
+              Recurrence("weight ln w", ("add_a", "lsig"), ("lw_state",)) if p.saturation == "exact" else
               Recurrence("weight w", ("ln_w", "add_a", "sig"), ("w_state",)))
     # FLASH-D's output is its lane state
     lanes = Recurrence("lanes o", ("diff", "o_fma") if p.update == "lerp" else ("o_fma",), ("o_state", "o__payload"))
@@ -116,7 +117,7 @@ FA2 = Design(
 FLASHD = Design(
     name=FlashDParams.DESIGN, title="FLASH-D", params=FlashDParams, component=FlashDEngine, model=attention_model.flashd,
     categories={"dot": DOT, **dict.fromkeys(("sub_dx", "add_a", "lsig", "exp_w", "cmp_skip", "cmp_copy", "ln_w", "sig",
-                                             "one_minus_w", "w_cvt"), WEIGHT),
+                                             "one_minus_w", "w_cvt", "s_fix", "loop", "w_fix"), WEIGHT),
                 **dict.fromkeys(("o_fma", "diff", "wv", "v_cvt"), LANES), "out_cvt": NORMALIZATION},
     recurrences=_flashd_loops)
 
@@ -148,3 +149,48 @@ def engine_params(name, **kw):
 def run_model(params, q, k, v):
     """The golden model of ``params``'s design on bit patterns; a :class:`~flashd.verif.attention_model.ModelResult`."""
     return design_of(params).model(params, q, k, v)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A design with some options fixed (what ``compare`` takes as baseline or candidate),
+    written ``design[/option=value...]``: ``fa2/out_lanes=8/scalar_fmt=fp32``."""
+    spec: str
+    design: str
+    options: tuple = ()             # (option, value) pairs
+
+    @property
+    def title(self):
+        return " ".join([design(self.design).title] + [f"{k}={v}" for k, v in self.options])
+
+    def parameters(self, **kw):
+        """The parameter object with this configuration's options over ``kw`` (validated)."""
+        return design(self.design).parameters(**{**kw, **dict(self.options)})
+
+
+def _value(text):
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def config(spec):
+    """The :class:`Config` written ``spec``; an error naming a bad design or option."""
+    if isinstance(spec, Config):
+        return spec
+    name, *opts = str(spec).split("/")
+    dsg = design(name)
+    allowed = dsg.params.COMMON + dsg.params.options()
+    options = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq or key not in allowed or key in ("d", "fmt"):
+            raise ValueError(f"configuration {spec!r}: {opt!r} is not option=value of {name} (options: "
+                             f"{', '.join(k for k in allowed if k not in ('d', 'fmt'))})")
+        options[key] = _value(value)
+    return Config(str(spec), dsg.name, tuple(options.items()))
