@@ -52,8 +52,10 @@ LADDER = {
         # FLASH-D's saturation rule and blend update
         "paper": ("fa2/method=pwl", "flashd/method=pwl/saturation=published/update=blend"),
         # the row streamed out in beats of 8 (FA2: 8 normalizing multipliers), faithful units,
-        # FLASH-D's weight loop in fixed point; FA2 with an fp32 scalar path (more accurate) beside
-        "strongest": ("fa2/out_lanes=8", "flashd/out_lanes=8/loop_frac=12", "fa2/out_lanes=8/scalar_fmt=fp32"),
+        # FLASH-D's weight loop in fixed point (both update forms: lerp's lane loop is an adder
+        # and an FMA, blend's one FMA); FA2 with an fp32 scalar path (more accurate) beside
+        "strongest": ("fa2/out_lanes=8", "flashd/out_lanes=8/loop_frac=12", "flashd/out_lanes=8/loop_frac=12/update=blend",
+                      "fa2/out_lanes=8/scalar_fmt=fp32"),
     }}
 
 
@@ -386,7 +388,9 @@ def _entry(rep, trace, clock):
             "stages": rep["parameters"]["stages"], "interleave": rep["parameters"]["interleave"],
             "fmax_mhz": t["fmax_mhz"], "critical_ns": t["critical_ns"], "wns_ns": t["wns_ns"],
             "latency": rep["latency"], "latency_ns": round(rep["latency"] * clock, 3),
-            "critical_path": t["critical_path"], "breakdown": rep["breakdown"], "search": trace}
+            "critical_path": t["critical_path"], "breakdown": rep["breakdown"], "search": trace,
+            "loops": {name: None if p is None else {k: p[k] for k in ("critical_ns", "slack_ns", "units")}
+                      for name, p in t["loops"].items()}}
 
 
 def _pct(b, a):
@@ -705,7 +709,7 @@ def ladder_table(data):
         lines += ["", f"**{name}** (baseline {_title(rows, base)}); each configuration with the fewest stages and "
                   f"smallest P meeting the clock; {rows[0]['library']}, OpenSTA before placement.", "",
                   "| clock (ns) | configuration | stages / P | area (µm²) | vs baseline | power (mW) | vs baseline | "
-                  "energy per pair (pJ) | critical path |", "|---|---|---|---|---|---|---|---|---|"]
+                  "energy per pair (pJ) | critical path | loops (ns) |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             for n in names:
                 e = r[n]
@@ -718,7 +722,9 @@ def ladder_table(data):
                              f"{pw['total_mw']:.2f} | {pred} | {pw['energy_per_pair_pj']:.0f} | " if pw else
                              f"| {r['clock_ns']:g} | {_title(rows, n)} | {e['stages']} / {e['interleave']} | "
                              f"{e['area']:.0f}{'' if e['met'] else ' (missed)'} | {red} | - | - | - | ")
-                lines[-1] += f"{e['critical_path']} |"
+                cp = e["critical_path"]
+                loops = ", ".join(f"{k} {v['critical_ns']:.1f}" for k, v in (e.get("loops") or {}).items() if v)
+                lines[-1] += f"{cp['delay_ns']:.1f} ns, {' > '.join(cp['units'])} | {loops} |"
     lines.append(f"\nPaper (28 nm): FLASH-D {PAPER_REDUCTION:+.1f}% area, {PAPER_POWER_REDUCTION:+.1f}% power. "
                  f"Wall time {data['seconds']:.0f} s.")
     return "\n".join(lines)

@@ -195,6 +195,9 @@ def table(configs, problems, progress=None):
     return accuracy_table({"rows": measure(configs, problems, progress)})
 
 
+FIXED_LOOP_FRAC = 12        # FLASH-D's fixed-point loop in the standard set: at the floor with fp32 lanes (docs/engines.md)
+
+
 def configs(fmt, d, **common):
     """The standard comparison set at one input format: both designs at the published
     formats (with the faithful units and with the published tables), then with a wider scalar
@@ -216,10 +219,14 @@ def configs(fmt, d, **common):
         (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar {wide}, blend", "flashd", {"scalar_fmt": wide, "update": "blend"}),
         (f"FLASH-D scalar {wide}, published saturation", "flashd", {"scalar_fmt": wide, "saturation": "published"}),
+        ("FLASH-D fixed-point loop", "flashd", {"loop_frac": FIXED_LOOP_FRAC}),
+        (f"FLASH-D fixed-point loop, scores {wide}", "flashd", {"loop_frac": FIXED_LOOP_FRAC, "scalar_fmt": wide}),
         (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide}),
         (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide}),
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
+        (f"FLASH-D fixed-point loop, scores+acc {wide}", "flashd", {"loop_frac": FIXED_LOOP_FRAC, "scalar_fmt": wide,
+                                                                  "acc_fmt": wide}),
     ]:
         try:
             p = engine_params(design, d=d, fmt=fmt, **kw, **common)
