@@ -1,5 +1,5 @@
-"""FLASH-D's weight loop in fixed point: a numerical study on real data (a model, not yet a
-circuit), to choose the state's widths before building it.
+"""FLASH-D's weight loop in fixed point: the numerical study on real data that chose the
+circuit's widths (the circuit: :mod:`flashd.hdl.fixloop`, ``FlashDParams(loop_frac=...)``).
 
 The engine's loop ``a = dx + lw``, ``lw = ln sigmoid(a)`` runs in the scalar format, and each
 key's rounding of the state persists into every later weight (docs/engines.md: with a bf16
