@@ -574,9 +574,13 @@ class FlashDEngine(_Engine):
         p = self.params
         P = p.interleave
         conv, step, weight = u["s_fix"], u["loop"], u["w_fix"]
-        S = _drive(m, conv, x.valid, a=x.s)
+        score = _drive(m, conv, x.valid, a=x.s)
+        S = score.s
         y = delay(m, conv.latency, v=x.v, first=x.first, last=x.last, valid=x.valid)
         S_prev = ring(m, P, S, y.valid, "s_prev")
+        # a NaN score so far in the row makes every later weight NaN (the row NaN, as in floating point)
+        nan = Signal(name="nan_seen")
+        m.d.comb += nan.eq(Mux(y.first, 0, ring(m, P, nan, y.valid, "nan_row")) | score.nan)
         width = len(S)
         dx, ndx = Signal(signed(width + 1), name="dx"), Signal(signed(width + 1), name="dx_neg")
         m.d.comb += [dx.eq(S - S_prev), ndx.eq(S_prev - S)]
@@ -585,13 +589,14 @@ class FlashDEngine(_Engine):
         end = delay(m, P - 1, first=y.first, valid=y.valid)
         lw.close(end.valid, Mux(end.first, 0, out.lw))
         a_post = delay(m, 1, a=out.a).a
-        post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid)
+        post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid, nan=nan)
         lo, hi = p.loop_thresholds()
-        skip = Const(0, 1) if lo is None else a_post < lo
-        copy = Const(0, 1) if hi is None else a_post > hi
+        skip = Const(0, 1) if lo is None else (a_post < lo) & ~post.nan        # a NaN weight neither skips nor copies
+        copy = Const(0, 1) if hi is None else (a_post > hi) & ~post.nan
         w = _drive(m, weight, post.valid, a=lw.state)
-        z = delay(m, weight.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy)
-        return w, z
+        z = delay(m, weight.latency, v=post.v, first=post.first, last=post.last, valid=post.valid, skip=skip, copy=copy,
+                  nan=post.nan)
+        return Mux(z.nan, p.acc_fmt.qnan, w), z
 
     def _published_chain(self, m, u, dx, y):
         """w = sigmoid(dx + ln w) around the loop, forced to constants by dx alone."""

@@ -26,7 +26,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, signed
 from amaranth.lib import data
 
 from .fixfunc import FixFunctionUnit, FixPlan, plan
-from .fixunits import GUARD, _exp_design, _fixed, _normalized
+from .fixunits import GUARD, exp_design_of, fixed_const, top_bit_set
 from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format, check_int
 from .pipeline import PipelinedOperator
@@ -83,19 +83,21 @@ class WeightDesign:
 @lru_cache(maxsize=None)
 def weight_design(fmt, loop_frac, int_bits):
     fmt = as_format(fmt)
-    e = _exp_design(fmt, fmt.precision + 2, fmt.precision + GUARD)     # |t error| < 2**-(p + 2), as FixExp
+    e = exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)     # |t error| < 2**-(p + 2), as FixExp
     bits = e.frac + int_bits + 2                                        # |LW| * (log2e error) < 2**-(frac + 2)
-    return WeightDesign(e.frac, _fixed(math.log2(math.e), bits), loop_frac + bits - e.frac, e.plan)
+    return WeightDesign(e.frac, fixed_const(math.log2(math.e), bits), loop_frac + bits - e.frac, e.plan)
 
 
 class ScoreToFixed(PipelinedOperator):
-    """``i.payload.a`` (``fmt``) -> ``o.payload`` = S (signed, :attr:`LoopDesign.width`).
-    Cut points: after rounding."""
+    """``i.payload.a`` (``fmt``) -> ``o.payload.s`` = S (signed, :attr:`LoopDesign.width`) and
+    ``o.payload.nan`` (the score was NaN: the engine makes the row NaN, as IEEE arithmetic
+    would). Cut points: after rounding."""
     CUTS = 1
 
     def __init__(self, fmt, frac, int_bits, *, stages=0):
         self.fmt, self.design = as_format(fmt), loop_design(frac, int_bits)
-        super().__init__(data.StructLayout({"a": float_layout(self.fmt)}), signed(self.design.width), stages)
+        super().__init__(data.StructLayout({"a": float_layout(self.fmt)}),
+                         data.StructLayout({"s": signed(self.design.width), "nan": 1}), stages)
 
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
@@ -109,7 +111,8 @@ class ScoreToFixed(PipelinedOperator):
         mag = wire(m, (r[1:] + up)[:I + F + 2], "s_mag")       # <= 2**(I + F): the top of the range
         big = x.inf | x.nan | (~x.zero & (x.exp >= I))
         S = Mux(x.sign, Mux(big | (mag > -d.lo), d.lo, -mag), Mux(big | (mag > d.hi), d.hi, mag))
-        self._drive(m, p, p.cut(s=S.as_signed()[:d.width].as_signed()).s)
+        v = p.cut(s=S.as_signed()[:d.width].as_signed(), nan=x.nan)
+        m.d.comb += [self.o.payload.s.eq(v.s), self.o.payload.nan.eq(v.nan), self.o.valid.eq(p.valid)]
         return m
 
 
@@ -165,7 +168,7 @@ class FixWeight(PipelinedOperator):
         g = FixFunctionUnit(d.plan)
         m.submodules.exp2 = g
         m.d.comb += g.x.eq(f)
-        y, moved = _normalized(m, wire(m, g.y, "y"), d.plan.out_range[0], "y")
+        y, moved = top_bit_set(m, wire(m, g.y, "y"), d.plan.out_range[0], "y")
         v = p.cut(k=k, y=y, moved=moved)
         top = wire(m, (v.k - d.plan.out_frac + len(v.y) - 1 - v.moved).as_signed(), "top")
         out = round_pack(m, fmt, 0, top, v.y, normalized=True)

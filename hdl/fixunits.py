@@ -25,7 +25,7 @@ from .float import float_layout, normalize, round_pack, shift_right_sticky, unpa
 from .format import as_format
 from .pipeline import PipelinedOperator
 
-__all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "RecipDesign", "reciprocal_design",
+__all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "exp_design_of", "fixed_const", "top_bit_set", "RecipDesign", "reciprocal_design",
            "LnDesign", "ln_design", "SoftDesign", "soft_design", "FixExp", "FixReciprocal", "FixLn",
            "FixSigmoid", "FixLogSigmoid"]
 
@@ -34,7 +34,7 @@ A_FRAC = 2          # fraction bits beyond the precision of |x| for the sigmoid'
 MAX_MAN_BITS = 23   # fp32: its plans are the widest fixfunc makes (bounded, 23 to 30 input bits)
 
 
-def _fixed(value, frac):
+def fixed_const(value, frac):
     """``value`` rounded to an integer number of ``2**-frac``."""
     return int(round(value * 2 ** frac))
 
@@ -66,17 +66,17 @@ class ExpDesign:
 def exp_design(fmt):
     fmt = as_format(fmt)
     _check_precision(fmt, "exponential")
-    return _exp_design(fmt, fmt.precision + 2, fmt.precision + GUARD)   # |t error| < 2**-(p + 2)
+    return exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)   # |t error| < 2**-(p + 2)
 
 
 @lru_cache(maxsize=None)
-def _exp_design(fmt, frac, out_frac, min_sat=0):
+def exp_design_of(fmt, frac, out_frac, min_sat=0):
     # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation (no
     # earlier than 2**min_sat)
     e_sat = max(min_sat, math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e))))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
     # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
-    return ExpDesign(frac, _fixed(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
+    return ExpDesign(frac, fixed_const(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
                      plan("exp2", frac, out_frac, midpoint=True))
 
 
@@ -117,7 +117,7 @@ def soft_design(fmt, function):
     # beyond 2**a_int_bits, S and C are within 2**-(p + 3) of 1 (1 - C(a) < 1 - S(a) < e**-a):
     # the saturation waits for that too (a format of few exponent bits and many fraction bits)
     a_int = max(1, math.ceil(math.log2((p + 3) * math.log(2))))
-    e = _exp_design(fmt, p + 3, p + GUARD + 1, a_int)
+    e = exp_design_of(fmt, p + 3, p + GUARD + 1, a_int)
     a_frac = p + A_FRAC                             # |S'|, |C'| <= 1/4: half a step costs 2**-(p + A_FRAC + 3)
     if a_int + a_frac <= MAX_IN_BITS:
         try:
@@ -165,7 +165,7 @@ def ln_design(fmt):
     g = plan("ln_ratio", fmt.man_bits, p + GUARD)
     # the product u*g exactly; e'*ln2 within 2**-(p + 4) (|e'| <= 2**(exp_bits - 1) + 1)
     frac = max(fmt.man_bits + 1 + g.out_frac, p + 4 + fmt.exp_bits)
-    return LnDesign(frac, _fixed(math.log(2), frac), g)
+    return LnDesign(frac, fixed_const(math.log(2), frac), g)
 
 
 def _csd(c):
@@ -191,7 +191,7 @@ def _const_mul(m, x, c, name):
     return wire(m, total.as_unsigned()[:len(x) + c.bit_length()], name)
 
 
-def _normalized(m, y, lo, name):
+def top_bit_set(m, y, lo, name):
     """``y`` (known to be >= ``lo``, which its width bounds from above) shifted so that its
     MSB is set, and by how many places (0 or 1): values within two binades need a 2-way mux,
     not a leading-zero count."""
@@ -245,7 +245,7 @@ class FixExp(_FixUnit):
         t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
         v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo)
         y = self._function(m, d.plan, v.f, "exp2")
-        y, moved = _normalized(m, y, d.plan.out_range[0], "y")
+        y, moved = top_bit_set(m, y, d.plan.out_range[0], "y")
         v = p.cut(k=v.k, y=y, moved=moved, nan=v.nan, hi=v.hi, lo=v.lo)
         top = wire(m, (v.k - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
         return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan, normalized=True))
@@ -261,7 +261,7 @@ class FixReciprocal(_FixUnit):
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
-        y, moved = _normalized(m, self._function(m, d.plan, x.sig[:fmt.man_bits], "recip"), d.plan.out_range[0], "y")
+        y, moved = top_bit_set(m, self._function(m, d.plan, x.sig[:fmt.man_bits], "recip"), d.plan.out_range[0], "y")
         v = p.cut(y=y, moved=moved, exp=x.exp, sign=x.sign, zero=x.zero, inf=x.inf, nan=x.nan)
         top = wire(m, (-v.exp - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
         return self._finish(m, p, round_pack(m, fmt, v.sign, top, v.y, zero=v.inf, inf=v.zero, nan=v.nan,
@@ -330,7 +330,7 @@ class _FixSoft(_FixUnit):
         v = p.cut(k=v.k, y=y, r=r, sign=v.sign, exp=v.exp, sig=v.sig, nan=v.nan, raw=v.raw, big=v.big)
         raw = wire(m, v.y * v.r, "product")                           # z * r * 2**(of + of2 - k)
         prod = raw[:(d.exp.plan.out_range[1] * d.plan.out_range[1]).bit_length()]
-        prod, moved = _normalized(m, prod, d.exp.plan.out_range[0] * d.plan.out_range[0], "product")
+        prod, moved = top_bit_set(m, prod, d.exp.plan.out_range[0] * d.plan.out_range[0], "product")
         top = wire(m, (v.k + len(prod) - 1 - d.exp.plan.out_frac - d.plan.out_frac - moved).as_signed(), "product_top")
         return v, raw, prod, top
 
@@ -346,7 +346,7 @@ class FixSigmoid(_FixSoft):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
         v, _, prod, top_p = self._front(m, x, p)
-        r, moved = _normalized(m, v.r, d.plan.out_range[0], "r")
+        r, moved = top_bit_set(m, v.r, d.plan.out_range[0], "r")
         top_r = wire(m, (len(r) - 1 - d.plan.out_frac - moved).as_signed(), "top_r")
         wide = max(len(prod), len(r))                                         # zeros below: the same top
         sig = Mux(v.sign, Cat(Const(0, wide - len(prod)), prod), Cat(Const(0, wide - len(r)), r))

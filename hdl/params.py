@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .fixloop import MAX_LOOP_FRAC, MAX_LOOP_INT
-from .fixunits import FIX_UNITS
+from .fixunits import FIX_UNITS, MAX_MAN_BITS
 from .format import FPFormat, as_format, check_int
 from .pwl import check_segments, exponent_check, round_to_format
 
-__all__ = ["EngineParams", "FA2Params", "FlashDParams", "METHODS", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "published_weights"]
+__all__ = ["EngineParams", "FA2Params", "FlashDParams", "METHODS", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "default_loop_frac", "published_weights"]
 
 MAX_D = 1024
 MAX_INTERLEAVE = 64
@@ -44,6 +44,14 @@ def default_thresholds(acc_fmt):
     an ulp when |v - o| ~ |o|. Measured on real data: no change in error (README sweep)."""
     t = round((acc_fmt.precision + 5) * math.log(2), 2)
     return -t, t
+
+
+def default_loop_frac(fmt):
+    """FLASH-D's fixed-point loop width for output format ``fmt``: its precision + 4 fraction
+    bits (bf16 12, fp16 15, fp8_e4m3 8: each at its real-data error floor, docs/engines.md),
+    or None (the floating-point loop) beyond :data:`~flashd.hdl.fixloop.MAX_LOOP_FRAC`."""
+    f = fmt.precision + 4
+    return f if f <= MAX_LOOP_FRAC else None
 
 
 def published_weights(scalar_fmt):
@@ -283,11 +291,14 @@ class FlashDParams(EngineParams):
     skip_below, copy_above : float, None or "default"
         Thresholds on the sigmoid argument (exact) or on dx (published); None: never.
         "default": :func:`default_thresholds` (exact) or :data:`PUBLISHED_THRESHOLDS`.
-    loop_frac : int, optional
+    loop_frac : int, None or "default"
         The exact mode's loop in fixed point (:mod:`~flashd.hdl.fixloop`): the state ln w
-        and the scores with ``loop_frac`` fraction bits (1..20); None (default): in
-        ``scalar_fmt``. Its units are its own (``method`` and table sizes do not apply);
-        the weight comes out in ``acc_fmt``.
+        and the scores with ``loop_frac`` fraction bits (1..20); None: the loop in
+        ``scalar_fmt``'s floating point. Its units are its own (``method`` and table sizes
+        do not apply); the weight comes out in ``acc_fmt``. "default":
+        :func:`default_loop_frac` (``fmt``'s precision + 4: bf16 12, fp16 15, fp8_e4m3 8),
+        or the floating-point loop where that is beyond 20 bits (fp32), the saturation is
+        published, or ``method`` or a table size is given (they ask for the units).
     loop_int : int, optional
         With ``loop_frac``: the state and the scores saturate at ``±2**loop_int`` (1..10,
         default 7: the scores of every MiniLM head in ``../shared/data`` are within ±41).
@@ -308,9 +319,10 @@ class FlashDParams(EngineParams):
     skip_below: float = field(default="default", metadata={
         "help": "keep o when the sigmoid argument (published: dx) is below this; a number, none or default"})
     copy_above: float = field(default="default", metadata={"help": "take o = v above this; a number, none or default"})
-    loop_frac: int = field(default=None, metadata={
-        "help": f"exact: the weight loop in fixed point with this many fraction bits (1..{MAX_LOOP_FRAC}; default: "
-                "in scalar_fmt)"})
+    loop_frac: int = field(default="default", metadata={
+        "help": f"exact: the weight loop in fixed point with this many fraction bits (1..{MAX_LOOP_FRAC}), or none: "
+                "in scalar_fmt's floating point (default: fmt's precision + 4, e.g. bf16 12; fp32, method or table "
+                "sizes: none)"})
     loop_int: int = field(default=None, metadata={
         "help": f"with loop_frac: scores and state saturate at +-2**loop_int (1..{MAX_LOOP_INT}, default "
                 f"{DEFAULT_LOOP_INT})"})
@@ -347,9 +359,20 @@ class FlashDParams(EngineParams):
             for name in ("skip_below", "copy_above"):
                 self.threshold_bits(name)                # in the scalar format's normal range
 
+    def _default_loop_frac(self):
+        """What ``loop_frac="default"`` resolves to (see the class)."""
+        if self.saturation != "exact" or self.method is not None or any(
+                getattr(self, name) is not None for name in self.MODE_SEGMENTS["exact"]) or \
+                self.acc_fmt.man_bits > MAX_MAN_BITS:
+            return None
+        return default_loop_frac(self.fmt)
+
     def _resolve_loop(self):
-        """``loop_frac`` and ``loop_int`` checked; with the fixed-point loop, ``method`` and
-        the table sizes refused (its units are its own)."""
+        """``loop_frac`` resolved and checked with ``loop_int``; with the fixed-point loop,
+        ``method`` and the table sizes refused (its units are its own)."""
+        self._set("_auto_loop", self._default_loop_frac())       # before method resolves (the module name's default)
+        if isinstance(self.loop_frac, str) and self.loop_frac == "default":
+            self._set("loop_frac", self._auto_loop)
         if self.loop_frac is None:
             if self.loop_int is not None:
                 raise ValueError(f"loop_int={self.loop_int} applies only with loop_frac (the fixed-point loop)")
@@ -360,6 +383,9 @@ class FlashDParams(EngineParams):
         if self.saturation != "exact":
             raise ValueError(f"loop_frac={self.loop_frac} applies only to saturation='exact' (the loop of ln w), "
                              f"not {self.saturation!r}")
+        if self.acc_fmt.man_bits > MAX_MAN_BITS:
+            raise ValueError(f"loop_frac={self.loop_frac}: the weight e^lw is planned up to fp32's precision, not "
+                             f"acc_fmt={self.acc_fmt.name} (allowed: formats with at most {MAX_MAN_BITS} fraction bits)")
         for name in ("method",) + self.MODE_SEGMENTS["exact"]:
             if getattr(self, name) is not None:
                 raise ValueError(f"{name}={getattr(self, name)!r} does not apply with loop_frac (the fixed-point "
@@ -379,7 +405,8 @@ class FlashDParams(EngineParams):
 
     def _unused(self):
         other = self.MODE_SEGMENTS["published" if self.saturation == "exact" else "exact"]
-        loop = ("loop_frac", "loop_int") if self.loop_frac is None else ("method",)
+        # a floating-point loop where the default is fixed keeps loop_frac=None (as_dict rebuilds the engine)
+        loop = ("method",) if self.loop_frac is not None else ("loop_int",) if self._auto_loop else ("loop_frac", "loop_int")
         return other + loop + (self.MODE_SEGMENTS[self.saturation] if self.method == "fix" else ())
 
     def threshold_bits(self, name):
@@ -396,8 +423,10 @@ class FlashDParams(EngineParams):
         defaults = FlashDParams(d=self.d, fmt=self.fmt, acc_fmt=self.acc_fmt, scalar_fmt=self.scalar_fmt,
                                 saturation=self.saturation, method=self.method)
         parts = [v for v, default in ((self.saturation, "exact"), (self.update, "lerp")) if v != default]
-        if self.loop_frac is not None:
-            parts.append(f"lf{self.loop_frac}" + (f"i{self.loop_int}" if self.loop_int != DEFAULT_LOOP_INT else ""))
+        if self.loop_frac != self._auto_loop:
+            parts.append("lfnone" if self.loop_frac is None else f"lf{self.loop_frac}")
+        if self.loop_frac is not None and self.loop_int != DEFAULT_LOOP_INT:
+            parts.append(f"li{self.loop_int}")
         for key, tag in (("skip_below", "skip"), ("copy_above", "copy")):
             v = getattr(self, key)
             if v != getattr(defaults, key):

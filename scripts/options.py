@@ -80,6 +80,13 @@ def threshold(text):
         raise argparse.ArgumentTypeError(f"{text!r}: need a number, 'none' or 'default'") from None
 
 
+def loop_bits(text):
+    """``--loop-frac``: fraction bits, ``none`` (the floating-point loop) or ``default``."""
+    if text in ("none", "default"):
+        return None if text == "none" else "default"
+    return int_range(1)(text)
+
+
 D = int_range(1, MAX_D)
 POSITIVE = int_range(1)
 DESIGN_LIST = comma_list(choice(list(DESIGNS), "design"))
@@ -124,7 +131,8 @@ def engine_options(p, *, d=True, stages=True):
                    "pwl (the published piecewise-linear tables on an FMA; an operator's default)")
     for name, cls in DESIGN_OPTIONS.items():
         kw = CHOICES.get(name) or ({"type": threshold} if name in ("skip_below", "copy_above") else
-                                   {"type": int_range(1), "metavar": "BITS"} if name.startswith("loop_") else
+                                   {"type": loop_bits, "metavar": "BITS|none"} if name == "loop_frac" else
+                                   {"type": int_range(1), "metavar": "BITS"} if name == "loop_int" else
                                    {"type": int, "metavar": "|".join(map(str, SEGMENT_CHOICES))})
         # absent unless given: "none" (no threshold) is a value, not "not given"
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, help=_help(name, cls), default=argparse.SUPPRESS, **kw)

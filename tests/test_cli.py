@@ -57,7 +57,7 @@ def test_generate_writes_verilog_and_sidecar(tmp_path):
     (["run", "--d", "4"], "--d goes with --random (the data's d is its own)"),
     (["regress", "--ops", "add,div"], "argument --ops: operator 'div' unknown"),
     (["compare", "--d", "2", "--designs", "fa2,fa2"], "--designs fa2,fa2: a baseline and at least one other design"),
-    (["compare", "--d", "2", "--designs", "fa2,mha"], "argument --designs: design 'mha' unknown (allowed: fa2, flashd)"),
+    (["compare", "--d", "2", "--designs", "fa2,mha"], "argument --designs: design='mha' is unknown (allowed: fa2, flashd)"),
     (["coeffs", "--func", "ln", "--fmt", "fp8_e4m3", "--segments", "16"], "segments=16 needs 4 fraction bits"),
 ])
 def test_bad_options_exit_2_with_a_message(argv, needle, capsys):

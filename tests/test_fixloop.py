@@ -110,7 +110,8 @@ def test_score_circuit_is_the_model(fmt, stages):
                                                  -np.inf, np.nan, 2.0 ** -130])),
                          from_float(f, rng.standard_normal(600) * 30)]).astype(np.uint64)
     got = _simulate(ScoreToFixed(f, F, I, stages=stages), [{"a": x} for x in xs], stages)
-    assert [int(g) for g in got] == fixmodel.score_to_fixed(f, F, I, xs).tolist()
+    assert [int(g.s) for g in got] == fixmodel.score_to_fixed(f, F, I, xs).tolist()
+    assert [int(g.nan) for g in got] == np.isnan(to_float(f, xs)).astype(int).tolist()
 
 
 @pytest.mark.parametrize("stages", [0, 2])
@@ -137,10 +138,14 @@ def test_weight_circuit_is_the_model(fmt, stages):
 def test_parameters():
     p = FlashDParams(d=4, fmt="bf16", loop_frac=10)
     assert p.loop_int == 7 and p.module_name.endswith("_lf10") and p.as_dict()["loop_frac"] == 10
-    assert FlashDParams(d=4, fmt="bf16", loop_frac=10, loop_int=3).module_name.endswith("_lf10i3")
+    assert FlashDParams(d=4, fmt="bf16", loop_frac=10, loop_int=3).module_name.endswith("_lf10_li3")
+    # the default: fmt's precision + 4 (bf16 12), the floating-point loop beyond 20 bits or when units are asked for
+    assert [FlashDParams(d=4, **kw).loop_frac for kw in (dict(fmt="bf16"), dict(fmt="fp16"), dict(fmt="fp32"),
+                                                         dict(fmt="bf16", method="pwl"))] == [12, 15, None, None]
+    assert FlashDParams(d=4, fmt="bf16", loop_frac=None).module_name.endswith("_lfnone")
     lo, hi = default_thresholds(as_format("bf16"))                # skip when a < lo: A < ceil(lo * 2^10)
     assert p.loop_thresholds() == (math.ceil(lo * 1024), math.floor(hi * 1024)) and lo * 1024 % 1
-    for kw, msg in [(dict(loop_int=3), "loop_int=3 applies only with loop_frac"),
+    for kw, msg in [(dict(loop_frac=None, loop_int=3), "loop_int=3 applies only with loop_frac"),
                     (dict(loop_frac=0), "loop_frac"), (dict(loop_frac=8, saturation="published"), "saturation='exact'"),
                     (dict(loop_frac=8, method="pwl"), "method='pwl' does not apply with loop_frac"),
                     (dict(loop_frac=8, lsig_segments=4), "lsig_segments=4 does not apply with loop_frac")]:

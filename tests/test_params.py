@@ -27,7 +27,7 @@ BAD_PARAMETERS = [
     ("flashd", dict(d=4, fmt="bf16", update="fma"), "update='fma' is not allowed (allowed: lerp, blend)"),
     ("flashd", dict(d=4, fmt="bf16", skip_below=3.0, copy_above=1.0), "skip_below=3.0 must be below copy_above=1.0"),
     ("flashd", dict(d=4, fmt="bf16", skip_below=float("nan")), "skip_below=nan must be a finite number"),
-    ("flashd", dict(d=4, fmt="fp8_e4m3", copy_above=1000.0), "copy_above=1000.0 is outside the normal range of scalar_fmt=fp8_e4m3"),
+    ("flashd", dict(d=4, fmt="fp8_e4m3", copy_above=1000.0, loop_frac=None), "copy_above=1000.0 is outside the normal range of scalar_fmt=fp8_e4m3"),
     ("flashd", dict(d=4, fmt="bf16", lsig_segments=3), "lsig_segments: segments=3 is not allowed"),
     ("flashd", dict(d=4, fmt="fp8_e4m3", lsig_segments=16), "lsig_segments: segments=16 needs 4 fraction bits"),
     ("flashd", dict(d=4, fmt="bf16", ln_segments=8), "ln_segments=8 does not apply to saturation='exact'"),
@@ -72,7 +72,7 @@ def test_parameters_are_frozen_and_resolved():
     assert (p_pwl.lsig_segments, p_pwl.exp_segments, p_pwl.ln_segments, p_pwl.sigmoid_segments) == (8, 8, None, None)
     assert FlashDParams(d=8, fmt="bf16", lsig_segments=4).method == "pwl"
     assert FlashDParams(d=8, fmt="bf16", scalar_fmt="fp32").method == "fix"
-    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="e8m24").method == "pwl"
+    assert FlashDParams(d=8, fmt="bf16", scalar_fmt="e8m24", loop_frac=None).method == "pwl"
     assert FlashDParams(d=2, fmt="bf16", saturation="published").skip_below == -6.0
     assert FA2Params(d=2, fmt="fp8_e4m3", method="pwl").recip_segments == 8
     assert FA2Params(d=2, fmt="e4m2", method="pwl").recip_segments == 4
@@ -96,7 +96,9 @@ def test_parameters_are_frozen_and_resolved():
     ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=2), "flashd_flashd_bf16_d4_p1_s0_k4b2"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, interleave=3), "flashd_flashd_bf16_d4_p3_s0_k4"),
-    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32", loop_frac=12), "flashd_flashd_bf16_d4_scfp32_p1_s0_lf12"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32"), "flashd_flashd_bf16_d4_scfp32_p1_s0"),
+    ("flashd", dict(d=4, fmt="bf16", loop_frac=None), "flashd_flashd_bf16_d4_p1_s0_lfnone"),
+    ("flashd", dict(d=4, fmt="bf16", loop_frac=10, loop_int=5), "flashd_flashd_bf16_d4_p1_s0_lf10_li5"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name

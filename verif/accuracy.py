@@ -195,38 +195,35 @@ def table(configs, problems, progress=None):
     return accuracy_table({"rows": measure(configs, problems, progress)})
 
 
-FIXED_LOOP_FRAC = 12        # FLASH-D's fixed-point loop in the standard set: at the floor with fp32 lanes (docs/engines.md)
-
-
 def configs(fmt, d, **common):
     """The standard comparison set at one input format: both designs at the published
-    formats (with the faithful units and with the published tables), then with a wider scalar
-    path, then wider accumulators, and FLASH-D's options. A label says when the units are the
+    formats (with the faithful units and with the published tables; FLASH-D's default weight
+    loop in fixed point, and in floating point), then with a wider scalar path, then wider
+    accumulators, and FLASH-D's options. A label says when the units are the
     published tables (``pwl``: asked for, or the only ones a wide scalar format has)."""
     wide = "fp32"
     out = []
     for label, design, kw in [
         ("FA2", "fa2", {}),
         ("FA2", "fa2", {"method": "pwl"}),
-        ("FLASH-D", "flashd", {}),
-        ("FLASH-D", "flashd", {"method": "pwl"}),
+        ("FLASH-D", "flashd", {}),                                  # the weight loop in fixed point
+        ("FLASH-D float loop", "flashd", {"loop_frac": None}),
+        ("FLASH-D", "flashd", {"method": "pwl"}),                   # the tables: the floating-point loop
         ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend"}),
         ("FLASH-D published (saturation + blend)", "flashd", {"saturation": "published", "update": "blend",
                                                               "method": "pwl"}),
         (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide}),
         (f"FA2 scalar {wide}", "fa2", {"scalar_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide}),
+        (f"FLASH-D float loop, scalar {wide}", "flashd", {"scalar_fmt": wide, "loop_frac": None}),
         (f"FLASH-D scalar {wide}", "flashd", {"scalar_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar {wide}, blend", "flashd", {"scalar_fmt": wide, "update": "blend"}),
         (f"FLASH-D scalar {wide}, published saturation", "flashd", {"scalar_fmt": wide, "saturation": "published"}),
-        ("FLASH-D fixed-point loop", "flashd", {"loop_frac": FIXED_LOOP_FRAC}),
-        (f"FLASH-D fixed-point loop, scores {wide}", "flashd", {"loop_frac": FIXED_LOOP_FRAC, "scalar_fmt": wide}),
         (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide}),
         (f"FA2 scalar+acc {wide}", "fa2", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide}),
+        (f"FLASH-D float loop, scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide, "loop_frac": None}),
         (f"FLASH-D scalar+acc {wide}", "flashd", {"scalar_fmt": wide, "acc_fmt": wide, "method": "pwl"}),
-        (f"FLASH-D fixed-point loop, scores+acc {wide}", "flashd", {"loop_frac": FIXED_LOOP_FRAC, "scalar_fmt": wide,
-                                                                  "acc_fmt": wide}),
     ]:
         try:
             p = engine_params(design, d=d, fmt=fmt, **kw, **common)

@@ -137,12 +137,14 @@ def _flashd_fixed(p, scores, v):
     lo, hi = p.loop_thresholds()
     none = np.zeros(R, dtype=bool)
     res = ModelResult(None, updates=R * (N - 1))
+    nan = np.logical_or.accumulate(np.isnan(model.to_float(p.scalar_fmt, scores)), axis=1)   # NaN from a NaN score on
     o, lw = cvt(p.fmt, af, v[:, 0]), np.zeros(R, dtype=np.int64)
     for i in range(1, N):
         lw, a = fixmodel.loop_step(F, I, S[:, i] - S[:, i - 1], lw)
-        skip = none if lo is None else a < lo
-        copy = none if hi is None else a > hi
-        o = lane_update(p, o, cvt(p.fmt, af, v[:, i]), fixmodel.loop_weight(af, F, I, lw), skip, copy, res)
+        skip = none if lo is None else (a < lo) & ~nan[:, i]          # a NaN weight neither skips nor copies
+        copy = none if hi is None else (a > hi) & ~nan[:, i]
+        w = np.where(nan[:, i], np.uint64(af.qnan), fixmodel.loop_weight(af, F, I, lw)).astype(np.uint64)
+        o = lane_update(p, o, cvt(p.fmt, af, v[:, i]), w, skip, copy, res)
     res.out = cvt(af, p.fmt, o)
     return res
 

@@ -87,8 +87,8 @@ def study(problems, fmt="bf16", fracs=(4, 6, 8, 10, 12, 14, 16), int_bits=6, pro
                      "floor_rms_rel": e["floor_rms_rel"], "saturated": counts["saturated"] if run else None})
         if progress:
             progress(f"{label}: RMS rel {e['rms_rel']:.4g}")
-    for label in ("FA2", "FA2 scalar fp32", "FA2 scalar+acc fp32", "FLASH-D", "FLASH-D scalar fp32",
-                  "FLASH-D scalar+acc fp32"):
+    for label in ("FA2", "FA2 scalar fp32", "FA2 scalar+acc fp32", "FLASH-D float loop", "FLASH-D float loop, scalar fp32",
+                  "FLASH-D float loop, scalar+acc fp32"):
         add(label, base[label])
     for acc in (fmt, "fp32"):
         p = engine_params("flashd", d=d, fmt=fmt, acc_fmt=acc, scalar_fmt="fp32")
