@@ -8,6 +8,8 @@ points (``CUTS``, listed in each docstring) as spread by :class:`~flashd.hdl.pip
 Formats, rounding and special values are described in :mod:`flashd.verif.model`.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -25,7 +27,7 @@ from .float import (
 )
 from .format import as_format, check_int
 from .params import MAX_GUARD_BITS
-from .pipeline import PipelinedOperator
+from .pipeline import Pipeline, PipelinedOperator, spread
 from .unit import Unit
 
 __all__ = ["FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "FPDot"]
@@ -232,6 +234,13 @@ class FPConvert(PipelinedOperator):
         return m
 
 
+def _evenly(k, places):
+    """``k`` <= ``places`` single ranks at evenly spaced places of ``places`` (one rank: the
+    middle one), as counts per place."""
+    chosen = {round((i + 1) * (places + 1) / (k + 1)) - 1 for i in range(k)}
+    return [int(j in chosen) for j in range(places)]
+
+
 def _tree(values, op):
     while len(values) > 1:
         values = [op(values[k], values[k + 1]) if k + 1 < len(values) else values[k]
@@ -382,9 +391,37 @@ class FPDot(PipelinedOperator):
         shift_width = len((_key(fi, exp, Signal()) - exp).as_unsigned())
         return {Unit(DotProduct, (fi,)): n, Unit(DotAlign, (fi, g, shift_width)): n}
 
+    def _ranks(self):
+        """Register ranks per cut, in elaborate's order: the products, the maximum's tree
+        levels, the alignment, the sum's tree levels, the sum, normalization, rounding. Up to 5
+        stages go to the 5 main cuts as :class:`Pipeline` spreads them; beyond, one rank each
+        and the rest into the trees' levels (the sum's first: at d = 64 its 6 levels of adders
+        are 20 ns in sky130), then stacked on the main cuts."""
+        inner = max(0, (self.n - 1).bit_length() - 1)          # level boundaries inside each tree
+        main = spread(min(self.stages, 5), 5)
+        extra = self.stages - sum(main)
+        to_sum = min(extra, inner)
+        to_max = min(extra - to_sum, inner)
+        main = [r + k for r, k in zip(main, spread(extra - to_sum - to_max, 5), strict=True)]
+        return [main[0], *_evenly(to_max, inner), main[1], *_evenly(to_sum, inner), *main[2:]]
+
+    def _tree_cut(self, p, values, op, keep, name):
+        """``values`` combined pairwise by ``op`` level by level, a cut between levels (its
+        ranks from :meth:`_ranks`), ``keep`` carried through them; ``(result, keep)``."""
+        level = 0
+        while len(values) > 1:
+            values = [op(values[k], values[k + 1]) if k + 1 < len(values) else values[k]
+                      for k in range(0, len(values), 2)]
+            level += 1
+            if len(values) > 1:
+                v = p.cut(**keep, **{f"{name}{j}": x for j, x in enumerate(values)})
+                values = [getattr(v, f"{name}{j}") for j in range(len(values))]
+                keep = {k: getattr(v, k) for k in keep}
+        return values[0], keep
+
     def elaborate(self, platform):
         m, n = Module(), self.n
-        p = self._pipeline(m)
+        p = Pipeline(m, self.stages, len(self._ranks()), self.i.valid, ranks=self._ranks())
         prods = []
         for j in range(n):
             q = m.submodules[f"prod{j}"] = self._part_builder(self._product_unit)
@@ -400,8 +437,10 @@ class FPDot(PipelinedOperator):
                   **{f"m{j}": q.sig for j, q in enumerate(prods)},
                   **{f"z{j}": q.zero for j, q in enumerate(prods)})
         keys = [_key(self.fmt_in, getattr(v, f"t{j}"), getattr(v, f"z{j}")) for j in range(n)]
-        emax = wire(m, _tree([wire(m, k, f"key{j}") for j, k in enumerate(keys)],
-                             lambda x, y: wire(m, Mux(x >= y, x, y), "emax")), "emax")
+        emax, kept = self._tree_cut(p, [wire(m, k, f"key{j}") for j, k in enumerate(keys)],
+                                    lambda x, y: wire(m, Mux(x >= y, x, y), "emax"), vars(v), "emax_part")
+        v = SimpleNamespace(**kept)
+        emax = wire(m, emax, "emax")
         terms = {}
         for j in range(n):
             a = m.submodules[f"align{j}"] = self._part_builder(self._align_unit)
@@ -410,8 +449,9 @@ class FPDot(PipelinedOperator):
             terms[f"a{j}"] = a.term
         keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=emax)
         v = p.cut(**keep, **terms)
-        total = _tree([getattr(v, f"a{j}") for j in range(n)], lambda x, y: wire(m, x + y, "sum"))
         keep = dict(nan=v.nan, inf=v.inf, inf_sign=v.inf_sign, all_neg_zero=v.all_neg_zero, emax=v.emax)
+        total, keep = self._tree_cut(p, [getattr(v, f"a{j}") for j in range(n)], lambda x, y: wire(m, x + y, "sum"),
+                                     keep, "sum_part")
         v = p.cut(**keep, total=total)
         neg = v.total < 0
         fi, g = self.fmt_in, self.guard_bits

@@ -38,13 +38,16 @@ class Pipeline:
     Latency is always ``stages`` cycles. Data registers have no reset; ``valid`` does.
     """
 
-    def __init__(self, m, stages, cuts, valid, domain="sync"):
+    def __init__(self, m, stages, cuts, valid, domain="sync", ranks=None):
         self.m, self.stages, self.cuts, self.domain = m, stages, cuts, domain
         self.valid = valid
         self._next = 0
+        # an operator may place its ranks itself (one count per cut, summing to stages)
+        self._ranks = spread(stages, cuts) if ranks is None else list(ranks)
+        assert len(self._ranks) == cuts and sum(self._ranks) == stages, (ranks, cuts, stages)
 
     def ranks_at(self, i):
-        return spread(self.stages, self.cuts)[i]
+        return self._ranks[i]
 
     def cut(self, **values):
         """Register ``values`` as many times as this cut point wants; return them as attributes."""

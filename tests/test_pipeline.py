@@ -60,14 +60,18 @@ def test_mul_latency_is_what_it_reports(stages):
     assert [v for _, v in seen] == [int(v) for v in model.mul("bf16", a, b)]
 
 
-def test_dot_pipelined_matches_model():
-    dut = FPDot("fp8_e4m3", "fp16", n=3, stages=6)
+@pytest.mark.parametrize("n, stages", [(3, 6), (11, 13)])
+def test_dot_pipelined_matches_model(n, stages):
+    """Beyond its 5 main cuts the dot product puts ranks between its trees' levels (11 terms,
+    13 stages: 5 main, 3 in the sum's tree, 3 in the maximum's, 2 stacked)."""
+    dut = FPDot("fp8_e4m3", "fp16", n=n, stages=stages)
+    assert sum(dut._ranks()) == stages and (n < 11 or all(dut._ranks()))
     rng = np.random.default_rng(2)
-    a, b = rng.integers(0, 256, (15, 3)), rng.integers(0, 256, (15, 3))
+    a, b = rng.integers(0, 256, (15, n)), rng.integers(0, 256, (15, n))
     fields = describe_fields(dut.i.payload.shape())
     words = pack(fields, {"a": a, "b": b}).tolist()
-    seen = _stream(dut, words, 25)
-    assert [c for c, _ in seen] == [k + 6 for k in range(15)]
+    seen = _stream(dut, words, 25 + stages)
+    assert [c for c, _ in seen] == [k + stages for k in range(15)]
     assert [v for _, v in seen] == [int(v) for v in model.dot("fp8_e4m3", "fp16", a, b)]
 
 
