@@ -345,7 +345,8 @@ class FPDot(PipelinedOperator):
     exact : bool
     stages : int
         Cut points: after the products, after alignment, after the sum, after
-        normalization, after rounding (``CUTS = 5``).
+        normalization, after rounding (``CUTS = 5``); beyond 5 stages, also between the
+        levels of the sum's tree, then of the maximum exponent's (:meth:`_ranks`).
     part_builder : callable, optional
         Makes each :class:`DotProduct` and :class:`DotAlign` from its :class:`~flashd.hdl.unit.Unit`
         (default: builds it); synthesis passes stand-ins for their netlists.
