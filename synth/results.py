@@ -18,7 +18,7 @@ from flashd.verif.accuracy import accuracy_table
 from flashd.verif.characterize import table as characterize_table
 
 from .power import power_text
-from .sweep import clock_table, table, tradeoff_table
+from .sweep import clock_table, ladder_table, table, tradeoff_table
 
 __all__ = ["RENDERERS", "render", "update_page"]
 
@@ -29,6 +29,7 @@ RENDERERS = {"accuracy": accuracy_table,               # a JSON's "kind" -> its 
              "compare": lambda data: table(data["rows"]),
              "compare_clock": lambda data: clock_table(data["rows"]),
              "tradeoff": tradeoff_table,
+             "ladder": ladder_table,
              "power": power_text,
              "characterize": lambda data: characterize_table(data["rows"]) + (
                  f"\n\nArea and delay: each unit alone, combinational, {data['library']}, ABC mapped for a "

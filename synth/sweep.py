@@ -38,7 +38,7 @@ from .power import in_mw
 from .provenance import provenance
 from .report import PAPER_POWER_REDUCTION, PAPER_REDUCTION, engine_report
 
-__all__ = ["DEFAULT_DESIGNS", "LADDER", "ladder", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
+__all__ = ["DEFAULT_DESIGNS", "LADDER", "ladder", "ladder_table", "ReportTask", "SearchTask", "open_executor", "run_tasks", "search_all", "compare", "table",
            "compare_at_clock", "clock_table", "tradeoff"]
 
 DEFAULT_DESIGNS = ("fa2", "flashd")         # the baseline first, then the candidates
