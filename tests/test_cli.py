@@ -58,6 +58,14 @@ def test_generate_writes_verilog_and_sidecar(tmp_path):
     (["regress", "--ops", "add,div"], "argument --ops: operator 'div' unknown"),
     (["compare", "--d", "2", "--designs", "fa2,fa2"], "--designs fa2,fa2: a baseline and at least one other design"),
     (["compare", "--d", "2", "--designs", "fa2,mha"], "argument --designs: design='mha' is unknown (allowed: fa2, flashd)"),
+    (["compare", "--d", "2", "--designs", "fa2/k=8,flashd"], "argument --designs: configuration 'fa2/k=8': 'k=8' is not "
+     "option=value of fa2"),
+    (["compare", "--d", "8", "--designs", "fa2/out_lanes=3,flashd"], "fa2/out_lanes=3 at bf16 d=8: out_lanes=3 does not "
+     "divide d=8"),
+    (["compare", "--preset", "ladder", "--d", "32"], "--preset ladder sets --d itself"),
+    (["generate", "flashd", "--d", "4", "--loop-frac", "21"], "loop_frac=21 is out of range (allowed: 1..20)"),
+    (["generate", "flashd", "--d", "4", "--loop-frac", "none", "--loop-int", "3"], "loop_int=3 applies only with "
+     "loop_frac"),
     (["coeffs", "--func", "ln", "--fmt", "fp8_e4m3", "--segments", "16"], "segments=16 needs 4 fraction bits"),
 ])
 def test_bad_options_exit_2_with_a_message(argv, needle, capsys):

@@ -163,3 +163,20 @@ def test_latency_formulas_in_closed_form():
         assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub),
                 FlashDEngine.latency_of(fixed)) == (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S, 2 * P + 3 * S)
         assert fa2.throughput == fd.throughput == 1
+
+
+def test_a_configuration_is_a_design_with_options():
+    """``compare``'s baselines and candidates: ``design/option=value/...``, values parsed as
+    int, float, none or text, the parameters built with the sweep's d and format."""
+    from flashd.verif.designs import config
+    c = config("fa2/out_lanes=8/scalar_fmt=fp32")
+    assert (c.design, c.options, c.title) == ("fa2", (("out_lanes", 8), ("scalar_fmt", "fp32")),
+                                              "FA2 out_lanes=8 scalar_fmt=fp32")
+    p = c.parameters(d=64, fmt="bf16")
+    assert (p.out_lanes, p.scalar_fmt.name, p.d) == (8, "fp32", 64)
+    assert config("flashd/loop_frac=none").parameters(d=4, fmt="bf16").loop_frac is None
+    assert config("flashd/skip_below=-7.5").parameters(d=4, fmt="bf16").skip_below == -7.5
+    for spec, msg in [("mha", "design='mha' is unknown"), ("fa2/d=4", "'d=4' is not option=value of fa2"),
+                      ("flashd/loop_frac", "'loop_frac' is not option=value")]:
+        with pytest.raises(ValueError, match=msg):
+            config(spec)
