@@ -53,6 +53,14 @@ def _nonlinear(p, op, stages):
     return _unit(_TABLE_UNITS[op], p.scalar_fmt, segments=p.segments_of(op), stages=stages)
 
 
+def _ring_ranks(P, n):
+    """The P - 1 ranks of a ring of ``n`` operators in series, per operator: the first ones
+    at the operators' boundaries (an operator puts a single rank at its output), so that one
+    rank splits the ring between its first two operators; the last operator's output is the
+    state register's input, so it gets ranks last."""
+    return spread(P - 1, n)[::-1]
+
+
 def ring(m, depth, value, load, name, init=None):
     """A ``depth``-long circular register chain that rotates every cycle; returns its head
     (the entry of the slot now at the input). The head is replaced by ``value`` when ``load``."""
@@ -464,15 +472,15 @@ class FlashDEngine(_Engine):
             u = {"s_fix": _unit(ScoreToFixed, sf, F, I, stages=S), "loop": _unit(FixLoopStep, F, I, stages=P - 1),
                  "w_fix": _unit(FixWeight, af, F, I, stages=S)}
         elif p.saturation == "exact":               # the ring: adder, log-sigmoid (P - 1 ranks)
-            r_add, r_lsig = spread(P - 1, 2)
+            r_add, r_lsig = _ring_ranks(P, 2)
             u = {"sub_dx": _unit(FPAdd, sf, stages=S), "add_a": _unit(FPAdd, sf, stages=r_add),
                  "lsig": _nonlinear(p, "logsigmoid", stages=r_lsig), "exp_w": _nonlinear(p, "exp", stages=S)}
         else:                                       # the ring: ln, adder, sigmoid
-            r_ln, r_add, r_sig = spread(P - 1, 3)
+            r_ln, r_add, r_sig = _ring_ranks(P, 3)
             u = {"sub_dx": _unit(FPAdd, sf, stages=S), "ln_w": _nonlinear(p, "ln", stages=r_ln),
                  "add_a": _unit(FPAdd, sf, stages=r_add), "sig": _nonlinear(p, "sigmoid", stages=r_sig)}
         if p.update == "lerp":                      # the lane ring: v - o, then the FMA
-            r_sub, r_fma = spread(P - 1, 2)
+            r_sub, r_fma = _ring_ranks(P, 2)
             for j in range(p.d):
                 u[f"diff{j}"], u[f"o_fma{j}"] = _unit(FPAdd, af, stages=r_sub), _unit(FPFMA, af, stages=r_fma)
         else:                                       # 1 - w and w*v feed-forward, the FMA in the ring

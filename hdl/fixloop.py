@@ -29,7 +29,7 @@ from .fixfunc import FixFunctionUnit, FixPlan, plan
 from .fixunits import GUARD, exp_design_of, fixed_const, top_bit_set
 from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format, check_int
-from .pipeline import PipelinedOperator
+from .pipeline import Pipeline, PipelinedOperator, spread
 
 __all__ = ["LoopDesign", "loop_design", "WeightDesign", "weight_design", "ScoreToFixed", "FixLoopStep", "FixWeight",
            "MAX_LOOP_FRAC", "MAX_LOOP_INT"]
@@ -118,7 +118,7 @@ class ScoreToFixed(PipelinedOperator):
 
 class FixLoopStep(PipelinedOperator):
     """``{dx, ndx = -dx, lw}`` -> ``{lw: LW', a: A}`` (see the module). Cut points: after
-    the two adders, after G, after the subtraction."""
+    the two adders, after G, after the subtraction (:meth:`_ranks`: one rank goes after G)."""
     CUTS = 3
 
     def __init__(self, frac, int_bits, *, stages=0):
@@ -127,9 +127,15 @@ class FixLoopStep(PipelinedOperator):
         super().__init__(data.StructLayout({"dx": signed(w + 1), "ndx": signed(w + 1), "lw": signed(w)}),
                          data.StructLayout({"lw": signed(w), "a": signed(w + 2)}), stages)
 
+    def _ranks(self):
+        """In a ring, a rank at the output only delays the state: the first goes after G
+        (splitting the adders and G from the subtraction), the second after the adders."""
+        k = self.stages
+        return [0, 1, 0] if k == 1 else [1, 1, 0] if k == 2 else spread(k, 3)
+
     def elaborate(self, platform):
         m, d = Module(), self.design
-        p = self._pipeline(m)
+        p = Pipeline(m, self.stages, self.CUTS, self.i.valid, ranks=self._ranks())
         x = self.i.payload
         a = wire(m, (x.dx + x.lw).as_signed(), "a")
         na = wire(m, (x.ndx - x.lw).as_signed(), "a_neg")
