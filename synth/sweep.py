@@ -48,14 +48,14 @@ PARTS = (DOT, WEIGHT, LANES, NORMALIZATION, GLUE)      # the breakdown columns o
 LADDER = {
     "fmt": "bf16", "d": 64, "clocks": (10.0, 15.0, 20.0, 30.0, 40.0),
     "blocks": {
-        # as published: the row normalized at once on d multipliers, piecewise-linear units,
-        # FLASH-D's saturation rule and blend update
-        "paper": ("fa2/method=pwl", "flashd/method=pwl/saturation=published/update=blend"),
         # the row streamed out in beats of 8 (FA2: 8 normalizing multipliers), faithful units,
         # FLASH-D's weight loop in fixed point (both update forms: lerp's lane loop is an adder
         # and an FMA, blend's one FMA); FA2 with an fp32 scalar path (more accurate) beside
         "strongest": ("fa2/out_lanes=8", "flashd/out_lanes=8/loop_frac=12", "flashd/out_lanes=8/loop_frac=12/update=blend",
                       "fa2/out_lanes=8/scalar_fmt=fp32"),
+        # as published: the row normalized at once on d multipliers, piecewise-linear units,
+        # FLASH-D's saturation rule and blend update
+        "paper": ("fa2/method=pwl", "flashd/method=pwl/saturation=published/update=blend"),
     }}
 
 
