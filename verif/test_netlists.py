@@ -59,9 +59,11 @@ def test_a_streamed_output_netlist_matches_the_model():
 
 
 @CLOSURE_25NS
+@pytest.mark.full
 def test_a_fixed_point_loop_netlist_matches_the_model():
     """FLASH-D bf16 d = 1 with its weight loop in fixed point, saturating at +-4 (scores
-    beyond it and states down to it in the random rows), P = 2."""
+    beyond it and states down to it in the random rows), P = 2 (make test's FLASH-D netlist
+    has the default loop, 12 fraction bits and ±128, at P = 1)."""
     result, _ = regress_netlist("flashd", "icarus", "netlist_fixed_loop", [1, 12, 40], library=library("sky130"),
                                 clock_ns=20.0, d=1, fmt="bf16", scalar_fmt="fp32", stages=1, interleave=2,
                                 loop_frac=8, loop_int=2)
