@@ -10,7 +10,7 @@ from flashd.hdl.params import MAX_D, MAX_GUARD_BITS, MAX_INTERLEAVE, FlashDParam
 from flashd.hdl.pwl import SEGMENT_CHOICES
 from flashd.synth.pdk import PDKS, library
 from flashd.verif.accuracy import default_data
-from flashd.verif.designs import DESIGNS, config
+from flashd.verif.designs import DESIGNS, PAPER_OPTIONS, config
 from flashd.verif.registry import METHODS, OPERATORS, OpSpec
 
 __all__ = ["int_range", "comma_list", "fmt_type", "positive_float", "choice", "threshold", "D", "POSITIVE",
@@ -126,6 +126,8 @@ def engine_options(p, *, d=True, stages=True):
     p.add_argument("--guard-bits", dest="guard_bits", type=int_range(0, MAX_GUARD_BITS), help=_help("guard_bits"))
     p.add_argument("--out-lanes", dest="out_lanes", type=int_range(1), help=_help("out_lanes"))
     p.add_argument("--out-buffers", dest="out_buffers", type=int_range(1, 8), help=_help("out_buffers"))
+    p.add_argument("--paper", action="store_true", help="each engine as the FLASH-D paper built it: the published "
+                   "units (--method pwl), FLASH-D with --saturation published --update blend")
     p.add_argument("--method", choices=METHODS, help="the nonlinear units, of an engine or a nonlinear operator: fix "
                    "(faithful, fixed point; an engine's default where its scalar format allows: up to fp32) or "
                    "pwl (the published piecewise-linear tables on an FMA; an operator's default)")
@@ -151,6 +153,11 @@ def engine_kwargs(args, design):
         raise ValueError(f"--{bad[0].replace('_', '-')} does not apply to {design} "
                          f"(its options: {', '.join('--' + o.replace('_', '-') for o in own)})")
     kw.update({k: getattr(args, k) for k in given})
+    if getattr(args, "paper", False):
+        for k, v in PAPER_OPTIONS[design].items():
+            if kw.get(k, v) != v:
+                raise ValueError(f"--paper sets --{k.replace('_', '-')} {v}; --{k.replace('_', '-')} {kw[k]} contradicts it")
+            kw[k] = v
     return kw
 
 
@@ -229,6 +236,7 @@ def op_spec(args, op):
     """The :class:`OpSpec` of operator ``op`` from a command's options; an engine option is an error naming it."""
     entry = OPERATORS[op]
     engine_only = [k for k in ("d", "acc_fmt", "scalar_fmt", "interleave") if getattr(args, k) is not None]
+    engine_only += ["paper"] if getattr(args, "paper", False) else []
     engine_only += [k for k in DESIGN_OPTIONS if hasattr(args, k)]
     if engine_only:
         raise ValueError(f"--{engine_only[0].replace('_', '-')} applies to the engines ({', '.join(DESIGNS)}), "

@@ -30,7 +30,7 @@ from pathlib import Path
 from flashd.progress import say, steps
 from flashd.verif.accuracy import configs, evaluate
 from flashd.verif.cache import cache_dir, set_cache_dir
-from flashd.verif.designs import DOT, LANES, NORMALIZATION, WEIGHT, config
+from flashd.verif.designs import DOT, LANES, NORMALIZATION, PAPER_OPTIONS, WEIGHT, config
 
 from .closure import close_timing
 from .flow import GLUE, use_yosys, yosys_kind
@@ -55,7 +55,8 @@ LADDER = {
                       "fa2/out_lanes=8/scalar_fmt=fp32"),
         # as published: the row normalized at once on d multipliers, piecewise-linear units,
         # FLASH-D's saturation rule and blend update
-        "paper": ("fa2/method=pwl", "flashd/method=pwl/saturation=published/update=blend"),
+        "paper": tuple("/".join([name, *(f"{k}={v}" for k, v in PAPER_OPTIONS[name].items())])
+                       for name in ("fa2", "flashd")),
     }}
 
 

@@ -63,6 +63,9 @@ def test_generate_writes_verilog_and_sidecar(tmp_path):
     (["compare", "--d", "8", "--designs", "fa2/out_lanes=3,flashd"], "fa2/out_lanes=3 at bf16 d=8: out_lanes=3 does not "
      "divide d=8"),
     (["compare", "--preset", "ladder", "--d", "32"], "--preset ladder sets --d itself"),
+    (["generate", "fa2", "--d", "4", "--paper", "--method", "fix"], "--paper sets --method pwl; --method fix "
+     "contradicts it"),
+    (["generate", "add", "--paper"], "--paper applies to the engines (fa2, flashd), not to add"),
     (["generate", "flashd", "--d", "4", "--loop-frac", "21"], "loop_frac=21 is out of range (allowed: 1..20)"),
     (["generate", "flashd", "--d", "4", "--loop-frac", "none", "--loop-int", "3"], "loop_int=3 applies only with "
      "loop_frac"),
@@ -377,3 +380,15 @@ def test_the_cache_is_kept_under_its_bound(tmp_path, monkeypatch, capsys):
     assert main(["--cache-dir", str(root), "coeffs", "--func", "exp"]) == 2
     assert capsys.readouterr().err.strip().endswith("FLASHD_CACHE_MAX: size 'lots': a number of bytes, or with K, M, G "
                                                     "or T (e.g. 500M, 2G), or none")
+
+
+def test_the_paper_configuration_is_one_option_away(tmp_path, capsys):
+    """``--paper``: each engine as the paper built it (its module name says so), the ladder's paper block too."""
+    from flashd.synth.sweep import LADDER
+    from flashd.verif.designs import PAPER_OPTIONS, config
+    for design in ("fa2", "flashd"):
+        assert main(["generate", design, "--d", "4", "--paper", "--out", str(tmp_path)]) == 0
+        p = config(design).parameters(d=4, fmt="bf16", **PAPER_OPTIONS[design])
+        assert (tmp_path / f"{p.module_name}.v").is_file()
+    assert [config(c).options for c in LADDER["blocks"]["paper"]] == [tuple(PAPER_OPTIONS[d].items()) for d in ("fa2", "flashd")]
+    assert (tmp_path / "flashd_flashd_bf16_d4_p1_s0_pwl_published_blend.v").is_file()

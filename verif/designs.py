@@ -20,7 +20,7 @@ from flashd.hdl.params import FA2Params, FlashDParams
 
 from . import attention_model
 
-__all__ = ["Design", "Recurrence", "Config", "DESIGNS", "design", "design_of", "config", "engine_params", "DOT",
+__all__ = ["Design", "Recurrence", "Config", "DESIGNS", "PAPER_OPTIONS", "design", "design_of", "config", "engine_params", "DOT",
            "WEIGHT", "LANES", "NORMALIZATION", "run_model"]
 
 # functional units of the area and power breakdowns
@@ -122,6 +122,9 @@ FLASHD = Design(
     recurrences=_flashd_loops)
 
 DESIGNS = {d.name: d for d in (FA2, FLASHD)}
+# each engine as the FLASH-D paper built it: the published piecewise-linear units (and FA2's row
+# normalized at once, the default), FLASH-D's saturation rule and blend update
+PAPER_OPTIONS = {"fa2": {"method": "pwl"}, "flashd": {"method": "pwl", "saturation": "published", "update": "blend"}}
 
 
 def design(name):
