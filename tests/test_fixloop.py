@@ -8,12 +8,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from flashd.hdl.fixloop import FixLoopStep, FixWeight, ScoreToFixed, loop_design
 from flashd.hdl.format import as_format
 from flashd.hdl.params import FlashDParams, default_thresholds
 from flashd.verif import fixmodel, model
+from flashd.verif.amasim import run_pipelined
 from flashd.verif.attention_bench import random_problem
 from flashd.verif.bench import seed_from_env
 from flashd.verif.model import from_float, to_float
@@ -76,27 +76,6 @@ def test_scores_round_to_nearest_even_and_saturate():
     assert got.tolist() == want
 
 
-def _simulate(dut, inputs, stages):
-    """``dut``'s output on every cycle, each input dict driven in turn, then ``stages`` idle cycles."""
-    got = []
-
-    async def bench(ctx):
-        for values in list(inputs) + [None] * stages:
-            for name, v in (values or {}).items():
-                ctx.set(getattr(dut.i.payload, name).as_value() if hasattr(getattr(dut.i.payload, name), "as_value")
-                        else getattr(dut.i.payload, name), int(v))
-            ctx.set(dut.i.valid, 1)
-            got.append(ctx.get(dut.o.payload))
-            if stages:
-                await ctx.tick()
-    sim = Simulator(dut)
-    if stages:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return got[stages:]
-
-
 def _edges(lo, hi, n, rng):
     edges = [v for v in (lo, lo + 1, -1, 0, 1, hi - 1, hi) if lo <= v <= hi]
     return np.concatenate([edges, rng.integers(lo, hi + 1, n)]).astype(np.int64)
@@ -109,7 +88,7 @@ def test_score_circuit_is_the_model(fmt, stages):
     xs = np.concatenate([from_float(f, np.array([0.0, -0.0, 0.5 / 4096, 1.5 / 4096, 127.99, -128.0, 1e30, np.inf,
                                                  -np.inf, np.nan, 2.0 ** -130])),
                          from_float(f, rng.standard_normal(600) * 30)]).astype(np.uint64)
-    got = _simulate(ScoreToFixed(f, F, I, stages=stages), [{"a": x} for x in xs], stages)
+    got = run_pipelined(ScoreToFixed(f, F, I, stages=stages), [{"a": x} for x in xs], stages)
     assert [int(g.s) for g in got] == fixmodel.score_to_fixed(f, F, I, xs).tolist()
     assert [int(g.nan) for g in got] == np.isnan(to_float(f, xs)).astype(int).tolist()
 
@@ -122,7 +101,7 @@ def test_step_circuit_is_the_model(stages):
     dx, lw = dx[:len(lw)], lw[:len(dx)]
     dx[len(dx) // 2:] //= 64                                        # most near 0: G's range
     dut = FixLoopStep(F, I, stages=stages)
-    got = _simulate(dut, [{"dx": a, "ndx": -a, "lw": b} for a, b in zip(dx, lw, strict=True)], stages)
+    got = run_pipelined(dut, [{"dx": a, "ndx": -a, "lw": b} for a, b in zip(dx, lw, strict=True)], stages)
     want_lw, want_a = fixmodel.loop_step(F, I, dx, lw)
     assert [(int(g.lw), int(g.a)) for g in got] == list(zip(want_lw.tolist(), want_a.tolist(), strict=True))
 
@@ -131,7 +110,7 @@ def test_step_circuit_is_the_model(stages):
 def test_weight_circuit_is_the_model(fmt, stages):
     d, rng = loop_design(F, I), np.random.default_rng(3)
     lw = np.concatenate([_edges(d.lo, 0, 400, rng), -rng.integers(0, 40 << F, 400)])
-    got = _simulate(FixWeight(fmt, F, I, stages=stages), [{"a": x} for x in lw], stages)
+    got = run_pipelined(FixWeight(fmt, F, I, stages=stages), [{"a": x} for x in lw], stages)
     assert [g.as_bits() for g in got] == fixmodel.loop_weight(fmt, F, I, lw).tolist()
 
 

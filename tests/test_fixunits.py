@@ -7,11 +7,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from flashd.hdl.fixunits import FIX_UNITS
 from flashd.hdl.format import as_format
 from flashd.verif import fixmodel
+from flashd.verif.amasim import run_pipelined
 from flashd.verif.characterize import sample
 from flashd.verif.model import from_float, to_float
 from flashd.verif.registry import OpSpec
@@ -110,22 +110,10 @@ def test_specials_are_exact():
 
 def _simulate(op, fmt, xs, stages=0):
     """The output on every cycle, the inputs followed by ``stages`` idle cycles."""
-    dut, got = FIX_UNITS[op](fmt, stages=stages), []
+    dut = FIX_UNITS[op](fmt, stages=stages)
     assert dut.latency == stages
-
-    async def bench(ctx):
-        for x in list(xs) + [0] * stages:
-            ctx.set(dut.i.payload.a.as_value(), int(x))
-            ctx.set(dut.i.valid, 1)
-            got.append(ctx.get(dut.o.payload.as_value()))
-            if stages:
-                await ctx.tick()
-    sim = Simulator(dut)
-    if stages:
-        sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.array(got, dtype=np.uint64)
+    got = run_pipelined(dut, [{"a": x} for x in xs], stages, first=0)
+    return np.array([g.as_bits() for g in got], dtype=np.uint64)
 
 
 @pytest.mark.parametrize("op", list(FIX_UNITS))
