@@ -26,39 +26,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .fixloop import FixLoopStep, FixWeight, ScoreToFixed
-from .fixunits import FIX_UNITS
 from .float import float_layout
-from .nonlinear import FPExp, FPLn, FPLogSigmoid, FPReciprocal, FPSigmoid
-from .ops import FPFMA, FPAdd, FPCompare, FPConvert, FPDot, FPMul
 from .params import FA2Params, FlashDParams, published_weights
-from .pipeline import ValidSignature, delay, spread
+from .pipeline import ValidSignature, delay
+from .plan import STREAM_CYCLES, fa2_latency, fa2_units, flashd_latency, flashd_units
 from .unit import Unit
 
 __all__ = ["FA2Engine", "FlashDEngine", "input_layout", "output_layout"]
-
-
-def _unit(cls, *args, **kwargs):
-    return Unit(cls, args, tuple(sorted(kwargs.items())))
-
-
-# the published (pwl) unit of each nonlinear operator; the faithful ones are FIX_UNITS
-_TABLE_UNITS = {"exp": FPExp, "reciprocal": FPReciprocal, "logsigmoid": FPLogSigmoid, "ln": FPLn, "sigmoid": FPSigmoid}
-
-
-def _nonlinear(p, op, stages):
-    """The engine's ``op`` unit in its scalar format, of the engine's method."""
-    if p.method == "fix":
-        return _unit(FIX_UNITS[op], p.scalar_fmt, stages=stages)
-    return _unit(_TABLE_UNITS[op], p.scalar_fmt, segments=p.segments_of(op), stages=stages)
-
-
-def _ring_ranks(P, n):
-    """The P - 1 ranks of a ring of ``n`` operators in series, per operator: the first ones
-    at the operators' boundaries (an operator puts a single rank at its output), so that one
-    rank splits the ring between its first two operators; the last operator's output is the
-    state register's input, so it gets ranks last."""
-    return spread(P - 1, n)[::-1]
 
 
 def ring(m, depth, value, load, name, init=None):
@@ -92,13 +66,6 @@ class Loop:
     def close(self, valid, update):
         """``update`` is ready P - 1 cycles after entry; the state holds when not ``valid``."""
         self.m.d.sync += self.state.eq(Mux(valid, update, self.old()))
-
-
-def _converters(u, names, fmt_in, fmt_out):
-    """Add a combinational ``fmt_in`` -> ``fmt_out`` converter per name (none when the
-    formats are the same)."""
-    if fmt_in != fmt_out:
-        u.update({name: _unit(FPConvert, fmt_in, fmt_out) for name in names})
 
 
 def _convert(m, u, name, value):
@@ -137,10 +104,6 @@ def output_signature(params):
 
 
 # cycles the output stream adds: the row into its buffer, the beat into the issue register,
-# the beat through the output FIFO (first-word fall-through: readable the cycle after its write)
-STREAM_CYCLES = 3
-
-
 class _Engine(wiring.Component):
     """Ports and the front end (acceptance, q store, dot product) of both engines.
 
@@ -197,10 +160,6 @@ class _Engine(wiring.Component):
     def throughput(self):
         return self.params.throughput
 
-    @staticmethod
-    def _dot(p):
-        return _unit(FPDot, p.fmt, p.scalar_fmt, n=p.d, guard_bits=p.guard_bits, stages=p.stages)
-
     @classmethod
     def units(cls, params):
         """The engine's functional units, ``{instance name: Unit}``, in the order
@@ -218,14 +177,6 @@ class _Engine(wiring.Component):
         """Cycles from the acceptance of a row's last pair to its output's valid, from the
         units' own stated latencies (nothing built)."""
         return cls.path_latency(params, {name: unit.latency for name, unit in cls.units(params).items()})
-
-    @staticmethod
-    def _lane_converters(p, u):
-        _converters(u, [f"v_cvt{j}" for j in range(p.d)], p.fmt, p.acc_fmt)
-
-    @staticmethod
-    def _output_converters(p, u):
-        _converters(u, [f"out_cvt{j}" for j in range(p.out_lanes or p.d)], p.acc_fmt, p.fmt)
 
     def _build(self, m):
         """Every unit built and added as a submodule (``{instance name: component}``)."""
@@ -355,31 +306,11 @@ class FA2Engine(_Engine):
 
     @classmethod
     def units(cls, p):
-        P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
-        u = {"max": _unit(FPCompare, sf, stages=P - 1),
-             "sub_c": _unit(FPAdd, sf, stages=S), "sub_e": _unit(FPAdd, sf, stages=S),
-             "exp_c": _nonlinear(p, "exp", stages=S), "exp_e": _nonlinear(p, "exp", stages=S),
-             "l_fma": _unit(FPFMA, sf, stages=P - 1),
-             "recip": _nonlinear(p, "reciprocal", stages=S)}
-        for j in range(p.d):
-            u[f"ve{j}"], u[f"o_fma{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1)
-        for j in range(p.out_lanes or p.d):             # on the output stream's k lanes, or all d
-            u[f"norm{j}"] = _unit(FPMul, af, stages=S)
-        u["dot"] = cls._dot(p)
-        _converters(u, ["c_cvt", "e_cvt"], sf, af)
-        cls._lane_converters(p, u)
-        _converters(u, ["r_cvt"], sf, af)
-        cls._output_converters(p, u)
-        return u
+        return fa2_units(p)
 
     @classmethod
     def path_latency(cls, p, lat):
-        """Dot, max ring, subtraction and exponential, v*e, the l/o rings, reciprocal,
-        normalization. (The rings' operators hold P - 1 ranks and the two exponential paths
-        align: tests/test_params.py checks both.)"""
-        P = p.interleave
-        tail = STREAM_CYCLES if p.out_lanes else 0
-        return lat["dot"] + P + lat["sub_e"] + lat["exp_e"] + lat["ve0"] + P + lat["recip"] + lat["norm0"] + tail
+        return fa2_latency(p, lat)
 
     def elaborate(self, platform):
         m = Module()
@@ -466,44 +397,11 @@ class FlashDEngine(_Engine):
 
     @classmethod
     def units(cls, p):
-        P, S, sf, af = p.interleave, p.stages, p.scalar_fmt, p.acc_fmt
-        if p.loop_frac is not None:                 # the ring: the fixed-point step (P - 1 ranks)
-            F, I = p.loop_frac, p.loop_int
-            u = {"s_fix": _unit(ScoreToFixed, sf, F, I, stages=S), "loop": _unit(FixLoopStep, F, I, stages=P - 1),
-                 "w_fix": _unit(FixWeight, af, F, I, stages=S)}
-        elif p.saturation == "exact":               # the ring: adder, log-sigmoid (P - 1 ranks)
-            r_add, r_lsig = _ring_ranks(P, 2)
-            u = {"sub_dx": _unit(FPAdd, sf, stages=S), "add_a": _unit(FPAdd, sf, stages=r_add),
-                 "lsig": _nonlinear(p, "logsigmoid", stages=r_lsig), "exp_w": _nonlinear(p, "exp", stages=S)}
-        else:                                       # the ring: ln, adder, sigmoid
-            r_ln, r_add, r_sig = _ring_ranks(P, 3)
-            u = {"sub_dx": _unit(FPAdd, sf, stages=S), "ln_w": _nonlinear(p, "ln", stages=r_ln),
-                 "add_a": _unit(FPAdd, sf, stages=r_add), "sig": _nonlinear(p, "sigmoid", stages=r_sig)}
-        if p.update == "lerp":                      # the lane ring: v - o, then the FMA
-            r_sub, r_fma = _ring_ranks(P, 2)
-            for j in range(p.d):
-                u[f"diff{j}"], u[f"o_fma{j}"] = _unit(FPAdd, af, stages=r_sub), _unit(FPFMA, af, stages=r_fma)
-        else:                                       # 1 - w and w*v feed-forward, the FMA in the ring
-            u["one_minus_w"] = _unit(FPAdd, af, stages=S)
-            for j in range(p.d):
-                u[f"wv{j}"], u[f"o_fma{j}"] = _unit(FPMul, af, stages=S), _unit(FPFMA, af, stages=P - 1)
-        u["dot"] = cls._dot(p)
-        if p.loop_frac is None:
-            for threshold, name in (("skip_below", "cmp_skip"), ("copy_above", "cmp_copy")):
-                if p.threshold_bits(threshold) is not None:     # combinational comparators
-                    u[name] = _unit(FPCompare, sf)
-            _converters(u, ["w_cvt"], sf, af)
-        cls._lane_converters(p, u)
-        cls._output_converters(p, u)
-        return u
+        return flashd_units(p)
 
     @classmethod
     def path_latency(cls, p, lat):
-        """Dot, dx, the weight ring, e^lw (exact), w*v (blend), the lane ring. (Each ring's
-        operators hold P - 1 ranks: tests/test_params.py checks it.)"""
-        tail = STREAM_CYCLES if p.out_lanes else 0
-        front = lat["s_fix"] + lat["w_fix"] if p.loop_frac is not None else lat["sub_dx"] + lat.get("exp_w", 0)
-        return lat["dot"] + front + p.interleave + lat.get("wv0", 0) + p.interleave + tail
+        return flashd_latency(p, lat)
 
     def _compare(self, m, u, name, a, threshold, valid):
         """(a < t, a > t, a == t) against a constant (comparator ``u[name]``), or all 0 when
@@ -625,3 +523,4 @@ class FlashDEngine(_Engine):
         w.close(end.valid, Mux(end.first, one, Mux(end.skip, w_lo, Mux(end.copy, w_hi, w_sig))))
         post = delay(m, P, v=y.v, first=y.first, last=y.last, valid=y.valid, skip=skip, copy=copy)
         return w.state, post
+

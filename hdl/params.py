@@ -17,17 +17,19 @@ from typing import ClassVar
 from .fixloop import MAX_LOOP_FRAC, MAX_LOOP_INT
 from .fixunits import FIX_UNITS, MAX_MAN_BITS
 from .format import FPFormat, as_format, check_int
+from .ops import MAX_GUARD_BITS
+from .plan import latency_of
 from .pwl import check_segments, exponent_check, round_to_format
 
 __all__ = ["EngineParams", "FA2Params", "FlashDParams", "METHODS", "MAX_D", "MAX_INTERLEAVE", "MAX_GUARD_BITS", "field_help", "PUBLISHED_THRESHOLDS", "PUBLISHED_WEIGHTS", "default_thresholds", "default_loop_frac", "published_weights"]
 
 MAX_D = 1024
 MAX_INTERLEAVE = 64
-MAX_GUARD_BITS = 4096                    # the dot product's window; exact fp32 needs 506
 PUBLISHED_THRESHOLDS = (-6.0, 11.0)      # the published rule tests dx <= -6 and dx >= 11
 PUBLISHED_WEIGHTS = (1e-5, 0.99999)      # ... and forces w to these
 DEFAULT_SEGMENTS = 8
 DEFAULT_LOOP_INT = 7                     # FLASH-D's fixed-point loop saturates at +-128
+DEFAULT_MIN_ROW = 64                     # the streamed output keeps up with rows of 64 keys or more
 SEGMENT_OPTIONS = ("exp_segments", "recip_segments", "lsig_segments", "ln_segments", "sigmoid_segments")
 # the parameter holding each nonlinear unit's table size (method pwl)
 SEGMENT_FIELD = {"exp": "exp_segments", "reciprocal": "recip_segments", "logsigmoid": "lsig_segments",
@@ -104,13 +106,18 @@ class EngineParams:
         Rows processed round-robin (P), 1..``MAX_INTERLEAVE``.
     guard_bits : int
         Dot-product window bits (see :class:`~flashd.hdl.ops.FPDot`), 0..``MAX_GUARD_BITS``.
-    out_lanes : int, optional
+    out_lanes : int, None or "auto"
         The output row leaves in ``d / out_lanes`` beats of ``out_lanes`` values on a
-        valid/ready stream (FA2 normalizes them on ``out_lanes`` multipliers); None (default):
-        the whole row at once with valid only, no backpressure.
+        valid/ready stream (FA2 normalizes them on ``out_lanes`` multipliers); None: the
+        whole row at once with valid only, no backpressure (the paper's engines). "auto"
+        (default): with the fewest buffers, the fewest lanes that take rows of ``min_row``
+        pairs without stalling the input (:meth:`stream_keeps_up`).
     out_buffers : int, optional
-        With ``out_lanes``: finished rows held for the stream, 1..8 (default P, the rows in
-        flight: the P rows of a group end within P cycles).
+        With the stream: finished rows held for it, 1..8 (default: the fewest, at least P,
+        that take rows of ``min_row`` pairs without stalling, at most 8).
+    min_row : int, optional
+        With the stream: the shortest row (pairs) it must take without stalling the input;
+        it chooses the defaults of ``out_lanes`` and ``out_buffers`` (default 64).
     method : str, optional
         The nonlinear units: ``"fix"`` (faithful, fixed point) or ``"pwl"`` (the published
         tables); default ``"fix"`` where ``scalar_fmt`` allows (up to fp32's 23 fraction
@@ -118,7 +125,7 @@ class EngineParams:
     """
     DESIGN: ClassVar[str] = ""
     COMMON: ClassVar[tuple] = ("d", "fmt", "acc_fmt", "scalar_fmt", "stages", "interleave", "guard_bits", "method",
-                               "out_lanes", "out_buffers")
+                               "out_lanes", "out_buffers", "min_row")
     MAX_OUT_BUFFERS: ClassVar[int] = 8
 
     d: int = field(metadata={"help": f"head dimension (1..{MAX_D})"})
@@ -130,11 +137,16 @@ class EngineParams:
     guard_bits: int = field(default=3, metadata={"help": f"dot-product window bits below the largest product (0..{MAX_GUARD_BITS}, default 3)"})
     method: str = field(default=None, metadata={"help": "nonlinear units: fix (faithful fixed point; default where the "
                                                         "scalar format allows: up to fp32) or pwl (the published tables)"})
-    out_lanes: int = field(default=None, metadata={"help": "output row in beats of k values on a valid/ready stream, k "
-                                                           "dividing d (default: the whole row at once, valid only)"})
-    out_buffers: int = field(default=None, metadata={"help": "with out_lanes: finished rows held for the stream, 1..8 "
-                                                             "(default P, one per row in flight; more for rows shorter "
-                                                             "than the latency plus d/k)"})
+    out_lanes: int = field(default="auto", metadata={"help": "output row in beats of k values on a valid/ready stream, "
+                                                             "k dividing d; none: the whole row at once, valid only (the "
+                                                             "paper's); auto (default): the fewest lanes that keep up "
+                                                             "with rows of min_row pairs"})
+    out_buffers: int = field(default=None, metadata={"help": "with the stream: finished rows held for it, 1..8 (default: "
+                                                             "the fewest, at least P, that keep up with rows of min_row "
+                                                             "pairs)"})
+    min_row: int = field(default=None, metadata={"help": "with the stream: the shortest row (pairs) it takes without "
+                                                         f"stalling the input; picks out_lanes and out_buffers (default "
+                                                         f"{DEFAULT_MIN_ROW})"})
 
     def _set(self, name, value):
         object.__setattr__(self, name, value)        # resolving a default of a frozen dataclass
@@ -176,18 +188,57 @@ class EngineParams:
         check_int("stages", self.stages, 0)
         check_int("interleave", self.interleave, 1, MAX_INTERLEAVE)
         check_int("guard_bits", self.guard_bits, 0, MAX_GUARD_BITS)
-        if self.out_lanes is not None:
+        if self.out_lanes is not None and not (isinstance(self.out_lanes, str) and self.out_lanes == "auto"):
             check_int("out_lanes", self.out_lanes, 1, self.d)
             if self.d % self.out_lanes:
-                divisors = [k for k in range(1, self.d + 1) if self.d % k == 0]
                 raise ValueError(f"out_lanes={self.out_lanes} does not divide d={self.d} (allowed: "
-                                 f"{', '.join(map(str, divisors))})")
-            # one row buffer per row in flight: the P rows of a group end within P cycles
-            default = min(self.interleave, self.MAX_OUT_BUFFERS)
-            self._set("out_buffers", check_int("out_buffers", default if self.out_buffers is None else self.out_buffers,
-                                               1, self.MAX_OUT_BUFFERS))
-        elif self.out_buffers is not None:
-            raise ValueError(f"out_buffers={self.out_buffers} applies only with out_lanes (the streamed output)")
+                                 f"{', '.join(map(str, self._divisors()))}, none or auto)")
+        if self.out_lanes is None:
+            for name in ("out_buffers", "min_row"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}={getattr(self, name)} applies only with out_lanes (the streamed output)")
+        else:
+            if self.out_buffers is not None:
+                check_int("out_buffers", self.out_buffers, 1, self.MAX_OUT_BUFFERS)
+            self._set("min_row", check_int("min_row", DEFAULT_MIN_ROW if self.min_row is None else self.min_row, 1))
+        self._resolve_design()
+        self._resolve_stream()
+
+    def _resolve_design(self):
+        """The design's own parameters resolved (after the common ones, before the stream's)."""
+
+    def _divisors(self):
+        return [k for k in range(1, self.d + 1) if self.d % k == 0]
+
+    def stream_keeps_up(self, lanes, buffers, latency):
+        """Whether rows of ``min_row`` pairs pass a stream of ``lanes`` lanes and ``buffers``
+        row buffers without stalling the input, ``latency`` the engine's (last pair to first
+        beat; an upper bound on when its buffer starts to drain). Each group of P rows
+        takes a buffer per row at its last pairs and gives it back when the row's d/k-th
+        beat issues, one row after another: the P rows of a group are out ``latency + P*d/k``
+        cycles after its end, and B buffers hold B/P groups, which come every P*N cycles
+        (tests/test_engines_rtl.py checks a stall-free default and a stalling smaller one)."""
+        P, N, beats = self.interleave, self.min_row, self.d // lanes
+        return beats <= N and latency + P * beats <= buffers * N
+
+    def _resolve_stream(self):
+        """``out_lanes="auto"`` and ``out_buffers`` resolved: the fewest buffers (at least P,
+        one per row of a group), then the fewest lanes, that keep up with rows of
+        ``min_row`` pairs; if none does, the most lanes and buffers."""
+        if self.out_lanes is None:
+            return
+        P, top = self.interleave, self.MAX_OUT_BUFFERS
+        auto, given = isinstance(self.out_lanes, str), self.out_buffers
+        lanes = self._divisors() if auto else [self.out_lanes]
+        buffers = [given] if given is not None else list(range(min(P, top), top + 1))
+        self._set("out_lanes", lanes[-1])
+        self._set("out_buffers", buffers[0])
+        latency = latency_of(self)                            # the same for every k and B
+        fits = [(b, k) for b in buffers for k in lanes if self.stream_keeps_up(k, b, latency)]
+        # none fits (rows too short): the most lanes and, where more of them help, the most buffers
+        b, k = fits[0] if fits else (buffers[-1] if self.d // lanes[-1] <= self.min_row else buffers[0], lanes[-1])
+        self._set("out_lanes", k)
+        self._set("out_buffers", b)
 
     @classmethod
     def options(cls):
@@ -229,8 +280,7 @@ class EngineParams:
         if self.guard_bits != 3:
             parts.append(f"g{self.guard_bits}")
         if self.out_lanes is not None:
-            default = min(self.interleave, self.MAX_OUT_BUFFERS)
-            parts.append(f"k{self.out_lanes}" + (f"b{self.out_buffers}" if self.out_buffers != default else ""))
+            parts.append(f"k{self.out_lanes}" + (f"b{self.out_buffers}" if self.out_buffers != self.interleave else ""))
         if self.method != ("pwl" if self._fix_fits(self._units()) else "fix"):
             parts.append(self.method)
         return "_".join(parts + self._name_parts())
@@ -261,8 +311,7 @@ class FA2Params(EngineParams):
     exp_segments: int = field(default=None, metadata={"help": "table pieces of the exponential (default 8)"})
     recip_segments: int = field(default=None, metadata={"help": "table pieces of the reciprocal (default 8)"})
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _resolve_design(self):
         if self.method == "pwl" or (self.method is None and self._fix_fits(self._units())):
             _scalar_check(self.scalar_fmt, "exp")
         self._resolve_method(self._units(), {SEGMENT_FIELD[op]: op for op in self._units()})
@@ -331,8 +380,7 @@ class FlashDParams(EngineParams):
     ln_segments: int = field(default=None, metadata={"help": "published: table pieces of ln (default 8)"})
     sigmoid_segments: int = field(default=None, metadata={"help": "published: table pieces of the sigmoid (default 8)"})
 
-    def __post_init__(self):
-        super().__post_init__()
+    def _resolve_design(self):
         if self.saturation not in self.SATURATION:
             raise ValueError(f"saturation={self.saturation!r} is not allowed (allowed: {', '.join(self.SATURATION)})")
         if self.update not in self.UPDATE:

@@ -80,6 +80,13 @@ def threshold(text):
         raise argparse.ArgumentTypeError(f"{text!r}: need a number, 'none' or 'default'") from None
 
 
+def out_lanes_type(text):
+    """``--out-lanes``: lanes, ``none`` (the row at once) or ``auto``."""
+    if text in ("none", "auto"):
+        return None if text == "none" else "auto"
+    return int_range(1)(text)
+
+
 def loop_bits(text):
     """``--loop-frac``: fraction bits, ``none`` (the floating-point loop) or ``default``."""
     if text in ("none", "default"):
@@ -124,8 +131,11 @@ def engine_options(p, *, d=True, stages=True):
         p.add_argument("--stages", type=int_range(0), help=_help("stages"))
     p.add_argument("--interleave", type=int_range(1, MAX_INTERLEAVE), help=_help("interleave"))
     p.add_argument("--guard-bits", dest="guard_bits", type=int_range(0, MAX_GUARD_BITS), help=_help("guard_bits"))
-    p.add_argument("--out-lanes", dest="out_lanes", type=int_range(1), help=_help("out_lanes"))
+    # absent unless given: none (the row at once) is a value
+    p.add_argument("--out-lanes", dest="out_lanes", type=out_lanes_type, metavar="K|none|auto", default=argparse.SUPPRESS,
+                   help=_help("out_lanes"))
     p.add_argument("--out-buffers", dest="out_buffers", type=int_range(1, 8), help=_help("out_buffers"))
+    p.add_argument("--min-row", dest="min_row", type=int_range(1), metavar="N", help=_help("min_row"))
     p.add_argument("--paper", action="store_true", help="each engine as the FLASH-D paper built it: the published "
                    "units (--method pwl), FLASH-D with --saturation published --update blend")
     p.add_argument("--method", choices=METHODS, help="the nonlinear units, of an engine or a nonlinear operator: fix "
@@ -144,7 +154,8 @@ def engine_kwargs(args, design):
     """Engine parameters from parsed options, only those given; an option the design does
     not take is an error naming it and the design's own options."""
     params = DESIGNS[design].params
-    common = [k for k in params.COMMON if k not in ("d", "fmt") and getattr(args, k, None) is not None]
+    common = [k for k in params.COMMON if k not in ("d", "fmt") and (getattr(args, k, None) is not None or
+                                                                     k == "out_lanes" and hasattr(args, k))]
     kw = {k: getattr(args, k) for k in common}
     given = [k for k in DESIGN_OPTIONS if hasattr(args, k)]
     own = params.options()
@@ -156,7 +167,9 @@ def engine_kwargs(args, design):
     if getattr(args, "paper", False):
         for k, v in PAPER_OPTIONS[design].items():
             if kw.get(k, v) != v:
-                raise ValueError(f"--paper sets --{k.replace('_', '-')} {v}; --{k.replace('_', '-')} {kw[k]} contradicts it")
+                show = {k: "none" if x is None else x for k, x in (("v", v), ("given", kw[k]))}
+                raise ValueError(f"--paper sets --{k.replace('_', '-')} {show['v']}; --{k.replace('_', '-')} "
+                                 f"{show['given']} contradicts it")
             kw[k] = v
     return kw
 

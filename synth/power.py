@@ -309,7 +309,9 @@ def engine_power(design, *, library, clock_ns, groups, source, name=None, seed=1
         instances, outputs, t_sta = sta.result()
 
     def unit(instance):
-        return dsg.category(instance.split(".", 1)[0]) if "." in instance else GLUE
+        # the output stream's FIFO is glue, as in the area breakdown (synthesis flattens it into the top)
+        head = instance.split(".", 1)[0] if "." in instance else None
+        return GLUE if head in (None, "out_fifo") else dsg.category(head)
     watts, missing = activity_power(instances, outputs, act, unit)
     if len(missing) > 0.001 * len(instances):
         raise PowerError(f"{len(missing)} of {len(instances)} instances of {flat_path} have no activity from the "

@@ -48,11 +48,11 @@ PARTS = (DOT, WEIGHT, LANES, NORMALIZATION, GLUE)      # the breakdown columns o
 LADDER = {
     "fmt": "bf16", "d": 64, "clocks": (10.0, 15.0, 20.0, 30.0, 40.0),
     "blocks": {
-        # the row streamed out in beats of 8 (FA2: 8 normalizing multipliers), faithful units,
-        # FLASH-D's weight loop in fixed point (both update forms: lerp's lane loop is an adder
-        # and an FMA, blend's one FMA); FA2 with an fp32 scalar path (more accurate) beside
-        "strongest": ("fa2/out_lanes=8", "flashd/out_lanes=8/loop_frac=12", "flashd/out_lanes=8/loop_frac=12/update=blend",
-                      "fa2/out_lanes=8/scalar_fmt=fp32"),
+        # each engine's default: the row streamed out on the fewest lanes that keep up with
+        # rows of 64 keys (FA2 normalizes on those lanes), faithful units, FLASH-D's weight loop
+        # in fixed point (both update forms: lerp's lane loop is an adder and an FMA, blend's
+        # one FMA); FA2 with an fp32 scalar path (more accurate) beside
+        "strongest": ("fa2", "flashd", "flashd/update=blend", "fa2/scalar_fmt=fp32"),
         # as published: the row normalized at once on d multipliers, piecewise-linear units,
         # FLASH-D's saturation rule and blend update
         "paper": tuple("/".join([name, *(f"{k}={v}" for k, v in PAPER_OPTIONS[name].items())])
@@ -580,8 +580,9 @@ def tradeoff(fmt, d, problems, *, library=None, progress=say, labels=None, clock
               if labels is None or label in labels]
     reports = {}
     if clock_ns is not None:
-        tasks = {label: (p.design, clock_ns, fmt, d, tuple(sorted((k, v) for k, v in p.as_dict().items()
-                                                                   if k not in ("design", "fmt", "d", "stages", "interleave"))))
+        # the stream's defaults (configs() sets none) are chosen again at each stages and P
+        fixed = ("design", "fmt", "d", "stages", "interleave", "out_lanes", "out_buffers")
+        tasks = {label: (p.design, clock_ns, fmt, d, tuple(sorted((k, v) for k, v in p.as_dict().items() if k not in fixed)))
                  for label, p, _ in chosen}
         found = search_all(list(tasks.values()), library=library, executor=executor, jobs=jobs, progress=progress)
         reports = {label: found[t][0] for label, t in tasks.items()}

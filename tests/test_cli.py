@@ -157,11 +157,11 @@ def test_cli_verify_simulates_random_rows_and_refuses_bad_options(capsys):
 def test_cli_generates_engines_with_sidecars(tmp_path):
     assert main(["generate", "flashd", "--d", "3", "--fmt", "fp16", "--scalar-fmt", "fp32", "--interleave", "2",
                  "--stages", "1", "--out", str(tmp_path)]) == 0
-    name = "flashd_flashd_fp16_d3_scfp32_p2_s1"
+    name = "flashd_flashd_fp16_d3_scfp32_p2_s1_k1"        # streamed on one lane: rows of 64 pairs keep up
     assert f"module {name}(" in (tmp_path / f"{name}.v").read_text()
     side = json.loads((tmp_path / f"{name}.json").read_text())
     assert side["latency_cycles"] == FlashDEngine.latency_of(
-        FlashDParams(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1)) == 7
+        FlashDParams(d=3, fmt="fp16", scalar_fmt="fp32", interleave=2, stages=1)) == 10
     assert side["ports"]["i__payload"]["k"] == [48, 16, 3] and side["ports"]["i__payload"]["last"] == [144, 1, 1]
     assert side["parameters"]["skip_below"] == -11.09
 

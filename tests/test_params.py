@@ -9,7 +9,7 @@ import itertools
 import pytest
 from amaranth.hdl import Fragment
 
-from flashd.hdl.attention import FA2Engine, FlashDEngine
+from flashd.hdl.attention import STREAM_CYCLES, FA2Engine, FlashDEngine
 from flashd.hdl.format import as_format
 from flashd.hdl.params import FA2Params, FlashDParams, default_thresholds
 from flashd.verif.designs import engine_params
@@ -38,8 +38,10 @@ BAD_PARAMETERS = [
     ("fa2", dict(d=4, fmt="bf16", method="fix", exp_segments=8), "exp_segments=8 does not apply to method='fix'"),
     ("flashd", dict(d=4, fmt="bf16", scalar_fmt="e8m24", method="fix"),
      "method='fix' does not fit scalar_fmt=e8m24: the fixed-point logsigmoid is planned up to fp32's precision"),
-    ("fa2", dict(d=6, fmt="bf16", out_lanes=4), "out_lanes=4 does not divide d=6 (allowed: 1, 2, 3, 6)"),
-    ("fa2", dict(d=6, fmt="bf16", out_buffers=1), "out_buffers=1 applies only with out_lanes (the streamed output)"),
+    ("fa2", dict(d=6, fmt="bf16", out_lanes=4), "out_lanes=4 does not divide d=6 (allowed: 1, 2, 3, 6, none or auto)"),
+    ("fa2", dict(d=6, fmt="bf16", out_lanes=None, out_buffers=1), "out_buffers=1 applies only with out_lanes (the streamed output)"),
+    ("flashd", dict(d=6, fmt="bf16", out_lanes=None, min_row=9), "min_row=9 applies only with out_lanes (the streamed output)"),
+    ("flashd", dict(d=6, fmt="bf16", min_row=0), "min_row=0 is out of range (allowed: >= 1)"),
     ("fa2", dict(d=6, fmt="bf16", out_lanes=3, out_buffers=9), "out_buffers=9 is out of range (allowed: 1..8)"),
     ("flashd", dict(d=6, fmt="bf16", out_lanes=7), "out_lanes=7 is out of range (allowed: 1..6)"),
     ("mha", dict(d=4, fmt="bf16"), "design='mha' is unknown (allowed: fa2, flashd)"),
@@ -82,23 +84,24 @@ def test_parameters_are_frozen_and_resolved():
 
 
 @pytest.mark.parametrize("design,kw,name", [
-    ("fa2", dict(d=64, fmt="bf16"), "flashd_fa2_bf16_d64_p1_s0"),
-    ("flashd", dict(d=64, fmt="bf16", scalar_fmt="fp32", interleave=2, stages=2), "flashd_flashd_bf16_d64_scfp32_p2_s2"),
+    ("fa2", dict(d=64, fmt="bf16"), "flashd_fa2_bf16_d64_p1_s0_k2"),
+    ("flashd", dict(d=64, fmt="bf16", scalar_fmt="fp32", interleave=2, stages=2), "flashd_flashd_bf16_d64_scfp32_p2_s2_k2"),
     ("flashd", dict(d=8, fmt="fp8_e4m3", saturation="published", update="blend"),
-     "flashd_flashd_fp8_e4m3_d8_p1_s0_published_blend"),
+     "flashd_flashd_fp8_e4m3_d8_p1_s0_k1_published_blend"),
     ("flashd", dict(d=8, fmt="bf16", acc_fmt="fp32", skip_below=None, lsig_segments=4),
-     "flashd_flashd_bf16_d8_accfp32_p1_s0_pwl_skipnone_lsig4"),
-    ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_pwl_recip16"),
-    ("fa2", dict(d=3, fmt="fp16", method="pwl"), "flashd_fa2_fp16_d3_p1_s0_pwl"),
-    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0_pwl"),
-    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0"),
-    ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_copy2p5"),
+     "flashd_flashd_bf16_d8_accfp32_p1_s0_k1_pwl_skipnone_lsig4"),
+    ("fa2", dict(d=3, fmt="fp16", guard_bits=5, recip_segments=16), "flashd_fa2_fp16_d3_p1_s0_g5_k1_pwl_recip16"),
+    ("fa2", dict(d=3, fmt="fp16", method="pwl"), "flashd_fa2_fp16_d3_p1_s0_k1_pwl"),
+    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="fp32", method="pwl"), "flashd_fa2_fp16_d3_scfp32_p1_s0_k1_pwl"),
+    ("fa2", dict(d=3, fmt="fp16", scalar_fmt="e8m24", method="pwl"), "flashd_fa2_fp16_d3_sce8m24_p1_s0_k1"),
+    ("flashd", dict(d=3, fmt="fp16", copy_above=2.5), "flashd_flashd_fp16_d3_p1_s0_k1_copy2p5"),
     ("fa2", dict(d=4, fmt="bf16", out_lanes=2), "flashd_fa2_bf16_d4_p1_s0_k2"),
+    ("fa2", dict(d=64, fmt="bf16", out_lanes=None), "flashd_fa2_bf16_d64_p1_s0"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, out_buffers=2), "flashd_flashd_bf16_d4_p1_s0_k4b2"),
     ("flashd", dict(d=4, fmt="bf16", out_lanes=4, interleave=3), "flashd_flashd_bf16_d4_p3_s0_k4"),
-    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32"), "flashd_flashd_bf16_d4_scfp32_p1_s0"),
-    ("flashd", dict(d=4, fmt="bf16", loop_frac=None), "flashd_flashd_bf16_d4_p1_s0_lfnone"),
-    ("flashd", dict(d=4, fmt="bf16", loop_frac=10, loop_int=5), "flashd_flashd_bf16_d4_p1_s0_lf10_li5"),
+    ("flashd", dict(d=4, fmt="bf16", scalar_fmt="fp32"), "flashd_flashd_bf16_d4_scfp32_p1_s0_k1"),
+    ("flashd", dict(d=4, fmt="bf16", loop_frac=None), "flashd_flashd_bf16_d4_p1_s0_k1_lfnone"),
+    ("flashd", dict(d=4, fmt="bf16", loop_frac=10, loop_int=5), "flashd_flashd_bf16_d4_p1_s0_k1_lf10_li5"),
 ])
 def test_module_name_encodes_every_non_default_parameter(design, kw, name):
     assert engine_params(design, **kw).module_name == name
@@ -156,13 +159,15 @@ def test_the_elaborated_engine_has_the_stated_latency():
 
 def test_latency_formulas_in_closed_form():
     for P, S in [(1, 0), (2, 1), (4, 3)]:
-        fa2 = FA2Params(d=8, fmt="bf16", interleave=P, stages=S)
-        fd = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S)
-        pub = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, saturation="published", update="blend")
-        fixed = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, loop_frac=12)
-        assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub),
-                FlashDEngine.latency_of(fixed)) == (2 * P + 6 * S, 2 * P + 3 * S, 2 * P + 3 * S, 2 * P + 3 * S)
-        assert fa2.throughput == fd.throughput == 1
+        for out, tail in ((None, 0), ("auto", STREAM_CYCLES)):      # the row at once, or streamed
+            fa2 = FA2Params(d=8, fmt="bf16", interleave=P, stages=S, out_lanes=out)
+            fd = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, out_lanes=out)
+            pub = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, saturation="published", update="blend",
+                               out_lanes=out)
+            fixed = FlashDParams(d=8, fmt="bf16", interleave=P, stages=S, loop_frac=12, out_lanes=out)
+            assert (FA2Engine.latency_of(fa2), FlashDEngine.latency_of(fd), FlashDEngine.latency_of(pub),
+                    FlashDEngine.latency_of(fixed)) == (2 * P + 6 * S + tail,) + (2 * P + 3 * S + tail,) * 3
+            assert fa2.throughput == fd.throughput == 1
 
 
 def test_a_configuration_is_a_design_with_options():

@@ -123,8 +123,9 @@ FLASHD = Design(
 
 DESIGNS = {d.name: d for d in (FA2, FLASHD)}
 # each engine as the FLASH-D paper built it: the published piecewise-linear units (and FA2's row
-# normalized at once, the default), FLASH-D's saturation rule and blend update
-PAPER_OPTIONS = {"fa2": {"method": "pwl"}, "flashd": {"method": "pwl", "saturation": "published", "update": "blend"}}
+# and FLASH-D's output rows at once: d normalizing multipliers in FA2), FLASH-D's saturation rule and blend update
+PAPER_OPTIONS = {"fa2": {"method": "pwl", "out_lanes": None},
+                 "flashd": {"method": "pwl", "saturation": "published", "update": "blend", "out_lanes": None}}
 
 
 def design(name):

@@ -17,6 +17,7 @@ import pytest
 from flashd.verif import model
 from flashd.verif.accuracy import SHARED_DATA, load_qkv
 from flashd.verif.attention_bench import check_rows, regress_engine, regress_engines, schedule
+from flashd.verif.designs import engine_params
 from flashd.verif.stream import InPort, Monitor, OutPort, StreamDriver, run, start
 
 
@@ -134,6 +135,20 @@ def test_streamed_output(design, buffers, out_gap):
     r = regress_engine(design, "icarus", f"engine_stream_{design}_{out_gap}", [1] * 5 + [12, 2], gap=0.0,
                        out_gap=out_gap, d=8, fmt="bf16", out_lanes=2, out_buffers=buffers, stages=1)
     assert r.ok and r.rows == 7 and r.pairs == 19 and r.stalls > 0, r.report()
+
+
+@pytest.mark.sim
+def test_the_default_stream_keeps_up_with_rows_of_min_row_pairs():
+    """out_lanes and out_buffers by default: the fewest that take rows of ``min_row`` pairs
+    without stalling the input. FA2 at d = 8 and rows of 15 pairs gets 2 lanes and a buffer;
+    rows of 15 pairs back to back pass with no stall, and on one lane they stall."""
+    kw = dict(d=8, fmt="bf16", stages=1)
+    p = engine_params("fa2", min_row=15, **kw)
+    assert (p.out_lanes, p.out_buffers) == (2, 1)
+    r = regress_engine("fa2", "icarus", "engine_stream_default", [15] * 5, gap=0.0, min_row=15, **kw)
+    assert r.ok and r.stalls == 0, r.report()
+    r = regress_engine("fa2", "icarus", "engine_stream_one_lane", [15] * 5, gap=0.0, out_lanes=1, out_buffers=1, **kw)
+    assert r.ok and r.stalls > 0, r.report()
 
 
 def _real_data(design, n_groups):
