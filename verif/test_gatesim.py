@@ -25,7 +25,7 @@ from flashd.verif.designs import engine_params
 from .test_netlists import _real_groups
 
 CLOCK_NS = 25.0
-DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3, method="pwl")   # verif/test_power.py's engine (units: see there)
+DESIGN = dict(d=4, fmt="fp8_e4m3", stages=3, interleave=3, method="pwl", out_lanes=None)   # verif/test_power.py's engine
 
 
 def _stimulus(groups, seed):
