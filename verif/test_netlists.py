@@ -70,6 +70,7 @@ def test_a_fixed_point_loop_netlist_matches_the_model():
     assert result.ok and result.rows == 6, result.report()
 
 
+@pytest.mark.full
 def test_a_netlist_with_fanout_trees_everywhere_matches_the_model(monkeypatch):
     """FA2 fp8 d = 1 at 25 ns with a buffer for every 2 box input pins (the flow's FANOUT is 8,
     which at d = 1 buffers only the reset and valid nets): the trees carry every net into its
