@@ -119,6 +119,7 @@ def test_a_dot_product_is_its_distinct_parts_synthesized_once():
 
 
 @pytest.mark.xdist_group("sky130_fp8_d1_25ns")     # tests/test_sta.py: the same design
+@pytest.mark.full                                   # two Yosys builds compared; make test's netlists are 0.70's
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="no yosys executable (Debian's 0.23) to compare with")
 def test_pypi_yosys_netlists_time_in_opensta_and_simulate_bit_exact():
     """FLASH-D fp8 d = 1, S1 P3 at 25 ns (the design test_sta's search finds) synthesized with
