@@ -125,13 +125,13 @@ def test_engine_full(sim, name, design, params, groups):
 
 
 @pytest.mark.sim
-@pytest.mark.parametrize("design, buffers", [("fa2", 2), ("flashd", None)])
-@pytest.mark.parametrize("out_gap", [0.0, 0.4])
+@pytest.mark.parametrize("design, buffers, out_gap", [("fa2", 2, 0.4), ("flashd", None, 0.4), ("fa2", 2, 0.0)])
 def test_streamed_output(design, buffers, out_gap):
     """out_lanes k: bit-exact rows in d/k beats, each row's first beat at the stated latency
-    or d/k cycles after the row before it (with o.ready always high), or later (o.ready low
-    in 40% of cycles); rows of one pair (shorter than a row takes to land and leave) and the
-    back-pressure stall the input, which the bench sees as refused offers."""
+    or d/k cycles after the row before it (with o.ready always high: also every engine case,
+    streamed by default), or later (o.ready low in 40% of cycles); rows of one pair (shorter
+    than a row takes to land and leave) and the back-pressure stall the input, which the
+    bench sees as refused offers."""
     r = regress_engine(design, "icarus", f"engine_stream_{design}_{out_gap}", [1] * 5 + [12, 2], gap=0.0,
                        out_gap=out_gap, d=8, fmt="bf16", out_lanes=2, out_buffers=buffers, stages=1)
     assert r.ok and r.rows == 7 and r.pairs == 19 and r.stalls > 0, r.report()
