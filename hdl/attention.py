@@ -2,20 +2,23 @@
 
 Both take one input stream of ``{q, k, v, last}`` (``lib.stream``: payload, valid, ready),
 one (k_i, v_i) pair per accepted cycle; ``q`` is read on the first pair of each row (the pair
-after the previous row's ``last``) and ignored on the others. The output row ``o`` (d values
-in ``fmt``) comes with a one-cycle valid, ``latency`` cycles after its row's last pair was
-accepted. Rows follow each other with no idle cycle.
+after the previous row's ``last``) and ignored on the others. The output row ``o`` leaves on a
+valid/ready stream in d/k beats of k values (``out_lanes``, by default the fewest lanes that
+keep up with rows of ``min_row`` pairs), its first beat ``latency`` cycles after its row's
+last pair was accepted; with ``out_lanes=None`` the d values at once with a one-cycle valid
+(the paper's interface). Rows follow each other with no idle cycle.
 
 Interleave ``P``: P independent rows are streamed round-robin, pair i of row 0, pair i of
 row 1, ..., pair i of row P-1, so the P rows of a group have equal length (as the query rows
 of one attention head do). Each loop-carried recurrence then has P cycles: its operators
 get P-1 register ranks and the state register closes the ring. ``ready`` is low only when
-P > 1 and the input paused: the next pair must wait until its row's slot comes round again.
-With P = 1 ``ready`` is always high.
+P > 1 and the input paused (the next pair waits until its row's slot comes round again), or
+for a row's last pair while the output stream has no buffer for it (rows shorter than
+``min_row``, or ``o.ready`` held low).
 
 ``stages`` register ranks go into every feed-forward operator (dot product, subtractions,
 exponentials, lane multiplies, reciprocal). Each engine lists its units (:meth:`units`,
-hashable :class:`Unit` descriptions, nothing built) and states its latency from their own
+hashable :class:`Unit` descriptions, nothing built: :mod:`~flashd.hdl.plan`) and states its latency from their own
 latencies (:meth:`latency_of`); a test holds that against the units ``elaborate`` builds.
 Throughput: one pair per cycle, so a row of N pairs takes N cycles of the input stream.
 """
@@ -129,8 +132,8 @@ class _Engine(wiring.Component):
     Members
     -------
     i : In(stream.Signature(StructLayout({"q", "k", "v": ArrayLayout(fmt, d), "last": 1})))
-    o : Out(ValidSignature(ArrayLayout(fmt, d))), or with ``out_lanes`` k
-        Out(stream.Signature(StructLayout({"data": ArrayLayout(fmt, k), "last": 1})))
+    o : Out(stream.Signature(StructLayout({"data": ArrayLayout(fmt, k), "last": 1}))) with
+        ``out_lanes`` k (the default), or Out(ValidSignature(ArrayLayout(fmt, d))) with None
 
     The output stream (``out_lanes``): at a row's end its state moves to one of
     ``out_buffers`` buffers, so the lanes start the next row at once, and leaves in d/k
