@@ -4,7 +4,9 @@ the output's last bit (``|Y / 2**out_frac - f(x)| < 2**-out_frac`` for every inp
 :func:`plan` designs the unit: a plain table when the input is narrow, else a piecewise
 polynomial of degree 1 or 2 on ``2**k`` equal segments (the top ``k`` input bits index a
 coefficient table; the rest, ``t``, is truncated to ``t_bits`` and fed to Horner's rule with
-truncated products), the cheapest that meets the error budget. The budget is not estimated:
+truncated products), the cheapest that meets the error budget (``limit``: 1 ulp, or less
+when the caller adds errors of its own) and whose errors do not lean one way (mean at most
+:data:`MAX_LEAN`, where any plan reaches that). The budget is not estimated:
 up to :data:`EXHAUSTIVE_BITS` input bits the plan evaluates its own integer arithmetic
 (:meth:`FixPlan.evaluate`, NumPy) on every input and keeps the error it measured
 (``max_err_ulp``, ``mean_err_ulp``), which the tests check against an independent oracle;
@@ -55,6 +57,7 @@ FIX_FUNCTIONS = {
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
+MAX_LEAN = 0.01             # ulps: a plan's mean error, at the fewest guard bits that reach it
 EXHAUSTIVE_BITS = 22        # up to here every input is evaluated when the plan is made (4M at 22 bits)
 MAX_IN_BITS = 32            # beyond, the NumPy model's products outgrow int64
 SAMPLES = 256               # points per segment where a bounded plan's polynomial is compared with f
@@ -76,6 +79,7 @@ class FixPlan:
     mean_err_ulp: float         # the mean signed error (does it lean one way?)
     midpoint: bool = False      # f at the middle of each input step (see _target)
     scale: int = 1              # f of X / 2**in_bits * scale: inputs on [0, scale)
+    limit: float = 1.0          # the error allowed (ulps): below 1 when the caller has other errors to add
 
     @property
     def out_bits(self):
@@ -152,10 +156,10 @@ def _fit(f, k, degree):
     return np.linalg.solve(V, values.T).T
 
 
-def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1):
+def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0):
     """The plan of one (k, degree, guard), or None: ``t_bits`` as few as stay faithful, and the
-    constant terms raised by what the flooring shifts lose on average (0 to ``degree`` units:
-    of the faithful ones, the least mean error), so that the errors do not lean one way."""
+    constant terms offset (:func:`_offsets`: of the faithful ones, the least mean error), so
+    that the errors do not lean one way."""
     r = in_bits - k
     f = _target(function, in_bits, midpoint, scale)
     c = _fit(f, k, degree)
@@ -164,22 +168,38 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1
     X = np.arange(1 << in_bits, dtype=np.int64)
     best = None
     for t_bits in range(r, 0, -1):            # fewer bits of t: smaller multipliers, while faithful
-        tried = []
-        for offset in range(degree + 1):
-            coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
+        def measure(offset, t_bits=t_bits):
+            coeffs = _offset(raw, offset)
             p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint, scale)
-            err, mean = _errors(f, in_bits, out_frac, p.evaluate(X))
-            if err < 1.0:
-                tried.append((abs(mean), err, mean, coeffs))
+            return (*_errors(f, in_bits, out_frac, p.evaluate(X)), coeffs)
+        tried = [(abs(mean), err, mean, coeffs) for err, mean, coeffs in _offsets(degree, guard, measure) if err < limit]
         if not tried:
             break
         _, err, mean, coeffs = min(tried)
         best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint,
-                       scale)
+                       scale, limit)
     return best
 
 
-def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1):
+def _offset(raw, offset):
+    """The integer coefficients with ``offset`` added to the constant terms."""
+    return (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
+
+
+def _offsets(degree, guard, measure):
+    """``measure(offset)`` (error, mean error in ulps, coefficients) of the offsets of the
+    constant terms worth trying: 0 to ``degree`` (what the flooring shifts lose), and the one
+    that cancels the mean error at 0 with its two neighbours (t's truncation lowers the
+    results too)."""
+    tried = {o: measure(o) for o in range(degree + 1)}
+    best = round(-tried[0][1] * 2 ** guard)
+    for o in (best - 1, best, best + 1):
+        if o not in tried:
+            tried[o] = measure(o)
+    return list(tried.values())
+
+
+def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0):
     """The plan of one (k, degree, guard) too wide to evaluate on every input, or None: its
     error bounded from the arithmetic (in ulps of ``2**-out_frac``), as FloPoCo budgets its
     function units. With ``P`` a segment's polynomial of the integer coefficients in the
@@ -189,7 +209,7 @@ def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scal
     2**-guard + max|f'| * (2**-(k + t_bits) - 2**-in_bits)`` (the bits of t dropped).
     ``max|P - f|`` is taken on :data:`SAMPLES` points per segment and raised by 1% for
     what lies between them (the error curve of a degree-2 fit bends by far less); ``t_bits``
-    as few as keep the sum below 1, the offset of the least mean error on a sample."""
+    as few as keep the sum below ``limit``, the offset of the least mean error on a sample."""
     f = _target(function, in_bits, midpoint, scale)
     c = _fit(f, k, degree)
     unit = 2.0 ** (out_frac + guard)
@@ -201,8 +221,8 @@ def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scal
     P = sum(raw[j][:, None].astype(np.float64) * tau ** j for j in range(degree + 1))
     approx = 1.01 * float(np.max(np.abs(P / unit - fx))) * 2.0 ** out_frac
     slope = 1.01 * float(np.max(np.abs(np.diff(fx, axis=1)) / np.diff(x, axis=1)))
-    floors = max((degree + 1) // 2, degree - (degree + 1) // 2) * 2.0 ** -guard      # the best offset's
-    budget = 1.0 - 0.5 - approx - floors
+    floors = max((degree + 1) // 2, degree - (degree + 1) // 2) * 2.0 ** -guard      # the least offset's
+    budget = limit - 0.5 - approx - floors
     if budget <= 0:
         return None
     t_bits = next((t for t in range(1, r + 1) if slope * (2.0 ** -(k + t) - 2.0 ** -in_bits) * 2.0 ** out_frac < budget), r)
@@ -211,16 +231,17 @@ def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scal
         return None
     X = np.random.default_rng(0).integers(0, 1 << in_bits, 1 << 16)
     err = 0.5 + approx + slope * (2.0 ** -(k + t_bits) - 2.0 ** -in_bits) * 2.0 ** out_frac
-    tried = []
-    for offset in range(degree + 1):
-        if err + max(offset, degree - offset) * 2.0 ** -guard >= 1.0:
-            continue
-        coeffs = (tuple(int(v) + offset for v in raw[0]),) + tuple(tuple(int(v) for v in col) for col in raw[1:])
+    def measure(offset):
+        coeffs = _offset(raw, offset)
         p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint, scale)
         mean = float(np.mean(p.evaluate(X) / 2.0 ** out_frac - f(X / 2.0 ** in_bits))) * 2.0 ** out_frac
-        tried.append((abs(mean), err + max(offset, degree - offset) * 2.0 ** -guard, mean, coeffs))
+        return err + max(abs(offset), abs(degree - offset)) * 2.0 ** -guard, mean, coeffs
+    tried = [(abs(mean), bound, mean, coeffs) for bound, mean, coeffs in _offsets(degree, guard, measure) if bound < limit]
+    if not tried:
+        return None
     _, err, mean, coeffs = min(tried)
-    return FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint, scale)
+    return FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint, scale,
+                   limit)
 
 
 # area proxy (µm², sky130 hd): least squares over 16 plans of exp2, 1/(1+x) and the
@@ -236,11 +257,12 @@ def _cost(p):
     return TABLE_BIT_COST * p.table_bits + PRODUCT_BIT_COST * sum(w * p.t_bits for w in widths[1:])
 
 
-def plan(function, in_bits, out_frac, midpoint=False, scale=1):
+def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0):
     """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
     ``in_bits`` input bits with ``out_frac`` output fraction bits; ``midpoint``: of the
     function at the middle of each input step; ``scale`` (a power of two): on [0, scale)
-    (see :func:`_target`)."""
+    (see :func:`_target`); ``limit``: the error allowed, in ulps of ``2**-out_frac`` (at most
+    1: faithful)."""
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
     check_int("in_bits", in_bits, 1, MAX_IN_BITS)
@@ -248,30 +270,37 @@ def plan(function, in_bits, out_frac, midpoint=False, scale=1):
     check_int("scale", scale, 1, 1 << 16)
     if scale & (scale - 1):
         raise ValueError(f"scale={scale} is not a power of two")
-    return _plan(function, in_bits, out_frac, bool(midpoint), scale)
+    if not 0.5 < limit <= 1.0:
+        raise ValueError(f"limit={limit} is out of range (allowed: above 0.5, a table's rounding, up to 1)")
+    return _plan(function, in_bits, out_frac, bool(midpoint), scale, float(limit))
 
 
-def _plan(function, in_bits, out_frac, midpoint, scale=1):
+def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0):
     f = _target(function, in_bits, midpoint, scale)
     if in_bits <= TABLE_BITS:
         x = np.arange(1 << in_bits) / 2.0 ** in_bits
         Y = np.round(f(x) * 2.0 ** out_frac).astype(np.int64)
         err, mean = _errors(f, in_bits, out_frac, Y)
         return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean,
-                       midpoint, scale)
+                       midpoint, scale, limit)
     found = []
     for degree in (1, 2):
         for k in range(1, in_bits - 1):
             if (1 << k) * (degree + 1) * (out_frac + 8) > (1 << 16):    # tables beyond 64 kbit: not worth it
                 break
+            leaning = []
             for guard in range(1, 9):
                 p = (_poly if in_bits <= EXHAUSTIVE_BITS else _bounded)(function, in_bits, out_frac, k, degree,
-                                                                        guard, midpoint, scale)
-                if p is not None:
+                                                                        guard, midpoint, scale, limit)
+                if p is not None and abs(p.mean_err_ulp) <= MAX_LEAN:
                     found.append(p)
                     break
+                leaning += [p] if p is not None else []
+            else:                       # no guard makes it both faithful and unbiased: the least leaning
+                found += [min(leaning, key=lambda q: abs(q.mean_err_ulp))] if leaning else []
     if not found:
         raise ValueError(f"{function} on {in_bits} bits to 2^-{out_frac}: no table of at most 64 kbit is faithful")
+    found = [p for p in found if abs(p.mean_err_ulp) <= MAX_LEAN] or found      # unbiased ones first
     best = min(found, key=_cost)
     linear = [p for p in found if p.degree == 1]
     # degree 2 puts two multipliers in series: worth its delay only for more than a quarter of the cost

@@ -83,7 +83,8 @@ class WeightDesign:
 @lru_cache(maxsize=None)
 def weight_design(fmt, loop_frac, int_bits):
     fmt = as_format(fmt)
-    e = exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)     # |t error| < 2**-(p + 2), as FixExp
+    # |t error| < 2**-(p + 2) as in FixExp, but with guard bits and one rounding (FixExp's plan gives the significand)
+    e = exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)
     bits = e.frac + int_bits + 2                                        # |LW| * (log2e error) < 2**-(frac + 2)
     return WeightDesign(e.frac, fixed_const(math.log2(math.e), bits), loop_frac + bits - e.frac, e.plan)
 

@@ -14,7 +14,7 @@ input's fields: exact by construction.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from amaranth.hdl import Cat, Const, Module, Mux
@@ -54,6 +54,18 @@ class ExpDesign:
     negative x complemented (``-T - 1``: |t| rounded up, not down, and no carry chain);
     either way within ``2**-frac``. ``k`` is its integer part (floor) and its fraction bits
     feed the ``exp2`` plan. ``|x| >= 2**e_sat`` saturates: +Inf for x > 0, +0 for x < 0.
+
+    :func:`exp_design` (the exponential unit's) has no final rounding: its plan gives the
+    result's significand itself (``man_bits`` fraction bits), within ``1 - T`` ulp of 2**f at
+    f's step middle, ``T`` what the error of t (up to 3/4 of a step: half a step from the
+    middle, a quarter from log2e) can move 2**f (slope < 2 ln 2): under 1 ulp together. An
+    output of 2 (the top of f's range) becomes the largest significand below 2 (no carry into
+    the exponent): the true value is then above it (by more than 1 - limit - T = 0), so that
+    is a neighbour. The exponent ``k + bias`` alone decides overflow and flushing, beside the
+    plan, not after it. Below ``2**e_one`` (a quarter of
+    1's ulp), 1 is the correctly rounded result: without that, the negative x there (t one
+    step below 0, complemented) would give the significand below 1, faithful but leaning low over
+    a great many inputs.
     """
     frac: int
     log2e: int
@@ -61,23 +73,29 @@ class ExpDesign:
     e_sat: int
     shift0: int
     plan: FixPlan
+    e_one: int = None       # the exponential unit's: ±0 and |x| < 2**e_one give 1 exactly (correctly rounded)
+
+
+T_STEPS = 0.75     # t's error in steps of 2**-frac, at most: half a step from the middle, a quarter from log2e
 
 
 def exp_design(fmt):
     fmt = as_format(fmt)
     _check_precision(fmt, "exponential")
-    return exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)   # |t error| < 2**-(p + 2)
+    M, frac = fmt.man_bits, fmt.precision + 2
+    moved = T_STEPS * 2 * math.log(2) * 2.0 ** (M - frac)      # ulps of 2**-M: 0.13
+    return replace(exp_design_of(fmt, frac, M, limit=1 - moved), e_one=-(M + 2))
 
 
 @lru_cache(maxsize=None)
-def exp_design_of(fmt, frac, out_frac, min_sat=0):
+def exp_design_of(fmt, frac, out_frac, min_sat=0, limit=1.0):
     # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation (no
     # earlier than 2**min_sat)
     e_sat = max(min_sat, math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e))))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
     # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
     return ExpDesign(frac, fixed_const(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
-                     plan("exp2", frac, out_frac, midpoint=True))
+                     plan("exp2", frac, out_frac, midpoint=True, limit=limit))
 
 
 @dataclass(frozen=True)
@@ -230,7 +248,8 @@ class _FixUnit(PipelinedOperator):
 class FixExp(_FixUnit):
     """``e**x``, faithful (see :class:`ExpDesign`). exp(±0) = 1, exp(+Inf) = +Inf,
     exp(-Inf) = +0, NaN -> NaN; overflow gives +Inf, results below the smallest normal +0.
-    Cut points: after the product with log2(e), after k and f, after 2**f, after rounding."""
+    No rounding: the plan gives the significand. Cut points: after the product with
+    log2(e), after k and f, after 2**f, after packing."""
     CUTS = 4
     DESIGN = staticmethod(exp_design)
 
@@ -239,16 +258,18 @@ class FixExp(_FixUnit):
         x, p = self._start(m)
         big = ~x.zero & (x.exp >= d.e_sat)
         v = p.cut(prod=_const_mul(m, x.sig, d.log2e, "t_product"), exp=x.exp, sign=x.sign, nan=x.nan,
-                  hi=~x.sign & (x.inf | big), lo=x.sign & (x.inf | big))
+                  hi=~x.sign & (x.inf | big), lo=x.sign & (x.inf | big), one=x.zero | (x.exp < d.e_one))
         amount = wire(m, (d.shift0 - v.exp).as_signed(), "t_shift")      # >= 0 below e_sat
         t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
         t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
-        v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo)
-        y = self._function(m, d.plan, v.f, "exp2")
-        y, moved = top_bit_set(m, y, d.plan.out_range[0], "y")
-        v = p.cut(k=v.k, y=y, moved=moved, nan=v.nan, hi=v.hi, lo=v.lo)
-        top = wire(m, (v.k - d.plan.out_frac + len(y) - 1 - v.moved).as_signed(), "top")
-        return self._finish(m, p, round_pack(m, fmt, 0, top, v.y, zero=v.lo, inf=v.hi, nan=v.nan, normalized=True))
+        v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo, one=v.one)
+        y = self._function(m, d.plan, v.f, "exp2")          # the significand, 2**M to 2**(M+1)
+        y = wire(m, y[:fmt.man_bits] | y[fmt.man_bits + 1].replicate(fmt.man_bits), "significand")   # 2 -> 2 - ulp
+        biased = wire(m, (v.k + fmt.bias).as_signed(), "biased")
+        v = p.cut(y=y, biased=biased, nan=v.nan, hi=v.hi | (biased >= fmt.exp_mask), lo=v.lo | (biased <= 0), one=v.one)
+        out = Mux(v.nan, fmt.qnan, Mux(v.one, fmt.bias << fmt.man_bits, Mux(v.hi, fmt.inf, Mux(
+            v.lo, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))))
+        return self._finish(m, p, wire(m, out, "packed"))
 
 
 class FixReciprocal(_FixUnit):

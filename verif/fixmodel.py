@@ -34,10 +34,16 @@ def exp(fmt, x):
     t = (sig * d.log2e) >> shift
     t = np.where(s == 1, -t - 1, t)                         # |t| rounded up when x < 0
     k = t >> d.frac                                          # floor
-    y = d.plan.evaluate(_int64(t & ((1 << d.frac) - 1)))
+    y = np.minimum(d.plan.evaluate(_int64(t & ((1 << d.frac) - 1))), (2 << fmt.man_bits) - 1)   # no rounding
+    biased = _int64(k + fmt.bias)
     big = (cls == INF) | ((cls == NORMAL) & (e >= d.e_sat).astype(bool))
-    out = round_pack(fmt, 0, _objects(y), k - d.plan.out_frac, nan=cls == NAN, inf=big & (s == 0).astype(bool))
-    return np.where(big & (s == 1).astype(bool) & (cls != NAN), np.uint64(0), out).astype(np.uint64)
+    out = (np.clip(biased, 0, fmt.exp_mask).astype(np.uint64) << np.uint64(fmt.man_bits)) | (y & fmt.man_mask).astype(np.uint64)
+    out = np.where(biased <= 0, np.uint64(0), out)
+    out = np.where((biased >= fmt.exp_mask) | (big & (s == 0).astype(bool)), np.uint64(fmt.inf), out)
+    out = np.where(big & (s == 1).astype(bool), np.uint64(0), out)
+    one = (cls == ZERO) | ((cls == NORMAL) & (e < d.e_one).astype(bool))
+    out = np.where(one, np.uint64(fmt.bias << fmt.man_bits), out)
+    return np.where(cls == NAN, np.uint64(fmt.qnan), out).astype(np.uint64)
 
 
 def reciprocal(fmt, x):
