@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from amaranth import Array, Const, Module, Shape, Signal, signed, unsigned
+from amaranth import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .format import check_int
 
-__all__ = ["FIX_FUNCTIONS", "EXHAUSTIVE_BITS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit"]
+__all__ = ["FIX_FUNCTIONS", "EXHAUSTIVE_BITS", "MAX_IN_BITS", "TABLE_BITS", "FixPlan", "plan", "FixFunctionUnit", "FixOctaves", "octaves",
+           "FixOctavesUnit"]
 
 def _ln_ratio(u):
     """ln(1 + u) / u (1 at u = 0); ``ln_ratio`` takes u = m - 1 for m in [1, 1.5) and m/2 - 1
@@ -54,6 +55,7 @@ FIX_FUNCTIONS = {
     "softplus_ratio": lambda a: np.exp(a) * np.log1p(np.exp(-a)),   # ln(1 + e^-a) * e^a: the log-sigmoid's
     "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),      # the sigmoid's, of a = |x|
     "softplus": lambda a: np.log1p(np.exp(-a)),         # ln(1 + e^-a): FLASH-D's fixed-point loop
+    "log2_sigmoid": lambda a: -np.log2(1.0 + np.exp(-a)),   # log2 sigmoid(a): the sigmoid's exponent correction
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
@@ -80,6 +82,7 @@ class FixPlan:
     midpoint: bool = False      # f at the middle of each input step (see _target)
     scale: int = 1              # f of X / 2**in_bits * scale: inputs on [0, scale)
     limit: float = 1.0          # the error allowed (ulps): below 1 when the caller has other errors to add
+    start: float = 0            # f of start + X / 2**in_bits * scale: inputs on [start, start + scale)
 
     @property
     def out_bits(self):
@@ -132,12 +135,12 @@ def _width(lo, hi):
     return max(1, Shape.cast(range(int(lo), int(hi) + 1)).width)
 
 
-def _target(function, in_bits, midpoint, scale=1):
-    """The function the unit approximates, of x = X / 2**in_bits: ``function`` at x * scale, or
-    at the middle of x's input step (an input truncated from a longer one is half a step low
-    on average)."""
+def _target(function, in_bits, midpoint, scale=1, start=0):
+    """The function the unit approximates, of x = X / 2**in_bits: ``function`` at start +
+    x * scale, or at the middle of x's input step (an input truncated from a longer one is
+    half a step low on average)."""
     f, half = FIX_FUNCTIONS[function], 0.5 / 2.0 ** in_bits if midpoint else 0.0
-    return lambda x: f((x + half) * scale)
+    return lambda x: f(start + (x + half) * scale)
 
 
 def _errors(f, in_bits, out_frac, Y):
@@ -156,12 +159,12 @@ def _fit(f, k, degree):
     return np.linalg.solve(V, values.T).T
 
 
-def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0):
+def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0, start=0):
     """The plan of one (k, degree, guard), or None: ``t_bits`` as few as stay faithful, and the
     constant terms offset (:func:`_offsets`: of the faithful ones, the least mean error), so
     that the errors do not lean one way."""
     r = in_bits - k
-    f = _target(function, in_bits, midpoint, scale)
+    f = _target(function, in_bits, midpoint, scale, start)
     c = _fit(f, k, degree)
     unit = 2.0 ** (out_frac + guard)
     raw = [np.round(c[:, j] * unit).astype(np.int64) for j in range(degree + 1)]
@@ -177,7 +180,7 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1
             break
         _, err, mean, coeffs = min(tried)
         best = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint,
-                       scale, limit)
+                       scale, limit, start=start)
     return best
 
 
@@ -199,7 +202,7 @@ def _offsets(degree, guard, measure):
     return list(tried.values())
 
 
-def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0):
+def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1, limit=1.0, start=0):
     """The plan of one (k, degree, guard) too wide to evaluate on every input, or None: its
     error bounded from the arithmetic (in ulps of ``2**-out_frac``), as FloPoCo budgets its
     function units. With ``P`` a segment's polynomial of the integer coefficients in the
@@ -210,7 +213,7 @@ def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scal
     ``max|P - f|`` is taken on :data:`SAMPLES` points per segment and raised by 1% for
     what lies between them (the error curve of a degree-2 fit bends by far less); ``t_bits``
     as few as keep the sum below ``limit``, the offset of the least mean error on a sample."""
-    f = _target(function, in_bits, midpoint, scale)
+    f = _target(function, in_bits, midpoint, scale, start)
     c = _fit(f, k, degree)
     unit = 2.0 ** (out_frac + guard)
     raw = [np.round(c[:, j] * unit).astype(np.int64) for j in range(degree + 1)]
@@ -241,7 +244,7 @@ def _bounded(function, in_bits, out_frac, k, degree, guard, midpoint=False, scal
         return None
     _, err, mean, coeffs = min(tried)
     return FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, err, mean, midpoint, scale,
-                   limit)
+                   limit, start=start)
 
 
 # area proxy (µm², sky130 hd): least squares over 16 plans of exp2, 1/(1+x) and the
@@ -257,11 +260,11 @@ def _cost(p):
     return TABLE_BIT_COST * p.table_bits + PRODUCT_BIT_COST * sum(w * p.t_bits for w in widths[1:])
 
 
-def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0):
+def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0, start=0):
     """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
     ``in_bits`` input bits with ``out_frac`` output fraction bits; ``midpoint``: of the
-    function at the middle of each input step; ``scale`` (a power of two): on [0, scale)
-    (see :func:`_target`); ``limit``: the error allowed, in ulps of ``2**-out_frac`` (at most
+    function at the middle of each input step; ``scale`` (a power of two): on [start,
+    start + scale) (see :func:`_target`); ``limit``: the error allowed, in ulps of ``2**-out_frac`` (at most
     1: faithful)."""
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
@@ -272,17 +275,17 @@ def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0):
         raise ValueError(f"scale={scale} is not a power of two")
     if not 0.5 < limit <= 1.0:
         raise ValueError(f"limit={limit} is out of range (allowed: above 0.5, a table's rounding, up to 1)")
-    return _plan(function, in_bits, out_frac, bool(midpoint), scale, float(limit))
+    return _plan(function, in_bits, out_frac, bool(midpoint), scale, float(limit), start)
 
 
-def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0):
-    f = _target(function, in_bits, midpoint, scale)
+def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0, start=0):
+    f = _target(function, in_bits, midpoint, scale, start)
     if in_bits <= TABLE_BITS:
         x = np.arange(1 << in_bits) / 2.0 ** in_bits
         Y = np.round(f(x) * 2.0 ** out_frac).astype(np.int64)
         err, mean = _errors(f, in_bits, out_frac, Y)
         return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean,
-                       midpoint, scale, limit)
+                       midpoint, scale, limit, start=start)
     found = []
     for degree in (1, 2):
         for k in range(1, in_bits - 1):
@@ -291,7 +294,7 @@ def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0):
             leaning = []
             for guard in range(1, 9):
                 p = (_poly if in_bits <= EXHAUSTIVE_BITS else _bounded)(function, in_bits, out_frac, k, degree,
-                                                                        guard, midpoint, scale, limit)
+                                                                        guard, midpoint, scale, limit, start)
                 if p is not None and abs(p.mean_err_ulp) <= MAX_LEAN:
                     found.append(p)
                     break
@@ -306,6 +309,81 @@ def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0):
     # degree 2 puts two multipliers in series: worth its delay only for more than a quarter of the cost
     if linear and _cost(min(linear, key=_cost)) <= DEGREE2_GAIN * _cost(best):
         return min(linear, key=_cost)
+    return best
+
+
+@dataclass(frozen=True)
+class FixOctaves:
+    """f(a), a = X / 2**frac on [0, 2**int_bits), as plans by octave: ``plans[0]`` on [0,
+    2**low) with every bit of a, then one per octave [2**j, 2**(j+1)) on a - 2**j with
+    ``fracs[j - low]`` fraction bits, as few as keep ``|f'| * step / 2`` (what the coarser
+    step costs, each plan being of f at its step's middle) within ``trunc_ulp`` ulps: where
+    f flattens (a decaying correction) the octaves need few bits. The leading bit of a
+    picks the plan. a is rounded to nearest (its error centred): the first plan is of f at
+    a itself, each octave's of f at the middle of the fine steps its coarse step holds. The
+    caller counts ``trunc_ulp`` (the rounding's and the coarser steps') beside the plans'
+    ``max_err_ulp``."""
+    function: str
+    int_bits: int
+    frac: int
+    out_frac: int
+    low: int
+    plans: tuple
+    fracs: tuple
+    trunc_ulp: float
+
+    @property
+    def in_bits(self):
+        return self.int_bits + self.frac
+
+    @property
+    def max_err_ulp(self):
+        return max(p.max_err_ulp for p in self.plans)
+
+    @property
+    def out_range(self):
+        return min(p.out_range[0] for p in self.plans), max(p.out_range[1] for p in self.plans)
+
+    def pieces(self):
+        """(j, fraction bits, plan) of each octave above the first plan."""
+        return [(self.low + i, af, p) for i, (af, p) in enumerate(zip(self.fracs, self.plans[1:], strict=True))]
+
+    def evaluate(self, X):
+        X = np.asarray(X, dtype=np.int64)
+        Y = self.plans[0].evaluate(np.where(X < 1 << (self.low + self.frac), X, 0))
+        for j, af, p in self.pieces():
+            inside = (X >> (j + self.frac)) == 1
+            Y = np.where(inside, p.evaluate(np.where(inside, (X - (1 << (j + self.frac))) >> (self.frac - af), 0)), Y)
+        return Y
+
+
+def octaves(function, int_bits, frac, out_frac, trunc):
+    """The cheapest :class:`FixOctaves` of ``function`` on [0, 2**int_bits) with ``frac``
+    fraction bits (a rounded to nearest), faithful plans and a coarser step costing at most
+    ``trunc`` ulps."""
+    check_int("int_bits", int_bits, 1, 16)
+    x = np.linspace(0.0, 2.0 ** int_bits, (1 << 12) * int_bits + 1)
+    slope = np.abs(np.gradient(FIX_FUNCTIONS[function](x), x)) * 2.0 ** out_frac      # ulps per unit of a
+    best = None
+    for low in range(int_bits, -1, -1):
+        if low + frac > MAX_IN_BITS:
+            continue
+        plans, fracs = [plan(function, low + frac, out_frac, scale=1 << low)] if low + frac else [], []
+        for j in range(low, int_bits):
+            steep = 1.01 * float(slope[(x >= 2.0 ** j) & (x <= 2.0 ** (j + 1))].max())
+            af = next(b for b in range(frac + 1) if steep * 2.0 ** -b / 2 <= trunc or b == frac)
+            af = max(af, 1 - j)                                          # at least one input bit
+            # the middle of a coarse step's fine points: half a fine step below its own middle
+            plans.append(plan(function, j + af, out_frac, True, scale=1 << j, start=(1 << j) - 2.0 ** -(frac + 1)))
+            fracs.append(af)
+        if not low + frac:
+            continue
+        trunc_ulp = max([float(slope[x <= 2.0 ** low].max()) * 2.0 ** -frac / 2] +
+                        [1.01 * float(slope[(x >= 2.0 ** j) & (x <= 2.0 ** (j + 1))].max()) * 2.0 ** -af / 2
+                         for j, af in zip(range(low, int_bits), fracs, strict=True)])
+        o = FixOctaves(function, int_bits, frac, out_frac, low, tuple(plans), tuple(fracs), trunc_ulp)
+        if best is None or sum(map(_cost, o.plans)) < sum(map(_cost, best.plans)):
+            best = o
     return best
 
 
@@ -334,4 +412,28 @@ class FixFunctionUnit(wiring.Component):
         for table in reversed(tables[:-1]):
             acc = table[i] + ((acc * t) >> p.t_bits)
         m.d.comb += self.y.eq((acc + (1 << (p.guard - 1))) >> p.guard)
+        return m
+
+
+class FixOctavesUnit(wiring.Component):
+    """The circuit of a :class:`FixOctaves`: each octave's plan beside the others, the leading
+    bit of x picking one."""
+
+    def __init__(self, o):
+        if not isinstance(o, FixOctaves):
+            raise TypeError(f"plans {o!r}: a FixOctaves (from fixfunc.octaves)")
+        self.octaves = o
+        lo, hi = o.out_range
+        super().__init__({"x": In(unsigned(o.in_bits)), "y": Out(Shape.cast(range(lo, hi + 1)))})
+
+    def elaborate(self, platform):
+        m, o = Module(), self.octaves
+        base = m.submodules.base = FixFunctionUnit(o.plans[0])
+        m.d.comb += base.x.eq(self.x)
+        y = base.y
+        for j, af, p in o.pieces():
+            unit = m.submodules[f"octave{j}"] = FixFunctionUnit(p)
+            m.d.comb += unit.x.eq(self.x[o.frac - af:o.frac + j])      # a - 2**j, af fraction bits
+            y = Mux(self.x[o.frac + j], unit.y, y)                     # higher octaves are tested last: they win
+        m.d.comb += self.y.eq(y)
         return m

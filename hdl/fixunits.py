@@ -20,13 +20,13 @@ from functools import lru_cache
 from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data
 
-from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixPlan, plan
+from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixOctaves, FixOctavesUnit, FixPlan, octaves, plan
 from .float import float_layout, normalize, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
 from .pipeline import PipelinedOperator
 
 __all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "exp_design_of", "fixed_const", "top_bit_set", "RecipDesign", "reciprocal_design",
-           "LnDesign", "ln_design", "SoftDesign", "soft_design", "FixExp", "FixReciprocal", "FixLn",
+           "LnDesign", "ln_design", "SoftDesign", "soft_design", "SigmoidDesign", "sigmoid_design", "FixExp", "FixReciprocal", "FixLn",
            "FixSigmoid", "FixLogSigmoid"]
 
 GUARD = 3           # fraction bits beyond the precision in the function plans' outputs
@@ -76,6 +76,7 @@ class ExpDesign:
     e_one: int = None       # the exponential unit's: ±0 and |x| < 2**e_one give 1 exactly (correctly rounded)
 
 
+SIG_F, SIG_A = 4, 2     # the sigmoid's t fraction bits beyond M, and a's fewer than t's
 T_STEPS = 0.75     # t's error in steps of 2**-frac, at most: half a step from the middle, a quarter from log2e
 
 
@@ -88,14 +89,16 @@ def exp_design(fmt):
 
 
 @lru_cache(maxsize=None)
-def exp_design_of(fmt, frac, out_frac, min_sat=0, limit=1.0):
+def exp_design_of(fmt, frac, out_frac, min_sat=0, limit=1.0, plan_bits=None):
     # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation (no
     # earlier than 2**min_sat)
     e_sat = max(min_sat, math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e))))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
     # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
-    return ExpDesign(frac, fixed_const(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac,
-                     plan("exp2", frac, out_frac, midpoint=True, limit=limit))
+    # (plan_bits: a plan on more bits than t, its input centred by the caller: no midpoint)
+    f = plan("exp2", frac, out_frac, midpoint=True, limit=limit) if plan_bits is None else \
+        plan("exp2", plan_bits, out_frac, limit=limit)
+    return ExpDesign(frac, fixed_const(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac, f)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,58 @@ def soft_design(fmt, function):
     z_frac = p + 3
     second = plan("recip_1p" if function == "sigmoid" else "ln1p_ratio", z_frac, p + GUARD + 1, midpoint=True)
     return SoftDesign(e, second, a_int, a_frac, p + GUARD, z_frac)
+@dataclass(frozen=True)
+class SigmoidDesign:
+    """The sigmoid as one exponential: ``sigmoid(x) = 2**t`` with ``t = -|x|*log2(e) + L(a)``
+    for x < 0 and ``t = L(a)`` for x >= 0, ``a = |x|``, ``L(a) = log2 sigmoid(a) =
+    -log2(1 + e**-a)`` in (-1, 0] from the plans ``g`` of a by octave (``a_frac`` fraction
+    bits, rounded to nearest even, fewer where L flattens; on [0, 2**a_int), saturating:
+    beyond, |L| < half a step).
+
+    t has ``F = exp.frac + 1`` fraction bits: ``T = |x|*log2(e)`` with ``exp.frac`` (the
+    exponential's datapath, truncated) enters as ``-(2T + 1)`` (``~2T``: centred, no carry
+    chain), L from the plans in those units; k = floor(t) is the exponent and f = t - k feeds
+    ``exp.plan`` (on F bits, no midpoint: t is centred), which gives the significand, as in
+    :func:`exp_design`: t within ``T_ERR`` steps (T ±1, log2e's 1/2, L's plans 1, a's
+    truncation ``g.trunc_ulp``: |L'| <= 0.72 times half of a's step, 4 steps), so the plan is
+    held to ``1 - T_ERR * 2 ln 2 * 2**(M - F)``.
+    x >= 0 with ``a_fix >= a_one`` gives 1 and ±0 or |x| < 2**e_half gives 1/2, correctly
+    rounded there (the x < 0 among them would otherwise give the value below 1/2: faithful,
+    but a lean over many inputs); no product, no rounding.
+    """
+    exp: ExpDesign
+    g: FixOctaves
+    a_int: int
+    a_frac: int
+    a_one: int
+    e_half: int
+
+
+@lru_cache(maxsize=None)
+def sigmoid_design(fmt):
+    """The sigmoid's design: :class:`SigmoidDesign`, or where the plan of a is too wide to be
+    faithful (fp32) the product form of :func:`soft_design`."""
+    fmt = as_format(fmt)
+    _check_precision(fmt, "sigmoid")
+    M = fmt.man_bits
+    F = M + SIG_F
+    # beyond 2**a_int, |L(a)| < log2(e) * e**-a < half a step
+    a_int = max(1, math.ceil(math.log2(math.log(math.log2(math.e) * 2.0 ** (F + 1)))))
+    a_frac = F - SIG_A
+    if a_int + a_frac > MAX_IN_BITS:
+        return soft_design(fmt, "sigmoid")
+    try:
+        g = octaves("log2_sigmoid", a_int, a_frac, F, math.log2(math.e) / 4 * 2.0 ** (F - a_frac))
+    except ValueError:
+        return soft_design(fmt, "sigmoid")
+    t_err = 1 + 0.5 + 1 + g.trunc_ulp
+    e = exp_design_of(fmt, F - 1, M, limit=1 - t_err * 2 * math.log(2) * 2.0 ** (M - F), plan_bits=F)
+    # 1 - sigmoid(a) <= 2**-(M + 2) from a = ln(2**(M + 2) - 1): 1 is then the nearest
+    a_one = math.ceil(math.log(2.0 ** (M + 2) - 1) * 2 ** a_frac)
+    # sigmoid(±a) = 1/2 ± a/4 + O(a**3): within half an ulp of 1/2 below a = 2**-(M + 1)
+    return SigmoidDesign(e, g, a_int, a_frac, a_one, -(M + 1))
+
+
 @dataclass(frozen=True)
 class RecipDesign:
     """``1/x = ±2**-e / m``: ``1/m`` from the ``recip_1p`` plan on the fraction bits."""
@@ -235,7 +290,7 @@ class _FixUnit(PipelinedOperator):
         return unpack(m, self.fmt, self.i.payload.a, "x"), self._pipeline(m)
 
     def _function(self, m, plan, x, name):
-        unit = FixFunctionUnit(plan)
+        unit = FixOctavesUnit(plan) if isinstance(plan, FixOctaves) else FixFunctionUnit(plan)
         m.submodules[name] = unit
         m.d.comb += unit.x.eq(x)
         return wire(m, unit.y, f"{name}_y")
@@ -263,13 +318,37 @@ class FixExp(_FixUnit):
         t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
         t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
         v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo, one=v.one)
-        y = self._function(m, d.plan, v.f, "exp2")          # the significand, 2**M to 2**(M+1)
-        y = wire(m, y[:fmt.man_bits] | y[fmt.man_bits + 1].replicate(fmt.man_bits), "significand")   # 2 -> 2 - ulp
-        biased = wire(m, (v.k + fmt.bias).as_signed(), "biased")
+        y, biased = _exp_significand(m, fmt, d.plan, v.k, v.f)
         v = p.cut(y=y, biased=biased, nan=v.nan, hi=v.hi | (biased >= fmt.exp_mask), lo=v.lo | (biased <= 0), one=v.one)
         out = Mux(v.nan, fmt.qnan, Mux(v.one, fmt.bias << fmt.man_bits, Mux(v.hi, fmt.inf, Mux(
             v.lo, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))))
         return self._finish(m, p, wire(m, out, "packed"))
+
+
+def _exp_significand(m, fmt, plan, k, f):
+    """``2**(k + f)`` from an ``exp2`` plan that gives the significand (:func:`exp_design`):
+    its fraction bits (an output of 2 becomes the largest below 2) and ``k + bias``."""
+    unit = FixFunctionUnit(plan)
+    m.submodules.exp2 = unit
+    m.d.comb += unit.x.eq(f)
+    y = wire(m, unit.y[:fmt.man_bits] | unit.y[fmt.man_bits + 1].replicate(fmt.man_bits), "significand")
+    return y, wire(m, (k + fmt.bias).as_signed(), "biased")
+
+
+def _a_fix(m, fmt, x, a_int, a_frac, rounded=False):
+    """|x| * 2**a_frac, truncated (or ``rounded`` to nearest even), saturating at
+    2**(a_int + a_frac) - 1."""
+    M, extra = fmt.man_bits, int(rounded)
+    lift = max(0, a_frac + extra + a_int - 1 - M)
+    amount = wire(m, (M + lift - a_frac - extra - x.exp).as_signed(), "a_fix_shift")
+    a_fix, sticky = shift_right_sticky(m, Cat(Const(0, lift), x.sig), Mux(amount < 0, 0, amount).as_unsigned(), "a_fix")
+    over = ~x.zero & (x.exp >= a_int)
+    if rounded:
+        up = a_fix[0] & (sticky | a_fix[1])
+        a_fix = wire(m, a_fix[1:a_int + a_frac + 1] + up, "a_fix_rounded")
+        over = over | a_fix[a_int + a_frac]
+    top = (1 << (a_int + a_frac)) - 1
+    return wire(m, Mux(over, top, a_fix[:a_int + a_frac]), "a_fix_sat")
 
 
 class FixReciprocal(_FixUnit):
@@ -331,15 +410,10 @@ class _FixSoft(_FixUnit):
     CUTS = 4
 
     def _front(self, m, x, p):
-        d, M = self.design, self.fmt.man_bits
+        d = self.design
         big = ~x.zero & (x.exp >= d.exp.e_sat)
         k, f = _neg_exp(m, d.exp, x)
-        # |x| * 2**a_frac, truncated, saturating at 2**(a_int_bits + a_frac) - 1
-        lift = max(0, d.a_frac + d.a_int_bits - 1 - M)
-        amount = wire(m, (M + lift - d.a_frac - x.exp).as_signed(), "a_fix_shift")
-        a_fix, _ = shift_right_sticky(m, Cat(Const(0, lift), x.sig), Mux(amount < 0, 0, amount).as_unsigned(), "a_fix")
-        top = (1 << (d.a_int_bits + d.a_frac)) - 1
-        a_fix = wire(m, Mux(~x.zero & (x.exp >= d.a_int_bits), top, a_fix[:d.a_int_bits + d.a_frac]), "a_fix_sat")
+        a_fix = _a_fix(m, self.fmt, x, d.a_int_bits, d.a_frac)
         v = p.cut(k=k, f=f, a_fix=a_fix, sign=x.sign, exp=x.exp, sig=x.sig, nan=x.nan, raw=self.i.payload.a.as_value(),
                   big=big | x.inf)
         y = self._function(m, d.exp.plan, v.f, "exp2")                 # in [2**of, 2**(of + 1))
@@ -357,15 +431,18 @@ class _FixSoft(_FixUnit):
 
 
 class FixSigmoid(_FixSoft):
-    """``1/(1 + e**-x)``, faithful (see :class:`SoftDesign`). sigmoid(+Inf) = 1,
-    sigmoid(-Inf) = +0, NaN -> NaN. Cut points: after t, after the two plans, after the
-    product, after rounding."""
-    DESIGN = staticmethod(lambda fmt: soft_design(fmt, "sigmoid"))
+    """``1/(1 + e**-x)``, faithful (see :class:`SigmoidDesign`, or :class:`SoftDesign` where
+    that does not fit). sigmoid(+Inf) = 1, sigmoid(-Inf) = +0, NaN -> NaN. Cut points: after
+    |x| log2(e) and a, after t, after 2**f, after packing (:class:`SoftDesign`: after t,
+    after the two plans, after the product, after rounding)."""
+    DESIGN = staticmethod(sigmoid_design)
     FUNCTION = "sigmoid"
 
     def elaborate(self, platform):
         m, fmt, d = Module(), self.fmt, self.design
         x, p = self._start(m)
+        if isinstance(d, SigmoidDesign):
+            return self._one_exponential(m, x, p)
         v, _, prod, top_p = self._front(m, x, p)
         r, moved = top_bit_set(m, v.r, d.plan.out_range[0], "r")
         top_r = wire(m, (len(r) - 1 - d.plan.out_frac - moved).as_signed(), "top_r")
@@ -375,6 +452,26 @@ class FixSigmoid(_FixSoft):
         out = round_pack(m, fmt, 0, v.top, v.sig, zero=v.big & v.sign, nan=v.nan, normalized=True)
         one = Const(fmt.bias << fmt.man_bits, fmt.width)
         return self._finish(m, p, Mux(v.big & ~v.sign & ~v.nan, one, out))
+
+    def _one_exponential(self, m, x, p):
+        fmt, d, e = self.fmt, self.design, self.design.exp
+        F = e.frac + 1
+        neg = wire(m, x.sign & ~x.zero, "neg")
+        big = ~x.zero & (x.exp >= e.e_sat)
+        amount = wire(m, (e.shift0 - x.exp).as_signed(), "t_shift")      # >= 0 below e_sat
+        T, _ = shift_right_sticky(m, _const_mul(m, x.sig, e.log2e, "t_product"), Mux(amount < 0, 0, amount).as_unsigned(), "t")
+        a_fix = _a_fix(m, fmt, x, d.a_int, d.a_frac, rounded=True)
+        v = p.cut(T=T, a_fix=a_fix, neg=neg, nan=x.nan, lo=neg & (big | x.inf), one=~neg & (a_fix >= d.a_one),
+                  half=x.zero | (x.exp < d.e_half))
+        g = self._function(m, d.g, v.a_fix, "log2_sigmoid")                 # log2 sigmoid(a), F fraction bits
+        minus = wire(m, (~Cat(Const(0, 1), v.T, Const(0, 1))).as_signed(), "minus_t")    # -(2T + 1)
+        t = wire(m, Mux(v.neg, minus, 0) + g, "t_sum")
+        v = p.cut(k=t[F:].as_signed(), f=t[:F], nan=v.nan, lo=v.lo, one=v.one, half=v.half)
+        y, biased = _exp_significand(m, fmt, e.plan, v.k, v.f)
+        v = p.cut(y=y, biased=biased, nan=v.nan, lo=v.lo | (biased <= 0), one=v.one, half=v.half)
+        out = Mux(v.nan, fmt.qnan, Mux(v.half, (fmt.bias - 1) << fmt.man_bits, Mux(v.one, fmt.bias << fmt.man_bits, Mux(
+            v.lo, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))))
+        return self._finish(m, p, wire(m, out, "packed"))
 
 
 class FixLogSigmoid(_FixSoft):

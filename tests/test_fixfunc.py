@@ -9,7 +9,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from flashd.hdl import fixfunc
-from flashd.hdl.fixfunc import DEGREE2_GAIN, FIX_FUNCTIONS, MAX_LEAN, FixFunctionUnit, _cost, _poly, plan
+from flashd.hdl.fixfunc import (DEGREE2_GAIN, FIX_FUNCTIONS, MAX_LEAN, FixFunctionUnit, FixOctavesUnit, _cost, _poly,
+                                octaves, plan)
 
 
 def _oracle(name, x):
@@ -106,3 +107,33 @@ def test_a_bounded_plan_keeps_its_bound(name, in_bits, out_frac, midpoint, monke
     Y = p.evaluate(np.arange(1 << in_bits, dtype=np.int64))
     lo, hi = p.out_range
     assert lo <= Y.min() and Y.max() <= hi and hi - lo <= (Y.max() - Y.min()) + 2
+
+
+def test_octave_plans_keep_their_budget_and_the_circuit_is_them():
+    """log2 sigmoid(a) on [0, 8) with 10 fraction bits by octave: the octaves above the first
+    plan take fewer bits of a (L flattens), every input is within the plans' error plus the
+    coarser steps' (``trunc_ulp``, at most the 0.5 ulp asked) against 40-digit decimals, and
+    the circuit, the leading bit of a picking the plan, is bit-exact with the model on every
+    input."""
+    o = octaves("log2_sigmoid", 3, 10, 10, trunc=0.5)
+    assert o.low < 3 and all(af < o.frac for af in o.fracs) and list(o.fracs) == sorted(o.fracs, reverse=True)
+    X = np.arange(1 << o.in_bits, dtype=np.int64)
+    Y = o.evaluate(X)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        ln2 = Decimal(2).ln()
+        e = np.array([float(Decimal(int(y)) / 2 ** o.out_frac + (1 + (-Decimal(int(x)) / 2 ** o.frac).exp()).ln() / ln2)
+                      for x, y in zip(X, Y, strict=True)]) * 2.0 ** o.out_frac
+    assert np.abs(e).max() < o.max_err_ulp + o.trunc_ulp and o.trunc_ulp <= 0.5 * 1.01
+    dut, got = FixOctavesUnit(o), []
+
+    async def bench(ctx):
+        for x in X:
+            ctx.set(dut.x, int(x))
+            got.append(ctx.get(dut.y))
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert (np.array(got) == Y).all()
+    base_only = o.plans[0].evaluate(X & ((1 << (o.low + o.frac)) - 1))
+    assert (base_only != Y).sum() > 0                                 # the octaves' plans are used

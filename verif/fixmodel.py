@@ -9,7 +9,7 @@ and the one rounding is :func:`flashd.verif.model.round_pack`.
 import numpy as np
 
 from flashd.hdl.fixloop import loop_design, weight_design
-from flashd.hdl.fixunits import exp_design, ln_design, reciprocal_design, soft_design
+from flashd.hdl.fixunits import SigmoidDesign, exp_design, ln_design, reciprocal_design, sigmoid_design, soft_design
 from flashd.hdl.format import as_format
 
 from .model import INF, NAN, NORMAL, ZERO, round_pack, to_float, unpack
@@ -83,9 +83,7 @@ def _soft(fmt, function, x):
     t = -((sig * e_.log2e) >> np.maximum(e_.shift0 - e, 0)) - 1      # -|t| rounded down
     k = t >> e_.frac
     y = _objects(e_.plan.evaluate(_int64(t & ((1 << e_.frac) - 1))))
-    shift = e - fmt.man_bits + d.a_frac                               # |x| * 2**a_frac, truncated, saturating
-    a = np.where(shift >= 0, sig << np.maximum(shift, 0), sig >> np.maximum(-shift, 0))
-    a = np.where((cls == NORMAL) & (e >= d.a_int_bits).astype(bool), (1 << (d.a_int_bits + d.a_frac)) - 1, a)
+    a = _a_fix(fmt, e, sig, cls, d.a_int_bits, d.a_frac)
     if d.z_frac is not None:                                          # the plan of z, truncated
         a = _int64(y) >> np.minimum(e_.plan.out_frac - d.z_frac - _int64(k), 63)
     r = _objects(d.plan.evaluate(_int64(a)))
@@ -93,9 +91,48 @@ def _soft(fmt, function, x):
     return d, s, cls, e, sig, k, y, r, big
 
 
+def _a_fix(fmt, e, sig, cls, a_int, a_frac, rounded=False):
+    """|x| * 2**a_frac, truncated (or ``rounded`` to nearest even), saturating at
+    2**(a_int + a_frac) - 1."""
+    shift = e - fmt.man_bits + a_frac
+    a = np.where(shift >= 0, sig << np.maximum(shift, 0), sig >> np.maximum(-shift, 0))
+    if rounded:
+        drop = np.maximum(-shift, 0)
+        rest = sig - (a << drop)                                      # the bits dropped, of 2**drop
+        twice = 2 * rest
+        full = np.ones_like(drop) << drop
+        a = a + ((twice > full) | ((twice == full) & (a % 2 == 1))).astype(object)
+    top = (1 << (a_int + a_frac)) - 1
+    return np.where(((cls == NORMAL) & (e >= a_int).astype(bool)) | (a > top), top, a)
+
+
+def _sigmoid_exp(fmt, d, x):
+    """The sigmoid as one exponential (:class:`flashd.hdl.fixunits.SigmoidDesign`)."""
+    e_, F = d.exp, d.exp.frac + 1
+    s, cls, e, sig = unpack(fmt, x)
+    neg = (s == 1).astype(bool) & (cls != ZERO)
+    T = (sig * e_.log2e) >> np.maximum(e_.shift0 - e, 0)               # |x| log2(e), F - 1 fraction bits
+    a = _a_fix(fmt, e, sig, cls, d.a_int, d.a_frac, rounded=True)
+    t = np.where(neg, -2 * T - 1, 0) + _objects(d.g.evaluate(_int64(a)))      # F fraction bits
+    k = t >> F
+    y = np.minimum(e_.plan.evaluate(_int64(t & ((1 << F) - 1))), (2 << fmt.man_bits) - 1)
+    biased = _int64(k + fmt.bias)
+    out = (np.maximum(biased, 0).astype(np.uint64) << np.uint64(fmt.man_bits)) | (y & fmt.man_mask).astype(np.uint64)
+    out = np.where(biased <= 0, np.uint64(0), out)
+    big = (cls == INF) | ((cls == NORMAL) & (e >= e_.e_sat).astype(bool))
+    out = np.where(neg & big, np.uint64(0), out)
+    out = np.where(~neg & ((a >= d.a_one) | (cls == INF)), np.uint64(fmt.bias << fmt.man_bits), out)
+    half = (cls == ZERO) | ((cls == NORMAL) & (e < d.e_half).astype(bool))
+    out = np.where(half, np.uint64((fmt.bias - 1) << fmt.man_bits), out)
+    return np.where(cls == NAN, np.uint64(fmt.qnan), out).astype(np.uint64)
+
+
 def sigmoid(fmt, x):
-    """Faithful logistic sigmoid (see :class:`flashd.hdl.fixunits.SoftDesign`)."""
+    """Faithful logistic sigmoid (see :class:`flashd.hdl.fixunits.SigmoidDesign`, and
+    :class:`~flashd.hdl.fixunits.SoftDesign` where that does not fit)."""
     fmt = as_format(fmt)
+    if isinstance(sigmoid_design(fmt), SigmoidDesign):
+        return _sigmoid_exp(fmt, sigmoid_design(fmt), x)
     d, s, cls, _, _, k, y, r, big = _soft(fmt, "sigmoid", x)
     of, of2 = d.exp.plan.out_frac, d.plan.out_frac
     neg = (s == 1).astype(bool)
