@@ -26,8 +26,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, signed
 from amaranth.lib import data
 
 from .fixfunc import FixFunctionUnit, FixPlan, plan
-from .fixunits import GUARD, exp_design_of, fixed_const, top_bit_set
-from .float import float_layout, round_pack, shift_right_sticky, unpack, wire
+from .fixunits import exp_design, exp_significand, fixed_const
+from .float import float_layout, shift_right_sticky, unpack, wire
 from .format import as_format, check_int
 from .pipeline import Pipeline, PipelinedOperator, spread
 
@@ -73,20 +73,25 @@ def loop_design(frac, int_bits):
 class WeightDesign:
     """``w = e**(LW / 2**F) = 2**k * 2**f``: ``T = (-LW * log2e) >> shift`` is ``-t`` with
     ``frac`` fraction bits (truncated), ``t = -T - 1`` (``~T``: |t| rounded up, no carry),
-    ``k`` its integer part and f its fraction, fed to the exponential's ``plan``."""
+    ``k`` its integer part and f its fraction, fed to the exponential's ``plan``, which gives
+    the significand (as :class:`~flashd.hdl.fixunits.FixExp`: no rounding, t's error
+    budgeted). ``-LW <= one_below`` gives 1, correctly rounded there (else the value below 1,
+    faithful but a lean where the weights are most often: the key of the running max)."""
     frac: int
     log2e: int
     shift: int
     plan: FixPlan
+    one_below: int
 
 
 @lru_cache(maxsize=None)
 def weight_design(fmt, loop_frac, int_bits):
     fmt = as_format(fmt)
-    # |t error| < 2**-(p + 2) as in FixExp, but with guard bits and one rounding (FixExp's plan gives the significand)
-    e = exp_design_of(fmt, fmt.precision + 2, fmt.precision + GUARD)
+    e = exp_design(fmt)                                                 # t within 3/4 of its step, as FixExp's
     bits = e.frac + int_bits + 2                                        # |LW| * (log2e error) < 2**-(frac + 2)
-    return WeightDesign(e.frac, fixed_const(math.log2(math.e), bits), loop_frac + bits - e.frac, e.plan)
+    # 1 - e**-u at most half the ulp below 1 (2**-(M + 2)): 1 is the nearest
+    one_below = math.floor(-math.log1p(-2.0 ** -(fmt.man_bits + 2)) * 2 ** loop_frac)
+    return WeightDesign(e.frac, fixed_const(math.log2(math.e), bits), loop_frac + bits - e.frac, e.plan, one_below)
 
 
 class ScoreToFixed(PipelinedOperator):
@@ -156,7 +161,7 @@ class FixLoopStep(PipelinedOperator):
 
 class FixWeight(PipelinedOperator):
     """``i.payload.a`` = LW (signed, <= 0) -> ``e**(LW / 2**loop_frac)`` in ``fmt``, faithful.
-    Cut points: after the product with log2(e), after 2**f, after rounding."""
+    Cut points: after the product with log2(e), after 2**f, after packing."""
     CUTS = 3
 
     def __init__(self, fmt, loop_frac, int_bits, *, stages=0):
@@ -170,14 +175,9 @@ class FixWeight(PipelinedOperator):
         p = self._pipeline(m)
         u = wire(m, (-self.i.payload.a).as_unsigned()[:self.loop.width], "u")      # -LW >= 0
         T = wire(m, (u * d.log2e) >> d.shift, "t_mag")
-        v = p.cut(t=(~Cat(T, Const(0, 1))).as_signed())                             # -T - 1
-        k, f = v.t[d.frac:].as_signed(), v.t[:d.frac]
-        g = FixFunctionUnit(d.plan)
-        m.submodules.exp2 = g
-        m.d.comb += g.x.eq(f)
-        y, moved = top_bit_set(m, wire(m, g.y, "y"), d.plan.out_range[0], "y")
-        v = p.cut(k=k, y=y, moved=moved)
-        top = wire(m, (v.k - d.plan.out_frac + len(v.y) - 1 - v.moved).as_signed(), "top")
-        out = round_pack(m, fmt, 0, top, v.y, normalized=True)
-        self._drive(m, p, p.cut(out=out).out)
+        v = p.cut(t=(~Cat(T, Const(0, 1))).as_signed(), one=u <= d.one_below)      # -T - 1
+        y, biased = exp_significand(m, fmt, d.plan, v.t[d.frac:].as_signed(), v.t[:d.frac])
+        v = p.cut(y=y, biased=biased, one=v.one)
+        out = Mux(v.one, fmt.bias << fmt.man_bits, Mux(v.biased <= 0, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))
+        self._drive(m, p, p.cut(out=wire(m, out, "packed")).out)
         return m

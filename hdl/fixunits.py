@@ -25,7 +25,7 @@ from .float import float_layout, normalize, round_pack, shift_right_sticky, unpa
 from .format import as_format
 from .pipeline import PipelinedOperator
 
-__all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "exp_design_of", "fixed_const", "top_bit_set", "RecipDesign", "reciprocal_design",
+__all__ = ["GUARD", "MAX_MAN_BITS", "FIX_UNITS", "ExpDesign", "exp_design", "exp_design_of", "exp_significand", "fixed_const", "top_bit_set", "RecipDesign", "reciprocal_design",
            "LnDesign", "ln_design", "SoftDesign", "soft_design", "SigmoidDesign", "sigmoid_design", "FixExp", "FixReciprocal", "FixLn",
            "FixSigmoid", "FixLogSigmoid"]
 
@@ -59,10 +59,9 @@ class ExpDesign:
     result's significand itself (``man_bits`` fraction bits), within ``1 - T`` ulp of 2**f at
     f's step middle, ``T`` what the error of t (up to 3/4 of a step: half a step from the
     middle, a quarter from log2e) can move 2**f (slope < 2 ln 2): under 1 ulp together. An
-    output of 2 (the top of f's range) becomes the largest significand below 2 (no carry into
-    the exponent): the true value is then above it (by more than 1 - limit - T = 0), so that
-    is a neighbour. The exponent ``k + bias`` alone decides overflow and flushing, beside the
-    plan, not after it. Below ``2**e_one`` (a quarter of
+    output of 2 (the top of f's range) is ``2**(k+1)``: ``k + bias`` and one more are both
+    formed beside the plan, the plan's top bit picks one, and that decides overflow and
+    flushing. Below ``2**e_one`` (a quarter of
     1's ulp), 1 is the correctly rounded result: without that, the negative x there (t one
     step below 0, complemented) would give the significand below 1, faithful but leaning low over
     a great many inputs.
@@ -318,21 +317,22 @@ class FixExp(_FixUnit):
         t_mag, _ = shift_right_sticky(m, v.prod, Mux(amount < 0, 0, amount).as_unsigned(), "t")
         t = wire(m, (Cat(t_mag, Const(0, 1)) ^ v.sign.replicate(len(t_mag) + 1)).as_signed(), "t_signed")
         v = p.cut(k=t[d.frac:].as_signed(), f=t[:d.frac], nan=v.nan, hi=v.hi, lo=v.lo, one=v.one)
-        y, biased = _exp_significand(m, fmt, d.plan, v.k, v.f)
+        y, biased = exp_significand(m, fmt, d.plan, v.k, v.f)
         v = p.cut(y=y, biased=biased, nan=v.nan, hi=v.hi | (biased >= fmt.exp_mask), lo=v.lo | (biased <= 0), one=v.one)
         out = Mux(v.nan, fmt.qnan, Mux(v.one, fmt.bias << fmt.man_bits, Mux(v.hi, fmt.inf, Mux(
             v.lo, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))))
         return self._finish(m, p, wire(m, out, "packed"))
 
 
-def _exp_significand(m, fmt, plan, k, f):
+def exp_significand(m, fmt, plan, k, f):
     """``2**(k + f)`` from an ``exp2`` plan that gives the significand (:func:`exp_design`):
-    its fraction bits (an output of 2 becomes the largest below 2) and ``k + bias``."""
+    its fraction bits and ``k + bias``, plus one where the plan gives 2 (its fraction bits
+    are then 0; both exponents are formed beside the plan, from k)."""
     unit = FixFunctionUnit(plan)
     m.submodules.exp2 = unit
     m.d.comb += unit.x.eq(f)
-    y = wire(m, unit.y[:fmt.man_bits] | unit.y[fmt.man_bits + 1].replicate(fmt.man_bits), "significand")
-    return y, wire(m, (k + fmt.bias).as_signed(), "biased")
+    biased = wire(m, (k + fmt.bias).as_signed(), "biased")
+    return unit.y[:fmt.man_bits], wire(m, Mux(unit.y[fmt.man_bits + 1], biased + 1, biased), "biased_y")
 
 
 def _a_fix(m, fmt, x, a_int, a_frac, rounded=False):
@@ -467,7 +467,7 @@ class FixSigmoid(_FixSoft):
         minus = wire(m, (~Cat(Const(0, 1), v.T, Const(0, 1))).as_signed(), "minus_t")    # -(2T + 1)
         t = wire(m, Mux(v.neg, minus, 0) + g, "t_sum")
         v = p.cut(k=t[F:].as_signed(), f=t[:F], nan=v.nan, lo=v.lo, one=v.one, half=v.half)
-        y, biased = _exp_significand(m, fmt, e.plan, v.k, v.f)
+        y, biased = exp_significand(m, fmt, e.plan, v.k, v.f)
         v = p.cut(y=y, biased=biased, nan=v.nan, lo=v.lo | (biased <= 0), one=v.one, half=v.half)
         out = Mux(v.nan, fmt.qnan, Mux(v.half, (fmt.bias - 1) << fmt.man_bits, Mux(v.one, fmt.bias << fmt.man_bits, Mux(
             v.lo, 0, Cat(v.y, v.biased[:fmt.exp_bits], 0)))))

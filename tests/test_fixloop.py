@@ -62,6 +62,9 @@ def test_the_weight_is_faithful_for_every_state(fmt):
     ulp = 2.0 ** (np.floor(np.log2(true[normal])) - f.man_bits)
     assert (np.abs(w[normal] - true[normal]) < ulp).all()
     assert (w[~normal] <= 2.0 ** f.emin).all() and w[-1] == 1.0
+    # no lean beyond correct rounding (the nearest: float64's e^LW rounded into fmt)
+    nearest = to_float(f, from_float(f, true[normal]))
+    assert abs(np.mean((w[normal] - nearest) / ulp)) < 0.02
 
 
 def test_scores_round_to_nearest_even_and_saturate():

@@ -9,7 +9,14 @@ and the one rounding is :func:`flashd.verif.model.round_pack`.
 import numpy as np
 
 from flashd.hdl.fixloop import loop_design, weight_design
-from flashd.hdl.fixunits import SigmoidDesign, exp_design, ln_design, reciprocal_design, sigmoid_design, soft_design
+from flashd.hdl.fixunits import (
+    SigmoidDesign,
+    exp_design,
+    ln_design,
+    reciprocal_design,
+    sigmoid_design,
+    soft_design,
+)
 from flashd.hdl.format import as_format
 
 from .model import INF, NAN, NORMAL, ZERO, round_pack, to_float, unpack
@@ -25,6 +32,16 @@ def _objects(a):
     return np.array(np.asarray(a).tolist(), dtype=object).reshape(np.shape(a))
 
 
+def _significand(fmt, plan, t, frac):
+    """2**t (``frac`` fraction bits) from an ``exp2`` plan that gives the significand, no
+    rounding (a plan output of 2 carries into the exponent): the biased exponent and the
+    pattern, +0 where that is <= 0 (below the smallest normal; overflow is the caller's)."""
+    y = plan.evaluate(_int64(t & ((1 << frac) - 1)))
+    biased = _int64(t >> frac) + fmt.bias + (y >> (fmt.man_bits + 1))
+    out = (np.clip(biased, 0, fmt.exp_mask).astype(np.uint64) << np.uint64(fmt.man_bits)) | (y & fmt.man_mask).astype(np.uint64)
+    return biased, np.where(biased <= 0, np.uint64(0), out)
+
+
 def exp(fmt, x):
     """Faithful e**x (see :class:`flashd.hdl.fixunits.ExpDesign`)."""
     fmt = as_format(fmt)
@@ -33,12 +50,8 @@ def exp(fmt, x):
     shift = np.maximum(d.shift0 - e, 0)                    # e >= e_sat saturates below
     t = (sig * d.log2e) >> shift
     t = np.where(s == 1, -t - 1, t)                         # |t| rounded up when x < 0
-    k = t >> d.frac                                          # floor
-    y = np.minimum(d.plan.evaluate(_int64(t & ((1 << d.frac) - 1))), (2 << fmt.man_bits) - 1)   # no rounding
-    biased = _int64(k + fmt.bias)
+    biased, out = _significand(fmt, d.plan, t, d.frac)
     big = (cls == INF) | ((cls == NORMAL) & (e >= d.e_sat).astype(bool))
-    out = (np.clip(biased, 0, fmt.exp_mask).astype(np.uint64) << np.uint64(fmt.man_bits)) | (y & fmt.man_mask).astype(np.uint64)
-    out = np.where(biased <= 0, np.uint64(0), out)
     out = np.where((biased >= fmt.exp_mask) | (big & (s == 0).astype(bool)), np.uint64(fmt.inf), out)
     out = np.where(big & (s == 1).astype(bool), np.uint64(0), out)
     one = (cls == ZERO) | ((cls == NORMAL) & (e < d.e_one).astype(bool))
@@ -114,11 +127,7 @@ def _sigmoid_exp(fmt, d, x):
     T = (sig * e_.log2e) >> np.maximum(e_.shift0 - e, 0)               # |x| log2(e), F - 1 fraction bits
     a = _a_fix(fmt, e, sig, cls, d.a_int, d.a_frac, rounded=True)
     t = np.where(neg, -2 * T - 1, 0) + _objects(d.g.evaluate(_int64(a)))      # F fraction bits
-    k = t >> F
-    y = np.minimum(e_.plan.evaluate(_int64(t & ((1 << F) - 1))), (2 << fmt.man_bits) - 1)
-    biased = _int64(k + fmt.bias)
-    out = (np.maximum(biased, 0).astype(np.uint64) << np.uint64(fmt.man_bits)) | (y & fmt.man_mask).astype(np.uint64)
-    out = np.where(biased <= 0, np.uint64(0), out)
+    _, out = _significand(fmt, e_.plan, t, F)
     big = (cls == INF) | ((cls == NORMAL) & (e >= e_.e_sat).astype(bool))
     out = np.where(neg & big, np.uint64(0), out)
     out = np.where(~neg & ((a >= d.a_one) | (cls == INF)), np.uint64(fmt.bias << fmt.man_bits), out)
@@ -186,7 +195,6 @@ def loop_weight(fmt, frac, int_bits, lw):
     fmt = as_format(fmt)
     d = weight_design(fmt, frac, int_bits)
     T = ((-np.asarray(lw, dtype=np.int64)).astype(object) * d.log2e) >> d.shift
-    t = -T - 1
-    k = _int64(t >> d.frac)
-    y = d.plan.evaluate(_int64(t & ((1 << d.frac) - 1)))
-    return round_pack(fmt, 0, _objects(y), k - d.plan.out_frac).astype(np.uint64)
+    _, out = _significand(fmt, d.plan, -T - 1, d.frac)
+    one = -np.asarray(lw, dtype=np.int64) <= d.one_below
+    return np.where(one, np.uint64(fmt.bias << fmt.man_bits), out).astype(np.uint64)
