@@ -5,8 +5,9 @@ the output's last bit (``|Y / 2**out_frac - f(x)| < 2**-out_frac`` for every inp
 polynomial of degree 1 or 2 on ``2**k`` equal segments (the top ``k`` input bits index a
 coefficient table; the rest, ``t``, is truncated to ``t_bits`` and fed to Horner's rule with
 truncated products), the cheapest that meets the error budget (``limit``: 1 ulp, or less
-when the caller adds errors of its own) and whose errors do not lean one way (mean at most
-:data:`MAX_LEAN`, where any plan reaches that). The budget is not estimated:
+when the caller adds errors of its own) and, when asked (``lean``: a plan that gives a final
+significand, with no rounding after it), whose errors do not lean one way. The budget is not
+estimated:
 up to :data:`EXHAUSTIVE_BITS` input bits the plan evaluates its own integer arithmetic
 (:meth:`FixPlan.evaluate`, NumPy) on every input and keeps the error it measured
 (``max_err_ulp``, ``mean_err_ulp``), which the tests check against an independent oracle;
@@ -59,7 +60,7 @@ FIX_FUNCTIONS = {
 }
 TABLE_BITS = 8              # inputs this narrow are one table
 DEGREE2_GAIN = 1.25         # a degree-2 plan must be this much cheaper than the best degree-1 one
-MAX_LEAN = 0.01             # ulps: a plan's mean error, at the fewest guard bits that reach it
+MAX_LEAN = 0.01             # ulps: the mean error asked of a plan that gives a final significand
 EXHAUSTIVE_BITS = 22        # up to here every input is evaluated when the plan is made (4M at 22 bits)
 MAX_IN_BITS = 32            # beyond, the NumPy model's products outgrow int64
 SAMPLES = 256               # points per segment where a bounded plan's polynomial is compared with f
@@ -260,12 +261,13 @@ def _cost(p):
     return TABLE_BIT_COST * p.table_bits + PRODUCT_BIT_COST * sum(w * p.t_bits for w in widths[1:])
 
 
-def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0, start=0):
+def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0, start=0, lean=None):
     """The cheapest faithful unit for ``function`` (a key of :data:`FIX_FUNCTIONS`) on
     ``in_bits`` input bits with ``out_frac`` output fraction bits; ``midpoint``: of the
     function at the middle of each input step; ``scale`` (a power of two): on [start,
     start + scale) (see :func:`_target`); ``limit``: the error allowed, in ulps of ``2**-out_frac`` (at most
-    1: faithful)."""
+    1: faithful); ``lean``: the mean error wanted (ulps; more guard bits until it is reached,
+    and such a plan before any that leans more), or None: the fewest guard bits."""
     if function not in FIX_FUNCTIONS:
         raise ValueError(f"function {function!r} unknown (allowed: {', '.join(FIX_FUNCTIONS)})")
     check_int("in_bits", in_bits, 1, MAX_IN_BITS)
@@ -275,10 +277,10 @@ def plan(function, in_bits, out_frac, midpoint=False, scale=1, limit=1.0, start=
         raise ValueError(f"scale={scale} is not a power of two")
     if not 0.5 < limit <= 1.0:
         raise ValueError(f"limit={limit} is out of range (allowed: above 0.5, a table's rounding, up to 1)")
-    return _plan(function, in_bits, out_frac, bool(midpoint), scale, float(limit), start)
+    return _plan(function, in_bits, out_frac, bool(midpoint), scale, float(limit), start, lean)
 
 
-def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0, start=0):
+def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0, start=0, lean=None):
     f = _target(function, in_bits, midpoint, scale, start)
     if in_bits <= TABLE_BITS:
         x = np.arange(1 << in_bits) / 2.0 ** in_bits
@@ -286,6 +288,9 @@ def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0, start=0):
         err, mean = _errors(f, in_bits, out_frac, Y)
         return FixPlan(function, in_bits, out_frac, "table", in_bits, 0, 0, 0, (tuple(int(v) for v in Y),), err, mean,
                        midpoint, scale, limit, start=start)
+    def design(k, degree, guard):
+        return (_poly if in_bits <= EXHAUSTIVE_BITS else _bounded)(function, in_bits, out_frac, k, degree, guard,
+                                                                   midpoint, scale, limit, start)
     found = []
     for degree in (1, 2):
         for k in range(1, in_bits - 1):
@@ -293,17 +298,20 @@ def _plan(function, in_bits, out_frac, midpoint, scale=1, limit=1.0, start=0):
                 break
             leaning = []
             for guard in range(1, 9):
-                p = (_poly if in_bits <= EXHAUSTIVE_BITS else _bounded)(function, in_bits, out_frac, k, degree,
-                                                                        guard, midpoint, scale, limit, start)
-                if p is not None and abs(p.mean_err_ulp) <= MAX_LEAN:
-                    found.append(p)
+                p = design(k, degree, guard)
+                if p is not None and (lean is None or abs(p.mean_err_ulp) <= lean):
+                    # one more guard bit may let t keep fewer bits: the cheaper of the two
+                    q = design(k, degree, guard + 1)
+                    ok = q is not None and (lean is None or abs(q.mean_err_ulp) <= lean)
+                    found.append(min([p, q] if ok else [p], key=_cost))
                     break
                 leaning += [p] if p is not None else []
             else:                       # no guard makes it both faithful and unbiased: the least leaning
                 found += [min(leaning, key=lambda q: abs(q.mean_err_ulp))] if leaning else []
     if not found:
         raise ValueError(f"{function} on {in_bits} bits to 2^-{out_frac}: no table of at most 64 kbit is faithful")
-    found = [p for p in found if abs(p.mean_err_ulp) <= MAX_LEAN] or found      # unbiased ones first
+    if lean is not None:                                                        # unbiased ones first
+        found = [p for p in found if abs(p.mean_err_ulp) <= lean] or found
     best = min(found, key=_cost)
     linear = [p for p in found if p.degree == 1]
     # degree 2 puts two multipliers in series: worth its delay only for more than a quarter of the cost

@@ -20,7 +20,7 @@ from functools import lru_cache
 from amaranth.hdl import Cat, Const, Module, Mux
 from amaranth.lib import data
 
-from .fixfunc import MAX_IN_BITS, FixFunctionUnit, FixOctaves, FixOctavesUnit, FixPlan, octaves, plan
+from .fixfunc import MAX_IN_BITS, MAX_LEAN, FixFunctionUnit, FixOctaves, FixOctavesUnit, FixPlan, octaves, plan
 from .float import float_layout, normalize, round_pack, shift_right_sticky, unpack, wire
 from .format import as_format
 from .pipeline import PipelinedOperator
@@ -84,19 +84,19 @@ def exp_design(fmt):
     _check_precision(fmt, "exponential")
     M, frac = fmt.man_bits, fmt.precision + 2
     moved = T_STEPS * 2 * math.log(2) * 2.0 ** (M - frac)      # ulps of 2**-M: 0.13
-    return replace(exp_design_of(fmt, frac, M, limit=1 - moved), e_one=-(M + 2))
+    return replace(exp_design_of(fmt, frac, M, limit=1 - moved, lean=MAX_LEAN), e_one=-(M + 2))
 
 
 @lru_cache(maxsize=None)
-def exp_design_of(fmt, frac, out_frac, min_sat=0, limit=1.0, plan_bits=None):
+def exp_design_of(fmt, frac, out_frac, min_sat=0, limit=1.0, plan_bits=None, lean=None):
     # beyond 2**e_sat, |t| >= emax + 2 (overflow) or <= emin - 2 (flushed): saturation (no
     # earlier than 2**min_sat)
     e_sat = max(min_sat, math.ceil(math.log2(max(fmt.emax + 2, 2 - fmt.emin) / math.log2(math.e))))
     bits = frac + e_sat + 1     # |x| * (log2e error) < 2**-(frac + 2)
     # t is low by half a step on average (truncated, or complemented): 2**f at the step's middle
     # (plan_bits: a plan on more bits than t, its input centred by the caller: no midpoint)
-    f = plan("exp2", frac, out_frac, midpoint=True, limit=limit) if plan_bits is None else \
-        plan("exp2", plan_bits, out_frac, limit=limit)
+    f = plan("exp2", frac, out_frac, midpoint=True, limit=limit, lean=lean) if plan_bits is None else \
+        plan("exp2", plan_bits, out_frac, limit=limit, lean=lean)
     return ExpDesign(frac, fixed_const(math.log2(math.e), bits), bits, e_sat, fmt.man_bits + bits - frac, f)
 
 
@@ -195,7 +195,7 @@ def sigmoid_design(fmt):
     except ValueError:
         return soft_design(fmt, "sigmoid")
     t_err = 1 + 0.5 + 1 + g.trunc_ulp
-    e = exp_design_of(fmt, F - 1, M, limit=1 - t_err * 2 * math.log(2) * 2.0 ** (M - F), plan_bits=F)
+    e = exp_design_of(fmt, F - 1, M, limit=1 - t_err * 2 * math.log(2) * 2.0 ** (M - F), plan_bits=F, lean=MAX_LEAN)
     # 1 - sigmoid(a) <= 2**-(M + 2) from a = ln(2**(M + 2) - 1): 1 is then the nearest
     a_one = math.ceil(math.log(2.0 ** (M + 2) - 1) * 2 ** a_frac)
     # sigmoid(±a) = 1/2 ± a/4 + O(a**3): within half an ulp of 1/2 below a = 2**-(M + 1)
