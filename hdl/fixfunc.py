@@ -395,6 +395,12 @@ def octaves(function, int_bits, frac, out_frac, trunc):
     return best
 
 
+def _ports(p):
+    """x (``in_bits``) in, y out, wide enough for every output of ``p``."""
+    lo, hi = p.out_range
+    return {"x": In(unsigned(p.in_bits)), "y": Out(Shape.cast(range(lo, hi + 1)))}
+
+
 class FixFunctionUnit(wiring.Component):
     """The circuit of a :class:`FixPlan`: combinational, ``x`` (``in_bits``) to ``y``."""
 
@@ -402,8 +408,7 @@ class FixFunctionUnit(wiring.Component):
         if not isinstance(p, FixPlan):
             raise TypeError(f"plan {p!r}: a FixPlan (from fixfunc.plan)")
         self.plan = p
-        lo, hi = p.out_range
-        super().__init__({"x": In(unsigned(p.in_bits)), "y": Out(Shape.cast(range(lo, hi + 1)))})
+        super().__init__(_ports(p))
 
     def elaborate(self, platform):
         m = Module()
@@ -431,8 +436,7 @@ class FixOctavesUnit(wiring.Component):
         if not isinstance(o, FixOctaves):
             raise TypeError(f"plans {o!r}: a FixOctaves (from fixfunc.octaves)")
         self.octaves = o
-        lo, hi = o.out_range
-        super().__init__({"x": In(unsigned(o.in_bits)), "y": Out(Shape.cast(range(lo, hi + 1)))})
+        super().__init__(_ports(o))
 
     def elaborate(self, platform):
         m, o = Module(), self.octaves
