@@ -117,6 +117,12 @@ class FixPlan:
         X = np.asarray(X, dtype=np.int64)
         if self.method == "table":
             return np.asarray(self.coefficients[0], dtype=np.int64)[X]
+        return (self.accumulate(X) + (1 << (self.guard - 1))) >> self.guard
+
+    def accumulate(self, X):
+        """A polynomial plan's sum before the final rounding (the constant terms enter it
+        last, unshifted: an offset of theirs moves A by itself)."""
+        X = np.asarray(X, dtype=np.int64)
         r = self.in_bits - self.k
         i = X >> r
         T = (X & ((1 << r) - 1)) >> (r - self.t_bits)
@@ -124,7 +130,7 @@ class FixPlan:
         acc = C[-1]
         for c in reversed(C[:-1]):
             acc = c + ((acc * T) >> self.t_bits)
-        return (acc + (1 << (self.guard - 1))) >> self.guard
+        return acc
 
     @property
     def table_bits(self):
@@ -144,9 +150,11 @@ def _target(function, in_bits, midpoint, scale=1, start=0):
     return lambda x: f(start + (x + half) * scale)
 
 
-def _errors(f, in_bits, out_frac, Y):
-    x = np.arange(1 << in_bits, dtype=np.float64) / 2.0 ** in_bits
-    e = Y / 2.0 ** out_frac - f(x)
+def _errors(f, in_bits, out_frac, Y, fx=None):
+    """Max and mean error of outputs ``Y`` (ulps), ``fx`` f on every input if known."""
+    if fx is None:
+        fx = f(np.arange(1 << in_bits, dtype=np.float64) / 2.0 ** in_bits)
+    e = Y / 2.0 ** out_frac - fx
     return float(np.max(np.abs(e))) * 2.0 ** out_frac, float(np.mean(e)) * 2.0 ** out_frac
 
 
@@ -170,12 +178,14 @@ def _poly(function, in_bits, out_frac, k, degree, guard, midpoint=False, scale=1
     unit = 2.0 ** (out_frac + guard)
     raw = [np.round(c[:, j] * unit).astype(np.int64) for j in range(degree + 1)]
     X = np.arange(1 << in_bits, dtype=np.int64)
+    fx = f(X / 2.0 ** in_bits)
     best = None
     for t_bits in range(r, 0, -1):            # fewer bits of t: smaller multipliers, while faithful
-        def measure(offset, t_bits=t_bits):
-            coeffs = _offset(raw, offset)
-            p = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, coeffs, 0.0, 0.0, midpoint, scale)
-            return (*_errors(f, in_bits, out_frac, p.evaluate(X)), coeffs)
+        A = FixPlan(function, in_bits, out_frac, "poly", k, degree, guard, t_bits, _offset(raw, 0), 0.0, 0.0).accumulate(X)
+
+        def measure(offset, A=A):             # an offset moves A by itself
+            Y = (A + offset + (1 << (guard - 1))) >> guard
+            return (*_errors(f, in_bits, out_frac, Y, fx), _offset(raw, offset))
         tried = [(abs(mean), err, mean, coeffs) for err, mean, coeffs in _offsets(degree, guard, measure) if err < limit]
         if not tried:
             break
