@@ -61,10 +61,9 @@ class ExpDesign:
     middle, a quarter from log2e) can move 2**f (slope < 2 ln 2): under 1 ulp together. An
     output of 2 (the top of f's range) is ``2**(k+1)``: ``k + bias`` and one more are both
     formed beside the plan, the plan's top bit picks one, and that decides overflow and
-    flushing. Below ``2**e_one`` (a quarter of
-    1's ulp), 1 is the correctly rounded result: without that, the negative x there (t one
-    step below 0, complemented) would give the significand below 1, faithful but leaning low over
-    a great many inputs.
+    flushing. Below ``2**e_one`` (a quarter of 1's ulp), 1 is the correctly rounded result:
+    without that, the negative x there (t one step below 0, complemented) would give the
+    value below 1, faithful but leaning low over a great many inputs.
     """
     frac: int
     log2e: int
@@ -75,7 +74,6 @@ class ExpDesign:
     e_one: int = None       # the exponential unit's: ±0 and |x| < 2**e_one give 1 exactly (correctly rounded)
 
 
-SIG_F, SIG_A = 4, 2     # the sigmoid's t fraction bits beyond M, and a's fewer than t's
 T_STEPS = 0.75     # t's error in steps of 2**-frac, at most: half a step from the middle, a quarter from log2e
 
 
@@ -150,6 +148,8 @@ def soft_design(fmt, function):
     z_frac = p + 3
     second = plan("recip_1p" if function == "sigmoid" else "ln1p_ratio", z_frac, p + GUARD + 1, midpoint=True)
     return SoftDesign(e, second, a_int, a_frac, p + GUARD, z_frac)
+
+
 @dataclass(frozen=True)
 class SigmoidDesign:
     """The sigmoid as one exponential: ``sigmoid(x) = 2**t`` with ``t = -|x|*log2(e) + L(a)``
@@ -162,9 +162,9 @@ class SigmoidDesign:
     exponential's datapath, truncated) enters as ``-(2T + 1)`` (``~2T``: centred, no carry
     chain), L from the plans in those units; k = floor(t) is the exponent and f = t - k feeds
     ``exp.plan`` (on F bits, no midpoint: t is centred), which gives the significand, as in
-    :func:`exp_design`: t within ``T_ERR`` steps (T ±1, log2e's 1/2, L's plans 1, a's
-    truncation ``g.trunc_ulp``: |L'| <= 0.72 times half of a's step, 4 steps), so the plan is
-    held to ``1 - T_ERR * 2 ln 2 * 2**(M - F)``.
+    :func:`exp_design`: t within ``t_err`` steps (T ±1, log2e's 1/2, L's plans 1, a's
+    rounding ``g.trunc_ulp``: |L'| <= 0.72 times half of a's step, 4 steps), so the plan is
+    held to ``1 - t_err * 2 ln 2 * 2**(M - F)``.
     x >= 0 with ``a_fix >= a_one`` gives 1 and ±0 or |x| < 2**e_half gives 1/2, correctly
     rounded there (the x < 0 among them would otherwise give the value below 1/2: faithful,
     but a lean over many inputs); no product, no rounding.
@@ -175,6 +175,9 @@ class SigmoidDesign:
     a_frac: int
     a_one: int
     e_half: int
+
+
+SIG_F, SIG_A = 4, 2     # the sigmoid's t fraction bits beyond M, and a's fewer than t's
 
 
 @lru_cache(maxsize=None)

@@ -3,7 +3,8 @@
 Bit patterns in, ``uint64`` patterns out, as :mod:`flashd.verif.model`. The fixed-point
 arithmetic is done on Python integers from the unit's design (its widths, constants and
 function plan, whose own integer model is :meth:`~flashd.hdl.fixfunc.FixPlan.evaluate`),
-and the one rounding is :func:`flashd.verif.model.round_pack`.
+and the one rounding is :func:`flashd.verif.model.round_pack` (the exponential, the sigmoid
+and FLASH-D's weight have none: their plan gives the significand, :func:`_significand`).
 """
 
 import numpy as np
