@@ -119,8 +119,9 @@ def _simulate(op, fmt, xs, stages=0):
 @pytest.mark.parametrize("op", list(FIX_UNITS))
 @pytest.mark.parametrize("fmt, stages", [("fp8_e4m3", 0), ("e3m2", 2), ("bf16", 0), ("fp16", 3), ("fp32", 2)])
 def test_the_circuit_is_the_model(op, fmt, stages):
-    """Every input of an 8-bit format, 1,500 random ones of a 16-bit format (every 16-bit
-    input goes through the Verilog on Verilator in make test-full), 1,500 of fp32's targeted."""
+    """Every input of an 8-bit format, 1,500 random ones of a 16-bit format (every bf16 and
+    fp16 input goes through the Verilog on Verilator: verif/test_ops_rtl.py), 1,500 of fp32's
+    targeted."""
     f = as_format(fmt)
     xs = np.arange(1 << f.width, dtype=np.uint64) if f.width <= 8 else sample(op, f, 1500, seed=5) if f.width == 32 \
         else np.random.default_rng(5).integers(0, 1 << f.width, 1500).astype(np.uint64)
